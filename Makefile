@@ -1,0 +1,52 @@
+# `make demo` and `make test` work on a fresh machine: they create .venv/, install the
+# project (CPU torch here; `make TORCH_SPEC=torch ...` on a GPU machine takes the
+# ordinary CUDA build), install Tesseract when it can, then run.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+DEMO_INDEX ?= .pagerag-demo
+
+.PHONY: install demo test test-fast bench eval clean tesseract
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(VENV)/.installed
+
+install: $(VENV)/.installed tesseract
+
+# Tesseract is the faster OCR engine (see README); without it pagerag uses RapidOCR.
+tesseract:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null) \
+	      || echo "warning: could not install tesseract-ocr; OCR will use RapidOCR"; \
+	  else echo "note: tesseract-ocr is not installed (apt-get install tesseract-ocr); OCR will use RapidOCR"; fi; }
+
+demo: install
+	$(BIN)/pagerag index build corpora/sample --index $(DEMO_INDEX)
+	$(BIN)/pagerag index status --index $(DEMO_INDEX)
+	@echo; echo '$$ pagerag search "When was the parking lot decision made?"'
+	@$(BIN)/pagerag search "When was the parking lot decision made?" -k 3 --index $(DEMO_INDEX)
+	@echo; echo '$$ pagerag search "water authority annual report capital budget"'
+	@$(BIN)/pagerag search "water authority annual report capital budget" -k 3 --index $(DEMO_INDEX)
+	@echo; echo '$$ pagerag search "rent increase" --json -k 1'
+	@$(BIN)/pagerag search "rent increase" --json -k 1 --index $(DEMO_INDEX)
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+test-fast: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+bench: install
+	$(BIN)/python bench/run.py
+
+eval: install
+	$(BIN)/python bench/eval_retrieval.py
+
+clean:
+	rm -rf $(DEMO_INDEX) .pytest_cache

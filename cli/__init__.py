@@ -1,0 +1,1 @@
+"""The `pagerag` command line: a thin click layer over index/ and rag/."""

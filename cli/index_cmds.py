@@ -1,0 +1,116 @@
+"""`pagerag index build|status|remove`."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from .common import EXIT_INTERRUPTED, EXIT_SKIPPED, friendly_errors, human_bytes, index_option, open_index
+
+
+@click.group("index")
+def index_group():
+    """Build, update and inspect the index."""
+
+
+def _progress(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="page", desc="indexing", dynamic_ncols=True, disable=None)
+
+
+@index_group.command("build")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@index_option
+@click.option("--ocr", type=click.Choice(["auto", "tesseract", "rapidocr", "none"]), default="auto",
+              show_default=True, envvar="PAGERAG_OCR", help="OCR engine for pages without a text layer.")
+@click.option("--dpi", type=click.IntRange(50, 600), default=200, show_default=True,
+              help="Resolution at which PDF pages are rendered for OCR.")
+@click.option("--force-ocr", is_flag=True, help="OCR PDF pages even when they have a text layer.")
+@click.option("--prune", is_flag=True, help="Remove indexed files that no longer exist.")
+@click.option("--embed-model", envvar="PAGERAG_EMBED_MODEL",
+              help="sentence-transformers model name or folder (default: the index's, else all-MiniLM-L6-v2).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+              help="Worker processes reading pages [default: number of CPUs].")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+@friendly_errors
+def build_cmd(paths, index_dir, ocr, dpi, force_ocr, prune, embed_model, jobs, as_json):
+    """Index PATHS (files or folders, recursively); only new or changed files are read."""
+    from index.builder import BuildInterrupted, BuildOptions, build
+
+    options = BuildOptions(ocr=ocr, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model)
+    if jobs:
+        options.jobs = jobs
+    try:
+        report = build(index_dir, list(paths), options, progress=_progress)
+    except BuildInterrupted as e:
+        _print_report(e.report, as_json)
+        click.echo("Interrupted: finished pages are saved; run the same command again to resume.", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+    _print_report(report, as_json)
+    if report.errors:
+        raise SystemExit(EXIT_SKIPPED)
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        data = asdict(report)
+        data.update(errors=report.errors, pages_per_second=round(report.pages_per_second, 3))
+        click.echo(json.dumps(data, indent=2))
+        return
+    echo = lambda s="": click.echo(s, err=True)  # noqa: E731
+    echo(f"Index {report.index}: {report.new} new, {report.changed} changed, {report.resumed} resumed, "
+         f"{report.unchanged} unchanged, {report.pruned} pruned file(s).")
+    rate = f" ({report.pages_per_second:.2f} pages/s)" if report.pages_read else ""
+    echo(f"Read {report.pages_read} page(s), {report.pages_ocr} by OCR ({report.ocr_engine or 'off'}), "
+         f"{report.chunks_added} passage(s) embedded in {report.seconds:.1f}s{rate}.")
+    if report.skipped:
+        echo(f"Skipped {len(report.skipped)} file(s):")
+        for s in report.skipped:
+            echo(f"  {'ERROR ' if s.is_error else ''}{s.path}: {s.reason}")
+
+
+@index_group.command("status")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@friendly_errors
+def status_cmd(index_dir, as_json):
+    """What the index holds: documents, pages, chunks, model, skipped files, size."""
+    idx = open_index(index_dir)
+    meta, counts = idx.meta, idx.counts()
+    skipped = idx.skipped()
+    data = {"index": str(idx.folder), **counts, "embed_model": meta.get("embed_model"),
+            "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
+            "format_version": int(meta["format_version"]), "size_bytes": idx.size_on_disk(),
+            "skipped": [{"path": p, "reason": r, "error": e} for p, r, e in skipped]}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"Index:      {data['index']} (format {data['format_version']}, {human_bytes(data['size_bytes'])})")
+    click.echo(f"Documents:  {counts['documents']}" + (f" (+{counts['incomplete']} incomplete: run "
+                                                         "`pagerag index build` to resume)" if counts["incomplete"] else ""))
+    click.echo(f"Pages:      {counts['pages']} ({counts['ocr_pages']} read by OCR)")
+    click.echo(f"Passages:   {counts['chunks']}")
+    click.echo(f"Embeddings: {data['embed_model'] or '-'}" + (f" ({data['embed_dim']}-d)" if data["embed_dim"] else ""))
+    if skipped:
+        click.echo(f"Skipped:    {len(skipped)} file(s)")
+        for p, r, e in skipped:
+            click.echo(f"  {'ERROR ' if e else ''}{p}: {r}")
+
+
+@index_group.command("remove")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@friendly_errors
+def remove_cmd(paths, index_dir):
+    """Remove documents (files, or every indexed file under a folder) from the index."""
+    from index.maintenance import remove_paths
+
+    removed = remove_paths(index_dir, list(paths))
+    for path, pages in removed:
+        click.echo(f"Removed {path} ({pages} page(s)).")
+    if not removed:
+        raise click.ClickException("nothing indexed under " + ", ".join(map(str, paths)) +
+                                   "; see `pagerag index status`")

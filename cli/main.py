@@ -1,0 +1,20 @@
+"""Entry point: `pagerag index build|status|remove`, `pagerag search`."""
+from __future__ import annotations
+
+import click
+
+from .index_cmds import index_group
+from .search_cmd import search
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pagerag")
+def cli():
+    """Ask questions about scanned documents, answered from (and citing) their pages.
+
+    Build an index with `pagerag index build FOLDER`, then `pagerag search "..."`.
+    """
+
+
+cli.add_command(index_group)
+cli.add_command(search)

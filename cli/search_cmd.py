@@ -1,0 +1,51 @@
+"""`pagerag search`: ranked pages for a query, as text or JSON."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import click
+
+from .common import friendly_errors, index_option, open_index
+
+
+def hit_json(hit) -> dict:
+    """The stable --json contract: path, page, score, snippet (plus informative extras)."""
+    return asdict(hit)
+
+
+@click.command()
+@click.argument("query", required=False)
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True, help="Pages to return.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True,
+              help="Fused dense+full-text ranking, or one of them alone.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, best first.")
+@click.option("--batch", is_flag=True,
+              help="Read one query per line from stdin; print one JSON array per line (JSON Lines).")
+@index_option
+@friendly_errors
+def search(query, k, mode, as_json, batch, index_dir):
+    """Find the pages that best match QUERY."""
+    from rag.retrieve import Retriever
+
+    if not batch and not query:
+        raise click.UsageError("give a QUERY, or --batch to read queries from stdin")
+    idx = open_index(index_dir)
+    retriever = Retriever(idx)
+    if batch:
+        for line in sys.stdin:
+            if line.strip():
+                hits = retriever.search(line.strip(), k=k, mode=mode)
+                click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False))
+        return
+    hits = retriever.search(query, k=k, mode=mode)
+    if as_json:
+        click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        click.echo(f"No pages match {query!r}.", err=True)
+        return
+    for rank, h in enumerate(hits, 1):
+        click.echo(click.style(f"{rank:>2}. {h.path}", bold=True) + f"  page {h.page}  (score {h.score:.4f})")
+        click.echo(f"    {h.snippet}")

@@ -1,0 +1,299 @@
+"""Building and updating an index from files: incremental, resumable, bad input skipped.
+
+    report = build(Path(".pagerag"), [Path("scans/")], BuildOptions(ocr="auto"))
+
+Plan: walk the inputs; a file whose size+mtime (or else sha256) matches its indexed
+version is left alone; a changed one is removed and read again; an interrupted one
+resumes at the pages it lacks. Pages are read (text layer or OCR) in worker
+processes, then chunked, embedded and committed in batches: one SQLite transaction
+per batch, so a kill at any moment loses at most the batch in flight.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .chunking import chunk_words
+from .embed import DEFAULT_MODEL, Embedder
+from .errors import BadInput, UnsupportedFile
+from .lock import WriteLock
+from .ocr import resolve_engine
+from .pages import PageResult, PageTask, ReadOptions, init_worker, read_page
+from .sources import Limits, kind_of, probe, walk
+from .store import Index, NewChunk, NewPage
+from .words import page_text
+
+CHECKPOINT_SECONDS = 60  # how often the FAISS file is rewritten during a long build
+
+
+@dataclass
+class BuildOptions:
+    ocr: str = "auto"
+    dpi: int = 200
+    force_ocr: bool = False
+    prune: bool = False
+    embed_model: str | None = None
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class Skip:
+    path: str
+    reason: str
+    is_error: bool
+
+
+@dataclass
+class BuildReport:
+    index: str
+    ocr_engine: str | None = None
+    embed_model: str | None = None
+    new: int = 0
+    changed: int = 0
+    resumed: int = 0
+    unchanged: int = 0
+    pruned: int = 0
+    pages_read: int = 0
+    pages_ocr: int = 0
+    chunks_added: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    skipped: list[Skip] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(s.is_error for s in self.skipped)
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages_read / self.seconds if self.seconds else 0.0
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Builder:
+    def __init__(self, idx: Index, options: BuildOptions, report: BuildReport, progress):
+        self.idx = idx
+        self.options = options
+        self.report = report
+        self.progress = progress
+        self.embedder: Embedder | None = None
+        self.titles: dict[int, str] = {}
+        self.remaining: dict[int, int] = {}  # doc id -> pages still to read
+        self.paths: dict[int, str] = {}
+        self.failed: set[int] = set()
+        self.last_save = time.monotonic()
+
+    # -- planning -------------------------------------------------------------------
+    def plan(self, paths: list[Path]) -> list[PageTask]:
+        tasks: list[PageTask] = []
+        for file, root in walk(paths):
+            key = str(file)
+            try:
+                kind = kind_of(file)
+            except UnsupportedFile as e:
+                self.skip(key, str(e), is_error=False)
+                continue
+            try:
+                tasks.extend(self.plan_file(file, root, kind))
+            except (BadInput, OSError) as e:
+                self.skip(key, str(e) if isinstance(e, BadInput) else f"cannot read: {e.strerror}", is_error=True)
+        return tasks
+
+    def plan_file(self, file: Path, root: Path, kind: str) -> list[PageTask]:
+        key, st = str(file), file.stat()
+        doc = self.idx.document(key)
+        if doc and doc["status"] == "done" and doc["size"] == st.st_size and doc["mtime_ns"] == st.st_mtime_ns:
+            self.report.unchanged += 1
+            return []
+        sha = file_sha256(file)
+        if doc and doc["sha256"] == sha:
+            self.idx.touch_document(doc["id"], st.st_mtime_ns)
+            if doc["status"] == "done":
+                self.report.unchanged += 1
+                self.idx.clear_skip(key)
+                return []
+            self.report.resumed += 1
+            done = self.idx.done_pages(doc["id"])
+            todo = [n for n in range(1, doc["n_pages"] + 1) if n not in done]
+            return self.schedule(doc["id"], key, kind, doc["title"], todo)
+        if doc:
+            self.idx.remove_document(doc["id"])
+            self.report.changed += 1
+        else:
+            self.report.new += 1
+        info = probe(file, root, self.options.limits)
+        doc_id = self.idx.add_document(key, sha, st.st_size, st.st_mtime_ns, kind, info.title, info.n_pages)
+        return self.schedule(doc_id, key, kind, info.title, range(1, info.n_pages + 1))
+
+    def schedule(self, doc_id: int, key: str, kind: str, title: str, page_nos) -> list[PageTask]:
+        tasks = [PageTask(doc_id, key, kind, n) for n in page_nos]
+        self.titles[doc_id], self.paths[doc_id] = title, key
+        self.remaining[doc_id] = len(tasks)
+        if not tasks:
+            self.finish(doc_id)
+        return tasks
+
+    def prune(self) -> None:
+        for doc in self.idx.documents():
+            if not Path(doc["path"]).exists():
+                self.idx.remove_document(doc["id"])
+                self.report.pruned += 1
+        for path, _, _ in self.idx.skipped():
+            if not Path(path).exists():
+                self.idx.clear_skip(path)
+
+    # -- reading --------------------------------------------------------------------
+    def run(self, tasks: list[PageTask], read_options: ReadOptions) -> None:
+        if not tasks:
+            return
+        jobs = max(1, min(self.options.jobs, len(tasks)))
+        if jobs == 1:
+            init_worker(read_options)
+            for task in tasks:
+                self.commit([read_page(task)])
+            return
+        import multiprocessing
+
+        # spawn: workers must not inherit the parent's torch/OpenMP threads
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=init_worker, initargs=(read_options,))
+        try:
+            pending, queue = set(), iter(tasks)
+            window = 3 * jobs
+            while True:
+                for task in queue:
+                    pending.add(pool.submit(read_page, task))
+                    if len(pending) >= window:
+                        break
+                if not pending:
+                    break
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                self.commit([f.result() for f in done])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def commit(self, results: list[PageResult]) -> None:
+        pages, texts = [], []
+        for r in results:
+            doc_id = r.task.doc_id
+            if doc_id in self.failed:
+                continue
+            if r.error:
+                self.fail(doc_id, r.error)
+                continue
+            title = self.titles[doc_id]
+            chunks = chunk_words(r.words)
+            text = page_text(r.words)
+            confs = [w.conf for w in r.words]
+            page = NewPage(doc_id, r.task.page_no, r.width, r.height, r.source, text, r.words,
+                           sum(confs) / len(confs) if confs and r.source != "text-layer" else None, [])
+            for c in chunks or [None]:  # a page without text stays findable by its document's name
+                body = c.text if c else ""
+                page.chunks.append(NewChunk(body, c.start if c else 0, c.end if c else 0, c.box if c else None, b""))
+                texts.append(f"{title}\n{body}")
+            pages.append(page)
+        if not pages:
+            return
+        vectors = self.embed(texts)
+        i = 0
+        for page in pages:
+            for c in page.chunks:
+                c.vector = vectors[i].tobytes()
+                i += 1
+        added = self.idx.add_pages(pages, self.titles)
+        import numpy as np
+
+        self.idx.vectors.add([cid for cid, _ in added], np.vstack([np.frombuffer(v, dtype="float32") for _, v in added]))
+        self.report.chunks_added += len(added)
+        for page in pages:
+            self.report.pages_read += 1
+            self.report.pages_ocr += page.source not in ("text-layer", "none")
+            self.remaining[page.doc_id] -= 1
+            if self.remaining[page.doc_id] == 0:
+                self.finish(page.doc_id)
+        if self.progress is not None:
+            self.progress.update(len(pages))
+        if time.monotonic() - self.last_save > CHECKPOINT_SECONDS:
+            self.idx.save_vectors()
+            self.last_save = time.monotonic()
+
+    def embed(self, texts: list[str]):
+        if self.embedder is None:
+            name = self.report.embed_model
+            self.embedder = Embedder(name)
+            meta = self.idx.meta
+            if "embed_model" not in meta:
+                self.idx.set_meta(embed_model=name, embed_dim=self.embedder.dim)
+            self.idx.vectors  # noqa: B018 - load and reconcile now, before this build adds chunks
+        return self.embedder.encode(texts)
+
+    def finish(self, doc_id: int) -> None:
+        self.idx.finish_document(doc_id)
+        self.idx.clear_skip(self.paths[doc_id])
+
+    def fail(self, doc_id: int, reason: str) -> None:
+        self.failed.add(doc_id)
+        self.idx.remove_document(doc_id)
+        self.skip(self.paths[doc_id], reason, is_error=True)
+        if self.progress is not None:
+            self.progress.update(self.remaining.get(doc_id, 0))
+
+    def skip(self, path: str, reason: str, is_error: bool) -> None:
+        self.idx.record_skip(path, reason, is_error)
+        self.report.skipped.append(Skip(path, reason, is_error))
+
+
+def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
+          progress: Callable[[int], object] | None = None) -> BuildReport:
+    """Index `paths` into `folder`. `progress(total_pages)` may return a tqdm-like object (update, close)."""
+    options = options or BuildOptions()
+    t0 = time.perf_counter()
+    with WriteLock(folder):
+        idx = Index.open(folder, create=True)
+        report = BuildReport(index=str(idx.folder))
+        try:
+            report.embed_model = idx.check_model(options.embed_model) or DEFAULT_MODEL
+            report.ocr_engine = resolve_engine(options.ocr)
+            builder = _Builder(idx, options, report, None)
+            if options.prune:
+                builder.prune()
+            tasks = builder.plan(paths)
+            bar = progress(len(tasks)) if progress and tasks else None
+            builder.progress = bar
+            read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits)
+            try:
+                builder.run(tasks, read_options)
+            except KeyboardInterrupt:
+                report.interrupted = True
+            finally:
+                if bar is not None:
+                    bar.close()
+            if "embed_model" in idx.meta:
+                idx.save_vectors()
+        finally:
+            idx.close()
+    report.seconds = time.perf_counter() - t0
+    if report.interrupted:
+        raise BuildInterrupted(report)
+    return report
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a build: what was committed stays; the next build resumes from there."""
+
+    def __init__(self, report: BuildReport):
+        super().__init__("interrupted")
+        self.report = report

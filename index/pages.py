@@ -1,0 +1,83 @@
+"""Reading one page to words: the text layer when usable, else OCR. Runs in worker processes."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadInput
+from .sources import Limits, read_image, read_text_layer
+from .words import Word
+
+
+@dataclass(frozen=True)
+class PageTask:
+    doc_id: int
+    path: str
+    kind: str
+    page_no: int
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    ocr: str | None  # engine name, or None for no OCR
+    dpi: int = 200
+    force_ocr: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class PageResult:
+    task: PageTask
+    words: list[Word] = field(default_factory=list)
+    width: int = 0  # pixels at the reading DPI (PDF) or of the image
+    height: int = 0
+    source: str = "none"  # 'text-layer', an OCR engine's name, or 'none'
+    error: str | None = None
+    seconds: float = 0.0
+
+
+_engine = None
+_options: ReadOptions | None = None
+
+
+def init_worker(options: ReadOptions) -> None:
+    """Pool initializer: one OCR engine per process, single-threaded so processes don't fight."""
+    global _engine, _options
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    _options = options
+    if options.ocr:
+        from .ocr import load_engine
+
+        _engine = load_engine(options.ocr)
+
+
+def read_page(task: PageTask) -> PageResult:
+    """Never raises for bad input: the error goes into the result."""
+    import time
+
+    t0 = time.perf_counter()
+    opts = _options
+    result = PageResult(task)
+    try:
+        path = Path(task.path)
+        if task.kind == "pdf" and not opts.force_ocr:
+            layer = read_text_layer(path, task.page_no)
+            if layer is not None:
+                words, (w_pt, h_pt) = layer
+                result.words, result.source = words, "text-layer"
+                result.width, result.height = round(w_pt * opts.dpi / 72), round(h_pt * opts.dpi / 72)
+                return result
+        image = read_image(path, task.kind, task.page_no, opts.dpi, opts.limits)
+        result.width, result.height = image.size
+        if _engine is not None:
+            result.words, result.source = _engine.recognize(image), _engine.name
+    except BadInput as e:
+        result.error = str(e)
+    except MemoryError:
+        result.error = f"page {task.page_no}: out of memory while reading it"
+    except Exception as e:  # a corrupt file can make any library raise anything
+        result.error = f"page {task.page_no}: {type(e).__name__}: {e}"
+    finally:
+        result.seconds = time.perf_counter() - t0
+    return result

@@ -1,0 +1,64 @@
+"""The SQLite layout of an index folder, and its format version (checked on open)."""
+
+FORMAT_VERSION = 1
+DB_NAME = "index.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,          -- absolute, as indexed
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,                 -- pdf | tiff | image
+    title TEXT NOT NULL,
+    n_pages INTEGER NOT NULL,
+    status TEXT NOT NULL,               -- indexing | done
+    indexed_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS pages (
+    id INTEGER PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    page_no INTEGER NOT NULL,           -- 1-based
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    source TEXT NOT NULL,               -- text-layer | tesseract | rapidocr | none
+    text TEXT NOT NULL,
+    words TEXT NOT NULL,                -- JSON [[text, x0, y0, x1, y1, conf, line], ...], page fractions
+    ocr_conf REAL,                      -- mean word confidence, NULL for text layers
+    caption TEXT,
+    UNIQUE (doc_id, page_no)
+);
+
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,             -- also the FAISS id
+    page_id INTEGER NOT NULL REFERENCES pages(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'text',  -- text | caption
+    text TEXT NOT NULL,
+    word_start INTEGER NOT NULL,
+    word_end INTEGER NOT NULL,
+    box TEXT,                           -- JSON [x0, y0, x1, y1] page fractions, NULL for captions
+    vector BLOB NOT NULL                -- float32 x dim, unit length
+);
+CREATE INDEX IF NOT EXISTS chunks_page ON chunks(page_id);
+CREATE INDEX IF NOT EXISTS pages_doc ON pages(doc_id);
+
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, text, tokenize = 'porter unicode61 remove_diacritics 2');
+
+CREATE TABLE IF NOT EXISTS skipped (
+    path TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    is_error INTEGER NOT NULL,          -- 1: a file we should read but could not; 0: not ours (unsupported)
+    at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS captions (
+    key TEXT PRIMARY KEY,               -- sha256 of the page image pixels + model
+    caption TEXT NOT NULL
+);
+"""

@@ -1,0 +1,178 @@
+"""Finding document files and reading their pages (image and PDF text layer).
+
+A *document* is one file; its *pages* are PDF pages, TIFF frames, or the single
+image of a PNG/JPEG/WebP/BMP/GIF (first frame). Page numbers are 1-based.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .errors import BadInput, UnsupportedFile
+from .words import Word
+
+KINDS = {
+    ".pdf": "pdf",
+    ".tif": "tiff", ".tiff": "tiff",
+    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image",
+    ".bmp": "image", ".gif": "image",
+}
+# a PDF text layer with fewer letters/digits than this is treated as absent
+MIN_TEXT_LAYER_CHARS = 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What counts as 'enormous' input; such files are skipped with a reason."""
+
+    max_file_bytes: int = 2 << 30
+    max_pixels: int = 180_000_000
+    max_pages: int = 20_000
+
+
+@dataclass
+class DocumentInfo:
+    path: Path
+    kind: str
+    n_pages: int
+    title: str
+
+
+def walk(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
+    """Yield (file, root) for every non-hidden file under `paths`, sorted, roots first-seen."""
+    seen: set[Path] = set()
+    for root in paths:
+        root = root.resolve()
+        if root.is_file():
+            files = [root]
+            base = root.parent
+        else:
+            base = root
+            files = []
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+        for f in files:
+            if f not in seen:
+                seen.add(f)
+                yield f, base
+
+
+def kind_of(path: Path) -> str:
+    kind = KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise UnsupportedFile(f"unsupported file type '{path.suffix or path.name}'")
+    return kind
+
+
+def humanize(path: Path, root: Path) -> str:
+    """'reports/annual_report-2018.pdf' -> 'reports / annual report 2018'."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    parts = [*rel.parent.parts, rel.stem]
+    if len(parts) == 1 and path.parent.name:
+        parts = [path.parent.name, rel.stem]
+    return " / ".join(re.sub(r"[_\-]+", " ", p).strip() for p in parts)
+
+
+def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
+    """Open a file just enough to know its kind, page count and title; raise BadInput if unusable."""
+    kind = kind_of(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise BadInput("empty file (0 bytes)")
+    if size > limits.max_file_bytes:
+        raise BadInput(f"file is {size / 2**20:.0f} MiB, over the {limits.max_file_bytes / 2**20:.0f} MiB limit")
+    name = humanize(path, root)
+    if kind == "pdf":
+        import pymupdf as fitz
+
+        try:
+            doc = fitz.open(path)
+        except Exception as e:  # fitz raises its own FileDataError, RuntimeError...
+            raise BadInput(f"not a readable PDF ({e})") from None
+        with doc:
+            if doc.needs_pass:
+                raise BadInput("PDF is encrypted (password-protected); decrypt it first, e.g. `qpdf --decrypt`")
+            n = doc.page_count
+            meta_title = (doc.metadata or {}).get("title") or ""
+        title = f"{meta_title.strip()} ({name})" if meta_title.strip() else name
+    else:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                w, h = img.size
+                n = getattr(img, "n_frames", 1) if kind == "tiff" else 1
+        except Image.DecompressionBombError:
+            raise BadInput(f"image is too large to open safely (over {limits.max_pixels:,} pixels)") from None
+        except Exception as e:
+            raise BadInput(f"not a readable image ({type(e).__name__}: {e})") from None
+        if w * h > limits.max_pixels:
+            raise BadInput(f"image is {w}×{h} px, over the {limits.max_pixels:,}-pixel limit")
+        title = name
+    if n == 0:
+        raise BadInput("document has no pages")
+    if n > limits.max_pages:
+        raise BadInput(f"document has {n} pages, over the {limits.max_pages} page limit")
+    return DocumentInfo(path=path, kind=kind, n_pages=n, title=title)
+
+
+def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = Limits()):
+    """The page as an upright RGB PIL image (EXIF orientation applied; PDFs rendered at `dpi`)."""
+    from PIL import Image, ImageOps
+
+    if kind == "pdf":
+        import pymupdf as fitz
+
+        with fitz.open(path) as doc:
+            page = doc[page_no - 1]
+            scale = dpi / 72
+            pixels = page.rect.width * scale * page.rect.height * scale
+            if pixels > limits.max_pixels:
+                scale *= (limits.max_pixels / pixels) ** 0.5
+            pix = page.get_pixmap(matrix=fitz.Matrix(scale, scale), alpha=False)
+            return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    try:
+        with Image.open(path) as img:
+            if page_no > 1:
+                img.seek(page_no - 1)
+            img.load()
+            img = ImageOps.exif_transpose(img) if page_no == 1 else img
+            return _to_rgb(img)
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise BadInput(f"page {page_no}: image data is corrupt or truncated ({e})") from None
+
+
+def _to_rgb(img):
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, "white")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def read_text_layer(path: Path, page_no: int) -> tuple[list[Word], tuple[float, float]] | None:
+    """Words of a PDF page's text layer with normalised boxes, or None when it has no usable text."""
+    import pymupdf as fitz
+
+    with fitz.open(path) as doc:
+        page = doc[page_no - 1]
+        w, h = page.rect.width, page.rect.height
+        raw = page.get_text("words", sort=True)  # (x0, y0, x1, y1, word, block, line, word_no)
+    if sum(ch.isalnum() for r in raw for ch in r[4]) < MIN_TEXT_LAYER_CHARS:
+        return None
+    words = []
+    line_ids: dict[tuple[int, int], int] = {}
+    for x0, y0, x1, y1, text, block, line, _ in raw:
+        lid = line_ids.setdefault((block, line), len(line_ids))
+        words.append(Word(text, x0 / w, y0 / h, x1 / w, y1 / h, 1.0, lid))
+    return words, (w, h)

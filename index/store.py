@@ -1,0 +1,280 @@
+"""An index folder: SQLite (documents, pages, chunks, FTS5) plus the FAISS vector cache.
+
+    idx = Index.open(folder)                 # readers; never blocked by a writer
+    idx = Index.open(folder, create=True)    # the builder, under WriteLock
+
+Every write that adds or removes pages is one SQLite transaction; vectors live in
+SQLite too, and `vectors` reconciles the FAISS file with them on first use, so a
+crash between the two can never leave search inconsistent.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import IndexFormatError, ModelMismatch, NotIndexed
+from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
+from .vectors import FAISS_NAME, VectorStore
+
+
+@dataclass
+class NewChunk:
+    text: str
+    word_start: int
+    word_end: int
+    box: tuple | None
+    vector: bytes
+    kind: str = "text"
+
+
+@dataclass
+class NewPage:
+    doc_id: int
+    page_no: int
+    width: int
+    height: int
+    source: str
+    text: str
+    words: list
+    ocr_conf: float | None
+    chunks: list[NewChunk]
+    caption: str | None = None
+
+
+@dataclass
+class ChunkRow:
+    chunk_id: int
+    page_id: int
+    doc_id: int
+    path: str
+    title: str
+    page_no: int
+    text: str
+    kind: str
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Index:
+    def __init__(self, folder: Path, db: sqlite3.Connection):
+        self.folder = folder
+        self.db = db
+        self._vectors: VectorStore | None = None
+
+    @classmethod
+    def open(cls, folder: Path | str, create: bool = False) -> "Index":
+        folder = Path(folder).expanduser().resolve()
+        db_path = folder / DB_NAME
+        if not db_path.exists():
+            if not create:
+                raise IndexFormatError(
+                    f"no index at {folder}: build one with `pagerag index build PATH --index {folder}`")
+            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as e:
+            raise IndexFormatError(f"{db_path} is not a pagerag index ({e}); point --index at another folder") from None
+        if "meta" not in tables:
+            if tables or not create:
+                raise IndexFormatError(f"{db_path} is not a pagerag index; point --index at another folder")
+            db.executescript(SCHEMA)
+            db.execute("INSERT INTO meta VALUES ('format_version', ?), ('created', ?)", (str(FORMAT_VERSION), now()))
+        idx = cls(folder, db)
+        version = idx.meta.get("format_version")
+        if version != str(FORMAT_VERSION):
+            raise IndexFormatError(
+                f"the index at {folder} has format version {version}, this pagerag reads version "
+                f"{FORMAT_VERSION}: rebuild it into a new folder with `pagerag index build PATH --index NEW_DIR`")
+        return idx
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- metadata -------------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, **values) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
+
+    def check_model(self, name: str | None) -> str | None:
+        """The embedding model to use: the one asked for, which must match the index's if it has one."""
+        recorded = self.meta.get("embed_model")
+        if name and recorded and name != recorded:
+            raise ModelMismatch(
+                f"the index at {self.folder} was built with embedding model '{recorded}' "
+                f"({self.meta.get('embed_dim')}-d); vectors of '{name}' cannot be mixed with it. "
+                f"Drop --embed-model, or build into a new folder with --index NEW_DIR")
+        return name or recorded
+
+    # -- vectors --------------------------------------------------------------------
+    @property
+    def vectors(self) -> VectorStore:
+        if self._vectors is None:
+            dim = int(self.meta.get("embed_dim", 0) or 0)
+            if not dim:
+                raise NotIndexed(f"the index at {self.folder} has no vectors yet")
+            self._vectors = VectorStore(self.folder, dim)
+            self.reconcile()
+        return self._vectors
+
+    def reconcile(self) -> tuple[int, int]:
+        """Make FAISS hold exactly the chunks in SQLite; returns (added, removed)."""
+        import numpy as np
+
+        vs = self._vectors
+        in_faiss = vs.ids()
+        in_db = np.fromiter((r[0] for r in self.db.execute("SELECT id FROM chunks")), dtype="int64")
+        extra = np.setdiff1d(in_faiss, in_db)
+        missing = np.setdiff1d(in_db, in_faiss)
+        vs.remove(extra)
+        for start in range(0, len(missing), 5000):
+            part = missing[start:start + 5000].tolist()
+            rows = self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
+            ids, vecs = [], []
+            for cid, blob in rows:
+                ids.append(cid)
+                vecs.append(np.frombuffer(blob, dtype="float32"))
+            vs.add(ids, np.vstack(vecs))
+        return len(missing), len(extra)
+
+    def save_vectors(self) -> None:
+        if self._vectors is not None and (self._vectors.dirty or not (self.folder / FAISS_NAME).exists()):
+            self._vectors.save()
+
+    # -- documents ------------------------------------------------------------------
+    def document(self, path: str) -> sqlite3.Row | None:
+        cur = self.db.execute("SELECT * FROM documents WHERE path = ?", (path,))
+        cur.row_factory = sqlite3.Row
+        return cur.fetchone()
+
+    def documents(self) -> list[sqlite3.Row]:
+        cur = self.db.execute("SELECT * FROM documents ORDER BY path")
+        cur.row_factory = sqlite3.Row
+        return cur.fetchall()
+
+    def add_document(self, path: str, sha256: str, size: int, mtime_ns: int, kind: str, title: str,
+                     n_pages: int) -> int:
+        cur = self.db.execute(
+            "INSERT INTO documents (path, sha256, size, mtime_ns, kind, title, n_pages, status, indexed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'indexing', ?)", (path, sha256, size, mtime_ns, kind, title, n_pages, now()))
+        return cur.lastrowid
+
+    def touch_document(self, doc_id: int, mtime_ns: int) -> None:
+        self.db.execute("UPDATE documents SET mtime_ns = ? WHERE id = ?", (mtime_ns, doc_id))
+
+    def finish_document(self, doc_id: int) -> None:
+        self.db.execute("UPDATE documents SET status = 'done', indexed_at = ? WHERE id = ?", (now(), doc_id))
+
+    def remove_document(self, doc_id: int) -> int:
+        """Delete a document, its pages, chunks, FTS rows and vectors; returns the number of pages removed."""
+        with self.transaction():
+            chunk_ids = [r[0] for r in self.db.execute(
+                "SELECT c.id FROM chunks c JOIN pages p ON p.id = c.page_id WHERE p.doc_id = ?", (doc_id,))]
+            n_pages = self.db.execute("SELECT count(*) FROM pages WHERE doc_id = ?", (doc_id,)).fetchone()[0]
+            self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(c,) for c in chunk_ids])
+            self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        if self._vectors is not None:
+            self._vectors.remove(chunk_ids)
+        return n_pages
+
+    def done_pages(self, doc_id: int) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT page_no FROM pages WHERE doc_id = ?", (doc_id,))}
+
+    # -- pages ----------------------------------------------------------------------
+    def add_pages(self, pages: list[NewPage], titles: dict[int, str]) -> list[tuple[int, bytes]]:
+        """Insert pages with their chunks in one transaction; returns (chunk id, vector) for FAISS."""
+        added = []
+        with self.transaction():
+            for p in pages:
+                words = json.dumps([[w[0], *(round(v, 4) for v in w[1:5]), round(w[5], 3), w[6]] for w in p.words],
+                                   ensure_ascii=False, separators=(",", ":"))
+                page_id = self.db.execute(
+                    "INSERT INTO pages (doc_id, page_no, width, height, source, text, words, ocr_conf, caption)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (p.doc_id, p.page_no, p.width, p.height, p.source, p.text, words, p.ocr_conf, p.caption)).lastrowid
+                for ord_, c in enumerate(p.chunks):
+                    box = json.dumps([round(v, 4) for v in c.box]) if c.box else None
+                    cid = self.db.execute(
+                        "INSERT INTO chunks (page_id, ord, kind, text, word_start, word_end, box, vector)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (page_id, ord_, c.kind, c.text, c.word_start, c.word_end, box, c.vector)).lastrowid
+                    self.db.execute("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)",
+                                    (cid, titles[p.doc_id], c.text))
+                    added.append((cid, c.vector))
+        return added
+
+    def page(self, path: str, page_no: int) -> sqlite3.Row:
+        cur = self.db.execute(
+            "SELECT p.*, d.path, d.title, d.kind FROM pages p JOIN documents d ON d.id = p.doc_id"
+            " WHERE d.path = ? AND p.page_no = ?", (path, page_no))
+        cur.row_factory = sqlite3.Row
+        row = cur.fetchone()
+        if row is None:
+            raise NotIndexed(f"page {page_no} of {path} is not in the index")
+        return row
+
+    def chunk_rows(self, chunk_ids: list[int]) -> dict[int, ChunkRow]:
+        if not chunk_ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT c.id, c.page_id, p.doc_id, d.path, d.title, p.page_no, c.text, c.kind FROM chunks c"
+            " JOIN pages p ON p.id = c.page_id JOIN documents d ON d.id = p.doc_id"
+            f" WHERE c.id IN ({','.join('?' * len(chunk_ids))})", list(chunk_ids))
+        return {r[0]: ChunkRow(*r) for r in rows}
+
+    def lexical(self, match: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, bm25) best first for an FTS5 MATCH expression; bm25 is negated so higher is better."""
+        rows = self.db.execute(
+            "SELECT rowid, bm25(chunks_fts, 0.5, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+            " ORDER BY s LIMIT ?", (match, limit))
+        return [(cid, -score) for cid, score in rows]
+
+    # -- skips ----------------------------------------------------------------------
+    def record_skip(self, path: str, reason: str, is_error: bool) -> None:
+        self.db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)", (path, reason, int(is_error), now()))
+
+    def clear_skip(self, path: str) -> None:
+        self.db.execute("DELETE FROM skipped WHERE path = ?", (path,))
+
+    def skipped(self) -> list[tuple[str, str, bool]]:
+        return [(p, r, bool(e)) for p, r, e in self.db.execute("SELECT path, reason, is_error FROM skipped ORDER BY path")]
+
+    # -- misc -----------------------------------------------------------------------
+    def transaction(self):
+        return _Transaction(self.db)
+
+    def counts(self) -> dict[str, int]:
+        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {"documents": one("SELECT count(*) FROM documents WHERE status = 'done'"),
+                "incomplete": one("SELECT count(*) FROM documents WHERE status != 'done'"),
+                "pages": one("SELECT count(*) FROM pages"),
+                "chunks": one("SELECT count(*) FROM chunks"),
+                "ocr_pages": one("SELECT count(*) FROM pages WHERE source NOT IN ('text-layer', 'none')")}
+
+    def size_on_disk(self) -> int:
+        return sum(f.stat().st_size for f in self.folder.iterdir() if f.is_file())
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (KeyboardInterrupt included)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, *_):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

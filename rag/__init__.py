@@ -1,0 +1,1 @@
+"""Retrieval over an index, prompts, model backends, grounded conversations."""

@@ -1,0 +1,63 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "corpora" / "sample"
+
+
+@pytest.fixture(scope="session")
+def sample_corpus() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def font_path() -> str:
+    from PIL import ImageFont  # noqa: F401
+
+    for candidate in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",):
+        if Path(candidate).exists():
+            return candidate
+    return ""
+
+
+@pytest.fixture
+def make_page(tmp_path, font_path):
+    """Write an image of a page with the given lines of text; returns its path."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    def make(name: str, lines: list[str], size=(1200, 900)) -> Path:
+        img = Image.new("RGB", size, "white")
+        draw = ImageDraw.Draw(img)
+        font = ImageFont.truetype(font_path, 34) if font_path else ImageFont.load_default(size=34)
+        for i, line in enumerate(lines):
+            draw.text((60, 60 + i * 60), line, fill="black", font=font)
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory, sample_corpus) -> Path:
+    """The sample corpus indexed once per session (real OCR, real embeddings); treat as read-only."""
+    from index.builder import BuildOptions, build
+
+    folder = tmp_path_factory.mktemp("sample") / "index"
+    report = build(folder, [sample_corpus], BuildOptions(ocr="auto"))
+    assert report.errors == 0, report.skipped
+    return folder
+
+
+@pytest.fixture
+def sample_copy(tmp_path, sample_corpus) -> Path:
+    dest = tmp_path / "corpus"
+    shutil.copytree(sample_corpus, dest)
+    return dest
