@@ -281,8 +281,7 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
             finally:
                 if bar is not None:
                     bar.close()
-            if "embed_model" in idx.meta:
-                idx.save_vectors()
+            idx.save_vectors()
         finally:
             idx.close()
     report.seconds = time.perf_counter() - t0

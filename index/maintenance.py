@@ -20,9 +20,7 @@ def remove_paths(folder: Path, paths: list[Path]) -> list[tuple[str, int]]:
             for path, _, _ in idx.skipped():
                 if any(path == t or path.startswith(t.rstrip("/") + "/") for t in targets):
                     idx.clear_skip(path)
-            if removed and "embed_model" in idx.meta:
-                idx.vectors  # noqa: B018 - load and reconcile so the saved file drops the vectors
-                idx.save_vectors()
+            idx.save_vectors()
         finally:
             idx.close()
     return removed

@@ -47,8 +47,10 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_page ON chunks(page_id);
 CREATE INDEX IF NOT EXISTS pages_doc ON pages(doc_id);
 
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    title, text, tokenize = 'porter unicode61 remove_diacritics 2');
+-- lexical search ranks whole pages (rowid = pages.id): bm25 over a page finds a receipt
+-- whose company, date and total sit in different passages
+CREATE VIRTUAL TABLE IF NOT EXISTS pages_fts USING fts5(
+    title, text, caption, tokenize = 'porter unicode61 remove_diacritics 2');
 
 CREATE TABLE IF NOT EXISTS skipped (
     path TEXT PRIMARY KEY,

@@ -44,18 +44,6 @@ class NewPage:
     caption: str | None = None
 
 
-@dataclass
-class ChunkRow:
-    chunk_id: int
-    page_id: int
-    doc_id: int
-    path: str
-    title: str
-    page_no: int
-    text: str
-    kind: str
-
-
 def now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -65,6 +53,7 @@ class Index:
         self.folder = folder
         self.db = db
         self._vectors: VectorStore | None = None
+        self._removed = False  # documents removed while FAISS was not loaded
 
     @classmethod
     def open(cls, folder: Path | str, create: bool = False) -> "Index":
@@ -149,7 +138,10 @@ class Index:
         return len(missing), len(extra)
 
     def save_vectors(self) -> None:
-        if self._vectors is not None and (self._vectors.dirty or not (self.folder / FAISS_NAME).exists()):
+        """Write FAISS if this process changed it, or removed documents whose vectors the file still has."""
+        if "embed_dim" not in self.meta or (self._vectors is None and not self._removed):
+            return
+        if self.vectors.dirty or not (self.folder / FAISS_NAME).exists():
             self._vectors.save()
 
     # -- documents ------------------------------------------------------------------
@@ -181,12 +173,14 @@ class Index:
         with self.transaction():
             chunk_ids = [r[0] for r in self.db.execute(
                 "SELECT c.id FROM chunks c JOIN pages p ON p.id = c.page_id WHERE p.doc_id = ?", (doc_id,))]
-            n_pages = self.db.execute("SELECT count(*) FROM pages WHERE doc_id = ?", (doc_id,)).fetchone()[0]
-            self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(c,) for c in chunk_ids])
+            page_ids = [r[0] for r in self.db.execute("SELECT id FROM pages WHERE doc_id = ?", (doc_id,))]
+            self.db.executemany("DELETE FROM pages_fts WHERE rowid = ?", [(p,) for p in page_ids])
             self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         if self._vectors is not None:
             self._vectors.remove(chunk_ids)
-        return n_pages
+        else:
+            self._removed = True
+        return len(page_ids)
 
     def done_pages(self, doc_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT page_no FROM pages WHERE doc_id = ?", (doc_id,))}
@@ -203,14 +197,14 @@ class Index:
                     "INSERT INTO pages (doc_id, page_no, width, height, source, text, words, ocr_conf, caption)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (p.doc_id, p.page_no, p.width, p.height, p.source, p.text, words, p.ocr_conf, p.caption)).lastrowid
+                self.db.execute("INSERT INTO pages_fts (rowid, title, text, caption) VALUES (?, ?, ?, ?)",
+                                (page_id, titles[p.doc_id], p.text, p.caption or ""))
                 for ord_, c in enumerate(p.chunks):
                     box = json.dumps([round(v, 4) for v in c.box]) if c.box else None
                     cid = self.db.execute(
                         "INSERT INTO chunks (page_id, ord, kind, text, word_start, word_end, box, vector)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (page_id, ord_, c.kind, c.text, c.word_start, c.word_end, box, c.vector)).lastrowid
-                    self.db.execute("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)",
-                                    (cid, titles[p.doc_id], c.text))
                     added.append((cid, c.vector))
         return added
 
@@ -224,21 +218,26 @@ class Index:
             raise NotIndexed(f"page {page_no} of {path} is not in the index")
         return row
 
-    def chunk_rows(self, chunk_ids: list[int]) -> dict[int, ChunkRow]:
+    def pages_of_chunks(self, chunk_ids: list[int]) -> dict[int, int]:
+        """chunk id -> page id, for the chunks that still exist."""
         if not chunk_ids:
             return {}
-        rows = self.db.execute(
-            "SELECT c.id, c.page_id, p.doc_id, d.path, d.title, p.page_no, c.text, c.kind FROM chunks c"
-            " JOIN pages p ON p.id = c.page_id JOIN documents d ON d.id = p.doc_id"
-            f" WHERE c.id IN ({','.join('?' * len(chunk_ids))})", list(chunk_ids))
-        return {r[0]: ChunkRow(*r) for r in rows}
+        return dict(self.db.execute(
+            f"SELECT id, page_id FROM chunks WHERE id IN ({','.join('?' * len(chunk_ids))})", list(chunk_ids)))
 
     def lexical(self, match: str, limit: int) -> list[tuple[int, float]]:
-        """(chunk id, bm25) best first for an FTS5 MATCH expression; bm25 is negated so higher is better."""
+        """(page id, bm25) best first for an FTS5 MATCH expression; bm25 is negated so higher is better."""
         rows = self.db.execute(
-            "SELECT rowid, bm25(chunks_fts, 0.5, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+            "SELECT rowid, bm25(pages_fts, 0.5, 1.0, 0.7) AS s FROM pages_fts WHERE pages_fts MATCH ?"
             " ORDER BY s LIMIT ?", (match, limit))
-        return [(cid, -score) for cid, score in rows]
+        return [(pid, -score) for pid, score in rows]
+
+    def page_rows(self, page_ids: list[int]) -> dict[int, sqlite3.Row]:
+        cur = self.db.execute(
+            "SELECT p.id, p.page_no, p.text, p.caption, d.path, d.title FROM pages p JOIN documents d"
+            f" ON d.id = p.doc_id WHERE p.id IN ({','.join('?' * len(page_ids))})", list(page_ids))
+        cur.row_factory = sqlite3.Row
+        return {r["id"]: r for r in cur}
 
     # -- skips ----------------------------------------------------------------------
     def record_skip(self, path: str, reason: str, is_error: bool) -> None:
