@@ -1,8 +1,10 @@
-"""Entry point: `pagerag index build|status|remove`, `pagerag search`."""
+"""Entry point: `pagerag index build|status|remove`, `search`, `ask`, `chat`, `conversations`."""
 from __future__ import annotations
 
 import click
 
+from .ask_cmds import ask, chat
+from .conversations_cmd import conversations
 from .index_cmds import index_group
 from .search_cmd import search
 
@@ -18,3 +20,6 @@ def cli():
 
 cli.add_command(index_group)
 cli.add_command(search)
+cli.add_command(ask)
+cli.add_command(chat)
+cli.add_command(conversations)

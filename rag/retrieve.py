@@ -8,7 +8,7 @@ normalised scores let a confident bm25 match win (README, "Retrieval quality").
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from index.embed import Embedder
 from index.store import Index
@@ -67,6 +67,26 @@ class Retriever:
                     snippet=snippet(rows[p]["text"] or rows[p]["caption"] or rows[p]["title"], question),
                     title=rows[p]["title"], page_id=p, dense=_round(dense.get(p)), lexical=_round(lexical.get(p)))
                 for p in best if p in rows]
+
+    def search_combined(self, queries: list[tuple[str, float]], k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        """Pages ranked by the weighted sum of their scores for several queries.
+
+        A follow-up is searched as [(question, 1), (previous question + question, 1)]:
+        'Who was absent?' alone ranks every set of minutes alike; with 'What was decided
+        about the parking lot?' folded in, the minutes that discuss the parking lot win.
+        """
+        pool = max(20, 4 * k)
+        total: dict[int, float] = {}
+        first: dict[int, Hit] = {}
+        dense: dict[int, float] = {}  # the page's best cosine under any of the queries
+        for query, weight in queries:
+            for hit in self.search(query, k=pool, mode=mode):
+                total[hit.page_id] = total.get(hit.page_id, 0.0) + weight * hit.score
+                first.setdefault(hit.page_id, hit)
+                if hit.dense is not None:
+                    dense[hit.page_id] = max(hit.dense, dense.get(hit.page_id, -1.0))
+        best = sorted(total, key=lambda p: (-total[p], p))[:k]
+        return [replace(first[p], score=round(total[p], 6), dense=dense.get(p)) for p in best]
 
     def dense(self, question: str, n: int) -> dict[int, float]:
         """page id -> cosine of its best passage, for the pages of the n nearest passages."""

@@ -61,3 +61,23 @@ def sample_copy(tmp_path, sample_corpus) -> Path:
     dest = tmp_path / "corpus"
     shutil.copytree(sample_corpus, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_folders(tmp_path_factory) -> dict:
+    """Tiny random but structurally real Mllama and LLaVA checkpoints (real tokenizer, template, processor)."""
+    from tiny_models import build_tiny_llava, build_tiny_mllama
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    return {"mllama": build_tiny_mllama(root / "mllama"), "llava": build_tiny_llava(root / "llava")}
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a busy 2-core machine: one thread is ~20x faster than two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

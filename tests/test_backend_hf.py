@@ -43,14 +43,6 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def tiny_folders(tmp_path_factory) -> dict:
-    from tiny_models import build_tiny_llava, build_tiny_mllama
-
-    root = tmp_path_factory.mktemp("tiny_models")
-    return {"mllama": build_tiny_mllama(root / "mllama"), "llava": build_tiny_llava(root / "llava")}
-
-
-@pytest.fixture(scope="session")
 def backends(tiny_folders) -> dict:
     """One loaded backend per family for the session: loading is the slow part."""
     loaded = {}

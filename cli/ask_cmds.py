@@ -1,0 +1,187 @@
+"""`pagerag ask` and `pagerag chat`: grounded answers with sources."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from . import model_options as mo
+from .common import EXIT_NO_MODEL, friendly_errors, index_option, open_index
+
+RETRIEVAL_OPTIONS = [
+    click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+                 help="Pages retrieved and shown to the model as text."),
+    click.option("--images", type=click.IntRange(0, 8), default=1, show_default=True,
+                 help="How many of the best pages are also shown as images."),
+    click.option("--min-score", type=click.FloatRange(-1, 1), default=None,
+                 help="Abstain without calling the model when the best passage's cosine is below this [0.30]."),
+]
+
+
+def _assistant(index_dir, kw):
+    from rag.assistant import MIN_SCORE, Assistant, AskSettings
+    from rag.conversations import ConversationStore
+    from rag.settings import create_backend
+
+    idx = open_index(index_dir)
+    settings = AskSettings(k=kw.pop("k"), images=kw.pop("images"),
+                           min_score=MIN_SCORE if kw.get("min_score") is None else kw["min_score"],
+                           generation=mo.generation_options(kw))
+    kw.pop("min_score")
+    backend = create_backend(mo.model_settings(kw))
+    return Assistant(idx, backend, ConversationStore(idx.folder), settings)
+
+
+def print_sources(answer) -> None:
+    if not answer.sources:
+        return
+    click.echo("\nSources:" if not answer.model_error else "\nEvidence found:")
+    for s in answer.sources:
+        mark = "*" if answer.model_error is None and s.n in answer.cited else " "
+        click.echo(f" {mark}[{s.n}] {s.path}, page {s.page}" + (" (image shown)" if s.image else ""))
+        if answer.model_error or answer.abstained:
+            click.echo("      " + " ".join(s.text.split())[:200])
+    if answer.removed_citations:
+        click.echo("Removed citation(s) to pages the model was not shown: "
+                   + ", ".join(f"[{n}]" for n in answer.removed_citations), err=True)
+
+
+def answer_json(answer) -> dict:
+    data = asdict(answer)
+    data = {"answer": data.pop("text"), **data}
+    for s in data["sources"]:
+        s.pop("text")
+    return data
+
+
+def run_turn(assistant, question, cid, as_json=False):
+    """Ask, streaming to the terminal; returns the Answer."""
+    streamed = []
+
+    def on_text(piece):
+        streamed.append(piece)
+        if not as_json:
+            click.echo(piece, nl=False)
+
+    answer = assistant.ask(question, cid, on_text=on_text)
+    if as_json:
+        click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+        return answer
+    if answer.model_error:
+        click.echo(f"No answer: the model could not be used. {answer.model_error}", err=True)
+    elif answer.abstained or not streamed:
+        click.echo(answer.text)
+    elif answer.text != "".join(streamed).strip():
+        click.echo("\n\n(with invalid citations removed:)\n" + answer.text)
+    else:
+        click.echo()
+    print_sources(answer)
+    return answer
+
+
+@click.command()
+@click.argument("question")
+@mo.apply(RETRIEVAL_OPTIONS)
+@mo.apply(mo.MODEL_OPTIONS)
+@mo.apply(mo.GENERATION_OPTIONS)
+@click.option("-c", "--continue", "cont", is_flag=True, help="Continue the last conversation.")
+@click.option("--cid", help="Continue the conversation with this id (or a unique prefix).")
+@click.option("--json", "as_json", is_flag=True, help="Print answer, sources and ids as JSON.")
+@index_option
+@friendly_errors
+def ask(question, cont, cid, as_json, index_dir, **kw):
+    """Answer QUESTION from the indexed pages, citing them."""
+    assistant = _assistant(index_dir, kw)
+    if cont and not cid:
+        cid = assistant.store.last_id()
+        if cid is None:
+            raise click.ClickException("no conversation to continue yet: ask without -c first")
+    elif cid:
+        cid = assistant.store.resolve(cid)
+    answer = run_turn(assistant, question, cid, as_json)
+    if answer.model_error:
+        raise SystemExit(EXIT_NO_MODEL)
+
+
+CHAT_HELP = """Commands: /sources (pages behind the last answer), /page N [--save FILE] (text of source N,
+or save its image), /new (start over), /exit (or Ctrl-D). Ctrl-C stops an answer."""
+
+
+@click.command()
+@mo.apply(RETRIEVAL_OPTIONS)
+@mo.apply(mo.MODEL_OPTIONS)
+@mo.apply(mo.GENERATION_OPTIONS)
+@click.option("-c", "--continue", "cont", is_flag=True, help="Continue the last conversation.")
+@click.option("--cid", help="Continue the conversation with this id.")
+@index_option
+@friendly_errors
+def chat(cont, cid, index_dir, **kw):
+    """Talk with your documents: a conversation grounded on the indexed pages."""
+    from index.errors import PageragError
+
+    assistant = _assistant(index_dir, kw)
+    if cont:
+        cid = assistant.store.last_id()
+    elif cid:
+        cid = assistant.store.resolve(cid)
+    click.echo(f"Chatting with {assistant.backend.model} ({assistant.backend.name}) over {assistant.index.folder}"
+               + (f", continuing {cid}" if cid else "") + ".\n" + CHAT_HELP, err=True)
+    last = None
+    while True:
+        try:
+            line = input("\n> ").strip()
+        except EOFError:
+            click.echo(err=True)
+            return
+        except KeyboardInterrupt:
+            click.echo("\n(Ctrl-D or /exit to leave)", err=True)
+            continue
+        if not line:
+            continue
+        if line.startswith("/"):
+            cmd, *args = line.split()
+            if cmd in ("/exit", "/quit"):
+                return
+            if cmd == "/new":
+                cid, last = None, None
+                click.echo("New conversation.", err=True)
+            elif cmd == "/sources":
+                print_sources(last) if last else click.echo("No answer yet.", err=True)
+            elif cmd == "/page":
+                _page_command(assistant, last, args)
+            else:
+                click.echo(CHAT_HELP, err=True)
+            continue
+        try:
+            last = run_turn(assistant, line, cid)
+        except KeyboardInterrupt:
+            click.echo("\n(answer stopped)", err=True)
+            continue
+        except PageragError as e:
+            click.echo(f"Error: {e}", err=True)
+            continue
+        if last.model_error:
+            click.echo("Fix the model settings and start `pagerag chat` again, or use /page to read the pages.",
+                       err=True)
+        cid = last.conversation_id or cid
+
+
+def _page_command(assistant, last, args) -> None:
+    from rag.evidence import page_image
+
+    if not last or not args or not args[0].isdigit():
+        click.echo("Usage: /page N [--save FILE], N a source number of the last answer.", err=True)
+        return
+    source = next((s for s in last.sources if s.n == int(args[0])), None)
+    if source is None:
+        click.echo(f"No source [{args[0]}] in the last answer.", err=True)
+        return
+    if len(args) >= 3 and args[1] == "--save":
+        target = Path(args[2]).expanduser()
+        page_image(assistant.index, source.path, source.page).save(target)
+        click.echo(f"Saved page {source.page} of {source.path} to {target}.", err=True)
+        return
+    row = assistant.index.page(source.path, source.page)
+    click.echo(f"[{source.n}] {source.path}, page {source.page}\n\n{row['text'] or '(no text)'}")

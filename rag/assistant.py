@@ -1,0 +1,150 @@
+"""One grounded turn: retrieve pages, show them to the model, check its citations, remember the turn.
+
+    assistant = Assistant(Index.open(folder), backend, ConversationStore(folder))
+    answer = assistant.ask("What is the total on the ACME invoice?", on_text=print)
+    answer.text, answer.sources, answer.conversation_id
+
+The prompt (transformers chat format): the evidence images go first in the first user
+turn (Llama 3.2-Vision lets text after an image attend to it, and text placed before
+the first image leaks; consecutive images inform everything after them); earlier turns
+follow as plain question/answer pairs; the last user turn carries the instructions, the
+pages' text labelled [1]..[k] and the question.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from index.store import Index
+
+from . import prompts
+from .backends import Backend, GenerationOptions, ModelUnavailable
+from .citations import check
+from .conversations import ConversationStore, Turn
+from .evidence import Evidence, Source, gather
+from .retrieve import Hit, Retriever
+
+MIN_SCORE = 0.30  # best passage cosine below which we abstain; see README "Abstention"
+HISTORY_TURNS = 6  # earlier turns resent to the model
+
+
+@dataclass
+class AskSettings:
+    k: int = 5
+    images: int = 1
+    min_score: float = MIN_SCORE
+    mode: str = "hybrid"
+    generation: GenerationOptions = field(default_factory=GenerationOptions)
+
+
+@dataclass
+class Answer:
+    question: str
+    query: str
+    text: str
+    sources: list[Source]
+    cited: list[int] = field(default_factory=list)
+    removed_citations: list[int] = field(default_factory=list)
+    abstained: bool = False
+    model_error: str | None = None  # the model could not be used; sources hold the evidence found
+    conversation_id: str | None = None
+    turn: int | None = None
+    backend: str | None = None
+    model: str | None = None
+    retrieval_seconds: float = 0.0
+    generation_seconds: float = 0.0
+
+
+def retrieval_queries(question: str, history: list[Turn]) -> list[tuple[str, float]]:
+    """What a turn searches for, with weights: a follow-up also with the previous question folded in,
+    so 'and who was absent?' keeps its topic."""
+    if not history:
+        return [(question, 1.0)]
+    folded = prompts.FOLLOW_UP_QUERY.format(previous=history[-1].question, question=question)
+    return [(question, 1.0), (folded, 1.0)]
+
+
+def build_messages(history: list[Turn], evidence: Evidence, question: str) -> list[dict]:
+    images = [{"type": "image"} for _ in evidence.images]
+    last = "\n\n".join([prompts.ANSWER_INSTRUCTIONS, evidence.text(), prompts.QUESTION.format(question=question)])
+    messages: list[dict] = []
+    for turn in history[-HISTORY_TURNS:]:
+        messages.append({"role": "user", "content": [{"type": "text", "text": turn.question}]})
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": turn.answer}]})
+    messages.append({"role": "user", "content": [{"type": "text", "text": last}]})
+    messages[0]["content"] = images + messages[0]["content"]
+    return messages
+
+
+class Assistant:
+    def __init__(self, index: Index, backend: Backend | None, store: ConversationStore,
+                 settings: AskSettings | None = None, retriever: Retriever | None = None):
+        self.index = index
+        self.backend = backend
+        self.store = store
+        self.settings = settings or AskSettings()
+        self.retriever = retriever or Retriever(index)
+
+    def ask(self, question: str, conversation_id: str | None = None,
+            on_text: Callable[[str], None] | None = None) -> Answer:
+        history = self.store.get(conversation_id).turns if conversation_id else []
+        queries = retrieval_queries(question, history)
+        query = queries[-1][0]
+        t0 = time.perf_counter()
+        hits = self.retriever.search_combined(queries, k=self.settings.k, mode=self.settings.mode)
+        answer = Answer(question, query, "", [], backend=getattr(self.backend, "name", None),
+                        model=getattr(self.backend, "model", None))
+        abstain = self.abstention(query, hits)
+        if abstain:
+            answer.text, answer.abstained = abstain, True
+            answer.sources = [Source(n, h.path, h.page, h.title, h.snippet, False, h.score) for n, h in enumerate(hits, 1)]
+        else:
+            evidence = gather(self.index, hits, self.settings.images)
+            answer.sources = evidence.sources
+            answer.retrieval_seconds = time.perf_counter() - t0
+            if self.backend is None:
+                answer.model_error = "no model backend configured"
+                return answer
+            try:
+                self.backend.load()
+                t1 = time.perf_counter()
+                pieces = []
+                for piece in self.backend.stream(build_messages(history, evidence, question), evidence.images,
+                                                 self.settings.generation):
+                    pieces.append(piece)
+                    if on_text:
+                        on_text(piece)
+                answer.generation_seconds = time.perf_counter() - t1
+            except ModelUnavailable as e:
+                answer.model_error = str(e)
+                return answer
+            answer.text, answer.cited, answer.removed_citations = check(
+                "".join(pieces).strip(), {s.n for s in evidence.sources})
+        answer.retrieval_seconds = answer.retrieval_seconds or time.perf_counter() - t0
+        self.remember(answer, conversation_id)
+        return answer
+
+    def abstention(self, query: str, hits: list[Hit]) -> str | None:
+        """The message to give instead of an answer when nothing relevant was found, else None."""
+        if not hits:
+            return prompts.ABSTAIN_EMPTY.format(index=self.index.folder) if not self.index.counts()["pages"] else \
+                prompts.ABSTAIN.format(n_pages=self.index.counts()["pages"], query=query, best=0.0,
+                                       threshold=self.settings.min_score)
+        dense = [h.dense for h in hits if h.dense is not None]
+        best = max(dense) if dense else max(self.retriever.dense(query, 100).values(), default=0.0)
+        if best >= self.settings.min_score:
+            return None
+        return prompts.ABSTAIN.format(n_pages=self.index.counts()["pages"], query=query, best=best,
+                                      threshold=self.settings.min_score)
+
+    def remember(self, answer: Answer, conversation_id: str | None) -> None:
+        cid = conversation_id or self.store.new(answer.question)
+        turn = Turn(answer.question, answer.query, answer.text,
+                    [{"n": s.n, "path": s.path, "page": s.page, "image": s.image, "score": s.score}
+                     for s in answer.sources],
+                    answer.removed_citations, answer.abstained, answer.backend, answer.model,
+                    retrieval_seconds=round(answer.retrieval_seconds, 4),
+                    generation_seconds=round(answer.generation_seconds, 4))
+        answer.turn = self.store.add_turn(cid, turn)
+        answer.conversation_id = cid

@@ -1,0 +1,126 @@
+"""Conversations persisted in SQLite beside the index (`<index>/conversations.db`).
+
+A separate file from index.db, so chatting never waits on a running build's write lock.
+Each turn keeps the question, the query actually retrieved, the answer, the pages shown
+(with their citation numbers), the model and the timings.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.errors import NotIndexed
+
+DB_NAME = "conversations.db"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    title TEXT NOT NULL                  -- the first question
+);
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    query TEXT NOT NULL,                 -- what was retrieved (follow-ups fold the previous question in)
+    answer TEXT NOT NULL,
+    sources TEXT NOT NULL,               -- JSON [{n, path, page, image, score}]
+    removed_citations TEXT NOT NULL,     -- JSON [n, ...] cited but not shown to the model
+    abstained INTEGER NOT NULL,
+    backend TEXT,
+    model TEXT,
+    at TEXT NOT NULL,
+    retrieval_seconds REAL,
+    generation_seconds REAL,
+    UNIQUE (conversation_id, ord)
+);
+"""
+
+
+@dataclass
+class Turn:
+    question: str
+    query: str
+    answer: str
+    sources: list[dict] = field(default_factory=list)
+    removed_citations: list[int] = field(default_factory=list)
+    abstained: bool = False
+    backend: str | None = None
+    model: str | None = None
+    at: str = ""
+    retrieval_seconds: float | None = None
+    generation_seconds: float | None = None
+
+
+@dataclass
+class Conversation:
+    id: str
+    created: str
+    updated: str
+    title: str
+    turns: list[Turn] = field(default_factory=list)
+
+
+class ConversationStore:
+    def __init__(self, folder: Path | str):
+        self.path = Path(folder) / DB_NAME
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def new(self, title: str) -> str:
+        cid = secrets.token_hex(4)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?)", (cid, stamp, stamp, title[:200]))
+        return cid
+
+    def last_id(self) -> str | None:
+        row = self.db.execute("SELECT id FROM conversations ORDER BY updated DESC, rowid DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def resolve(self, cid: str) -> str:
+        """A full id from an id or a unique prefix of one."""
+        rows = [r[0] for r in self.db.execute("SELECT id FROM conversations WHERE id LIKE ? || '%'", (cid,))]
+        if len(rows) != 1:
+            raise NotIndexed(f"no conversation '{cid}'" if not rows else f"'{cid}' matches {len(rows)} conversations"
+                             + "; see `pagerag conversations`")
+        return rows[0]
+
+    def add_turn(self, cid: str, turn: Turn) -> int:
+        ord_ = self.db.execute("SELECT count(*) FROM turns WHERE conversation_id = ?", (cid,)).fetchone()[0] + 1
+        turn.at = turn.at or time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT INTO turns (conversation_id, ord, question, query, answer, sources, removed_citations,"
+                " abstained, backend, model, at, retrieval_seconds, generation_seconds)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, ord_, turn.question, turn.query, turn.answer, json.dumps(turn.sources),
+                 json.dumps(turn.removed_citations), int(turn.abstained), turn.backend, turn.model, turn.at,
+                 turn.retrieval_seconds, turn.generation_seconds))
+            self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (turn.at, cid))
+        return ord_
+
+    def get(self, cid: str) -> Conversation:
+        cid = self.resolve(cid)
+        row = self.db.execute("SELECT id, created, updated, title FROM conversations WHERE id = ?", (cid,)).fetchone()
+        conv = Conversation(*row)
+        for r in self.db.execute(
+                "SELECT question, query, answer, sources, removed_citations, abstained, backend, model, at,"
+                " retrieval_seconds, generation_seconds FROM turns WHERE conversation_id = ? ORDER BY ord", (cid,)):
+            conv.turns.append(Turn(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), bool(r[5]), *r[6:]))
+        return conv
+
+    def list(self, limit: int = 50) -> list[tuple[Conversation, int]]:
+        rows = self.db.execute(
+            "SELECT c.id, c.created, c.updated, c.title, count(t.id) FROM conversations c"
+            " LEFT JOIN turns t ON t.conversation_id = c.id GROUP BY c.id ORDER BY c.updated DESC, c.rowid DESC"
+            " LIMIT ?", (limit,))
+        return [(Conversation(*r[:4]), r[4]) for r in rows]

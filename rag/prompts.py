@@ -1,0 +1,36 @@
+"""Every text pagerag sends to a model or says on a model's behalf. Data, not code."""
+
+# Leads the last user turn. Llama 3.2-Vision refuses a system turn beside images, so the
+# instructions travel in the user turn for every model alike.
+ANSWER_INSTRUCTIONS = (
+    "You answer questions about the user's scanned documents. Use only the pages below: "
+    "the image(s) at the start of this conversation and the text read from each page. "
+    "Cite the pages you used as [1], [2], ... right after the statement they support. "
+    "If the pages do not contain the answer, say plainly that the pages do not contain it, "
+    "and do not guess or use outside knowledge. Answer concisely."
+)
+
+EVIDENCE_HEADER = "Pages:"
+# n, file name, page number, whether its image is shown, the page's text
+EVIDENCE_ITEM = "[{n}] {name}, page {page}{image_note}:\n{text}"
+IMAGE_NOTE = " (image {i} above)"
+NO_TEXT = "(no text could be read from this page)"
+TEXT_CUT = " […]"
+
+QUESTION = "Question: {question}"
+
+# a follow-up is retrieved with the previous question folded in: "and in March?" -> "... February? and in March?"
+FOLLOW_UP_QUERY = "{previous} {question}"
+
+# Said without calling the model when retrieval finds nothing relevant.
+ABSTAIN = (
+    "The indexed pages do not seem to contain this: I searched {n_pages} page(s) for {query!r} and the "
+    "best match scored {best:.2f}, below the relevance threshold {threshold:.2f} (--min-score)."
+)
+ABSTAIN_EMPTY = "The index at {index} has no pages yet: build it with `pagerag index build PATH`."
+
+CAPTION = (
+    "Describe this page in two or three sentences for a search index: what kind of document it is "
+    "(letter, invoice, receipt, form, slide, chart, photo, ...), what any charts, tables or photos show, "
+    "and its key entities (names, organisations, dates, amounts). Plain text, no preamble."
+)
