@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from . import model_options as mo
 from .common import EXIT_INTERRUPTED, EXIT_SKIPPED, friendly_errors, human_bytes, index_option, open_index
 
 
@@ -35,14 +36,19 @@ def _progress(total: int):
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
               help="Worker processes reading pages [default: number of CPUs].")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+@click.option("--captions", is_flag=True,
+              help="Describe each page with the vision-language model (-m, --backend) and index the description.")
+@mo.apply(mo.MODEL_OPTIONS)
 @friendly_errors
-def build_cmd(paths, index_dir, ocr, dpi, force_ocr, prune, embed_model, jobs, as_json):
+def build_cmd(paths, index_dir, ocr, dpi, force_ocr, prune, embed_model, jobs, as_json, captions, **kw):
     """Index PATHS (files or folders, recursively); only new or changed files are read."""
     from index.builder import BuildInterrupted, BuildOptions, build
 
     options = BuildOptions(ocr=ocr, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model)
     if jobs:
         options.jobs = jobs
+    if captions:
+        options.captioner = _captioner(mo.model_settings(kw))
     try:
         report = build(index_dir, list(paths), options, progress=_progress)
     except BuildInterrupted as e:
@@ -52,6 +58,21 @@ def build_cmd(paths, index_dir, ocr, dpi, force_ocr, prune, embed_model, jobs, a
     _print_report(report, as_json)
     if report.errors:
         raise SystemExit(EXIT_SKIPPED)
+
+
+def _captioner(settings):
+    """The model as a captioner, or None (with the reason) when it cannot be loaded: the build goes on."""
+    from rag.backends import ModelUnavailable
+    from rag.captions import BackendCaptioner
+    from rag.settings import create_backend
+
+    try:
+        backend = create_backend(settings)
+        backend.load()
+    except ModelUnavailable as e:
+        click.echo(f"Captions skipped (the build goes on without them): {e}", err=True)
+        return None
+    return BackendCaptioner(backend)
 
 
 def _print_report(report, as_json: bool) -> None:
@@ -66,6 +87,11 @@ def _print_report(report, as_json: bool) -> None:
     rate = f" ({report.pages_per_second:.2f} pages/s)" if report.pages_read else ""
     echo(f"Read {report.pages_read} page(s), {report.pages_ocr} by OCR ({report.ocr_engine or 'off'}), "
          f"{report.chunks_added} passage(s) embedded in {report.seconds:.1f}s{rate}.")
+    if report.captions_made or report.captions_cached:
+        echo(f"Captioned {report.captions_made + report.captions_cached} page(s) "
+             f"({report.captions_cached} from the cache).")
+    if report.caption_error:
+        echo(f"Captioning stopped: {report.caption_error}")
     if report.skipped:
         echo(f"Skipped {len(report.skipped)} file(s):")
         for s in report.skipped:

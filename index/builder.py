@@ -16,7 +16,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from .chunking import chunk_words
 from .embed import DEFAULT_MODEL, Embedder
@@ -24,11 +24,19 @@ from .errors import BadInput, UnsupportedFile
 from .lock import WriteLock
 from .ocr import resolve_engine
 from .pages import PageResult, PageTask, ReadOptions, init_worker, read_page
-from .sources import Limits, kind_of, probe, walk
+from .sources import Limits, kind_of, probe, read_image, walk
 from .store import Index, NewChunk, NewPage
 from .words import page_text
 
 CHECKPOINT_SECONDS = 60  # how often the FAISS file is rewritten during a long build
+
+
+class Captioner(Protocol):
+    """Anything that describes a page image in words; `key` names the model and prompt (the cache key)."""
+
+    key: str
+
+    def __call__(self, image) -> str: ...
 
 
 @dataclass
@@ -40,6 +48,7 @@ class BuildOptions:
     embed_model: str | None = None
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     limits: Limits = field(default_factory=Limits)
+    captioner: Captioner | None = None
 
 
 @dataclass
@@ -62,6 +71,9 @@ class BuildReport:
     pages_read: int = 0
     pages_ocr: int = 0
     chunks_added: int = 0
+    captions_made: int = 0
+    captions_cached: int = 0
+    caption_error: str | None = None  # why captioning stopped, if it did
     seconds: float = 0.0
     interrupted: bool = False
     skipped: list[Skip] = field(default_factory=list)
@@ -230,6 +242,41 @@ class _Builder:
             self.idx.save_vectors()
             self.last_save = time.monotonic()
 
+    # -- captions -------------------------------------------------------------------
+    def caption_pages(self, captioner: Captioner) -> None:
+        """Caption every finished page that has no caption yet: new pages, and older ones on a first --captions.
+
+        Captions are cached by the page image's pixels (with the model and prompt), so a
+        file re-read after a change gets its unchanged pages' captions back for free.
+        """
+        import numpy as np
+
+        for row in self.idx.pages_without_caption():
+            try:
+                image = read_image(Path(row["path"]), row["kind"], row["page_no"], self.options.dpi,
+                                   self.options.limits)
+            except (BadInput, OSError):
+                continue  # the file changed or vanished since; the next build deals with it
+            key = hashlib.sha256(f"{captioner.key}|{image.size}|".encode() + image.tobytes()).hexdigest()
+            caption = self.idx.cached_caption(key)
+            if caption is None:
+                try:
+                    caption = " ".join(captioner(image).split())
+                except Exception as e:  # a model failing is not a reason to lose the build
+                    self.report.caption_error = f"{type(e).__name__}: {e}"
+                    return
+                self.report.captions_made += 1
+            else:
+                self.report.captions_cached += 1
+            chunk = None
+            if caption:
+                vector = self.embed([f"{row['title']}\n{caption}"])[0]
+                chunk = NewChunk(caption, 0, 0, None, vector.tobytes(), kind="caption")
+            cid = self.idx.set_caption(row["id"], key, caption, chunk)
+            if cid is not None:
+                self.idx.vectors.add([cid], np.frombuffer(chunk.vector, dtype="float32")[None, :])
+                self.report.chunks_added += 1
+
     def embed(self, texts: list[str]):
         if self.embedder is None:
             name = self.report.embed_model
@@ -276,6 +323,8 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
             read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits)
             try:
                 builder.run(tasks, read_options)
+                if options.captioner is not None:
+                    builder.caption_pages(options.captioner)
             except KeyboardInterrupt:
                 report.interrupted = True
             finally:

@@ -239,6 +239,31 @@ class Index:
         cur.row_factory = sqlite3.Row
         return {r["id"]: r for r in cur}
 
+    # -- captions -------------------------------------------------------------------
+    def pages_without_caption(self) -> list[sqlite3.Row]:
+        cur = self.db.execute(
+            "SELECT p.id, p.page_no, d.path, d.kind, d.title FROM pages p JOIN documents d ON d.id = p.doc_id"
+            " WHERE p.caption IS NULL AND d.status = 'done' ORDER BY d.path, p.page_no")
+        cur.row_factory = sqlite3.Row
+        return cur.fetchall()
+
+    def cached_caption(self, key: str) -> str | None:
+        row = self.db.execute("SELECT caption FROM captions WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_caption(self, page_id: int, key: str, caption: str, chunk: NewChunk | None) -> int | None:
+        """Store a page's caption (and cache it by `key`) with its embedded chunk; returns the chunk id."""
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO captions VALUES (?, ?)", (key, caption))
+            self.db.execute("UPDATE pages SET caption = ? WHERE id = ?", (caption, page_id))
+            self.db.execute("UPDATE pages_fts SET caption = ? WHERE rowid = ?", (caption, page_id))
+            if chunk is None:
+                return None
+            ord_ = self.db.execute("SELECT count(*) FROM chunks WHERE page_id = ?", (page_id,)).fetchone()[0]
+            return self.db.execute(
+                "INSERT INTO chunks (page_id, ord, kind, text, word_start, word_end, box, vector)"
+                " VALUES (?, ?, 'caption', ?, 0, 0, NULL, ?)", (page_id, ord_, chunk.text, chunk.vector)).lastrowid
+
     # -- skips ----------------------------------------------------------------------
     def record_skip(self, path: str, reason: str, is_error: bool) -> None:
         self.db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)", (path, reason, int(is_error), now()))

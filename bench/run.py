@@ -1,0 +1,189 @@
+"""pagerag benchmarks in one command: index throughput and search latency, each against a floor measured in the same run.
+
+    .venv/bin/python bench/run.py                        # everything (make bench), ~15 min on 2 cores
+    .venv/bin/python bench/run.py --only search --json bench-search.json
+    .venv/bin/python bench/run.py --only throughput --engines tesseract --eval-dir
+
+Prints one table: each figure, its baseline, and their ratio. Wall-clock ratios move
+with whatever else the machine runs, so every row also says how many cores other
+work kept busy meanwhile (from /proc/stat), and throughput rows add the CPU-time
+ratio, which that load barely touches. See bench/README.md for what each row means.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from throughput import EVAL_SCANS, BenchError, Span, log, measure  # noqa: E402
+
+MIB = 2 ** 20
+
+
+def environment() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(dist: str) -> str | None:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return None
+
+    try:
+        tesseract = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    except OSError:
+        tesseract = None
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(), "tesseract": tesseract,
+            **{d: ver(d) for d in ("torch", "sentence-transformers", "faiss-cpu", "pymupdf", "rapidocr-onnxruntime",
+                                   "onnxruntime")},
+            "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT")}
+
+
+# -- the table --------------------------------------------------------------------------
+def _load(*spans: Span | None) -> str:
+    values = [s.others for s in spans if s is not None and s.others is not None]
+    return f"others {max(values):.1f} cores" if values else ""
+
+
+def throughput_rows(report) -> list[tuple[str, ...]]:
+    rows = []
+    for r in report.results:
+        b, f = r.build, r.floor
+        rows.append((f"index build: {r.name}, {b.pages} p.", f"{b.pages_per_second:.2f} pages/s",
+                     f"{f.pages_per_second:.2f} pages/s ({f.what})", f"{r.ratio:.2f}",
+                     "; ".join([f"CPU/page {b.span.cpu / b.pages:.2f} s vs {f.span.cpu / f.pages:.3f} s "
+                                f"(ratio {r.cpu_ratio:.2f})", _load(b.span, f.span), *r.notes])))
+        start = b.span.wall - b.builder_seconds
+        rows.append(("  build wall / floor wall", f"{b.span.wall:.1f} s", f"{f.span.wall:.1f} s", "",
+                     f"CLI start-up + exit {start:.1f} s; build() {b.builder_seconds:.1f} s; "
+                     + (f"floor workers up after {f.startup:.1f} s" if f.startup else "floor in-process")))
+        if r.embed is not None:
+            extra = b.span.cpu - f.span.cpu
+            rows.append((f"  embedding its {b.chunks} passages alone", f"{r.embed.wall:.1f} s",
+                         "", "", f"{r.embed.cpu:.1f} CPU-s, one call per page as the builder; "
+                                 f"build used {extra:.1f} CPU-s more than the floor"))
+    if report.model_load is not None:
+        m = report.model_load
+        rows.append(("embedding model load, fresh process", f"{m.span.wall:.1f} s", "", "",
+                     f"import sentence_transformers {m.imports:.1f} s + load {m.load:.1f} s; "
+                     f"{m.span.cpu:.1f} CPU-s, paid once per build while the OCR workers run"))
+    return rows
+
+
+def search_rows(report) -> list[tuple[str, ...]]:
+    idx, lat = report.index, report.latencies
+    db = idx.file_bytes.get("index.db", 0)
+    content = ", ".join(f"{k} {v / MIB:.0f}" for k, v in idx.content_bytes.items())
+    built = idx.build
+    rows = [(f"search index ({'cached' if idx.cached else 'built now'})",
+             f"{idx.pages:,} pages, {idx.chunks:,} passages", "", "",
+             f"built in {built['wall']:.0f} s ({built['pages_read'] / built['wall']:.1f} pages/s, "
+             f"{built['when']}); bench/.cache/{idx.folder.parent.name}"),
+            ("  size on disk", f"{idx.size / MIB:.1f} MiB", "", "",
+             f"{idx.size / idx.pages / 1024:.1f} KiB/page; index.db {db / MIB:.1f} MiB ({content} MiB), "
+             f"vectors.faiss {idx.file_bytes.get('vectors.faiss', 0) / MIB:.1f} MiB")]
+    base = lat["query embedding"]
+    fmt = lambda l: f"p50 {l.p50:.1f} / p95 {l.p95:.1f} ms"  # noqa: E731
+    rows.append((f"query embedding alone ({report.queries} queries)", fmt(base), "", "", "the floor of dense and hybrid"))
+    for name, l in lat.items():
+        if name == "query embedding":
+            continue
+        label = f"search {name}, k={report.k}" if not name.startswith("FAISS") else f"  {name} alone"
+        note = "no query embedding in this mode" if name == "lexical" else ""
+        rows.append((label, fmt(l), "query embedding", f"{l.p50 / base.p50:.2f} / {l.p95 / base.p95:.2f}",
+                     "; ".join(filter(None, [note, _load(report.span) if name == "hybrid" else ""]))))
+    rows.append(("  first search in a process: FAISS load + reconcile", f"{report.load_vectors * 1000:.0f} ms", "", "", ""))
+    rows.append(("  one `pagerag search` in a new process", f"{report.cold_cli.wall:.1f} s", "", "",
+                 f"{report.cold_cli.cpu:.1f} CPU-s: start-up, torch import, model load, FAISS load"))
+    return rows
+
+
+def print_table(header: list[str], rows: list[tuple[str, ...]]) -> None:
+    cols = ("measurement", "result", "baseline (same run)", "ratio", "notes")
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols[:-1])]
+    for line in header:
+        print(line)
+    print()
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " | notes")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|------")
+    for r in rows:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " | " + r[-1])
+
+
+# -- main -------------------------------------------------------------------------------
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--only", choices=["throughput", "search"], help="run one part only")
+    ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    g = ap.add_argument_group("throughput")
+    g.add_argument("--engines", nargs="+", choices=["tesseract", "rapidocr"],
+                   help="OCR engines to time [default: every installed one]")
+    g.add_argument("--pages", type=int, default=40, help="scanned pages, at least (whole copies of the sample's scans)")
+    g.add_argument("--eval-dir", type=Path, nargs="?", const=EVAL_SCANS,
+                   help=f"use real scans from this folder instead of the sample, in place [bare flag: {EVAL_SCANS}]")
+    g.add_argument("--text-pages", type=int, default=200, help="pages of the synthetic text-layer PDF (0: skip)")
+    g.add_argument("--jobs", type=int, help="workers for the build and the floor [default: the build's, CPU count]")
+    g.add_argument("--no-breakdown", action="store_true", help="skip model load and embedding-alone timings")
+    g = ap.add_argument_group("search")
+    g.add_argument("--search-pages", type=int, default=10_000, help="pages of the synthetic search index")
+    g.add_argument("--queries", type=int, default=200)
+    g.add_argument("-k", type=int, default=5, help="pages returned per search")
+    g.add_argument("--rebuild", action="store_true", help="rebuild the cached search index")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.eval_dir is not None and not args.eval_dir.is_dir():
+        sys.exit(f"--eval-dir: no folder {args.eval_dir}; pass a folder of page images")
+    env = environment()
+    results: dict = {"command": [Path(sys.executable).name, *sys.argv], "env": env}
+    rows: list[tuple[str, ...]] = []
+    with measure() as total:
+        try:
+            if args.only in (None, "throughput"):
+                import throughput
+
+                engines = args.engines or throughput.available_engines()
+                report = throughput.run(engines, args.pages, args.text_pages, args.jobs, args.eval_dir,
+                                        breakdown=not args.no_breakdown)
+                rows += throughput_rows(report)
+                results["throughput"] = asdict(report) | {"figures": [
+                    {"name": r.name, "build_pages_per_second": r.build.pages_per_second,
+                     "floor_pages_per_second": r.floor.pages_per_second, "ratio": r.ratio, "cpu_ratio": r.cpu_ratio}
+                    for r in report.results]}
+            if args.only in (None, "search"):
+                import search_latency
+
+                report = search_latency.run(args.search_pages, args.queries, args.k, rebuild=args.rebuild)
+                rows += search_rows(report)
+                results["search"] = report.as_json()
+        except BenchError as e:
+            sys.exit(f"bench: {e}")
+    env["loadavg_end"] = os.getloadavg()
+    results["total"] = asdict(total)
+    header = [f"pagerag bench, {time.strftime('%Y-%m-%d %H:%M')}: {env['cpus']} CPUs ({env['cpu']}), "
+              f"torch {env['torch']}, {env['tesseract']}, rapidocr-onnxruntime {env['rapidocr-onnxruntime']}",
+              f"load average at start {env['loadavg_start'][0]:.2f}, at end {env['loadavg_end'][0]:.2f}; "
+              f"other work kept {total.others or 0:.2f} cores busy on average during the run "
+              f"(steal {total.steal or 0:.2f}); total {total.wall / 60:.1f} min"]
+    print_table(header, rows)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+        log(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
