@@ -35,6 +35,11 @@ demo: install
 	@$(BIN)/pagerag search "water authority annual report capital budget" -k 3 --index $(DEMO_INDEX)
 	@echo; echo '$$ pagerag search "rent increase" --json -k 1'
 	@$(BIN)/pagerag search "rent increase" --json -k 1 --index $(DEMO_INDEX)
+	@echo; echo '$$ pagerag ask "What did the library board decide about the parking lot?"'
+	@# exit code 4: no model could be loaded; the evidence is shown instead
+	@$(BIN)/pagerag ask "What did the library board decide about the parking lot?" -k 3 \
+	  $(if $(MODEL),-m $(MODEL)) $(if $(BACKEND),--backend $(BACKEND)) --index $(DEMO_INDEX); \
+	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 4 ]
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
