@@ -132,6 +132,9 @@ def test_killed_build_resumes_without_redoing_pages(tmp_path, make_page, sig):
         make_page(f"c/page{i}.png", [f"Ledger sheet number {i}", f"Shipment of {i * 7 + 3} crates to dock {i}"])
     proc = _spawn_build(tmp_path)
     _wait_for_pages(tmp_path, proc, 2)
+    # a reader while the build writes: sees the committed pages, is not blocked by the lock
+    during = Retriever(Index.open(tmp_path / "idx")).search("ledger sheet shipment crates", k=8, mode="lexical")
+    assert proc.poll() is None and len(during) >= 2
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     idx = Index.open(tmp_path / "idx")
