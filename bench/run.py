@@ -57,6 +57,8 @@ def _load(*spans: Span | None) -> str:
 
 
 def throughput_rows(report) -> list[tuple[str, ...]]:
+    import throughput
+
     rows = []
     for r in report.results:
         b, f = r.build, r.floor
@@ -69,10 +71,17 @@ def throughput_rows(report) -> list[tuple[str, ...]]:
                      f"CLI start-up + exit {start:.1f} s; build() {b.builder_seconds:.1f} s; "
                      + (f"floor workers up after {f.startup:.1f} s" if f.startup else "floor in-process")))
         if r.embed is not None:
-            extra = b.span.cpu - f.span.cpu
-            rows.append((f"  embedding its {b.chunks} passages alone", f"{r.embed.wall:.1f} s",
-                         "", "", f"{r.embed.cpu:.1f} CPU-s, one call per page as the builder; "
-                                 f"build used {extra:.1f} CPU-s more than the floor"))
+            rows.append((f"  embedding its {b.chunks} passages alone", f"{r.embed.wall:.1f} s", "", "",
+                         f"{r.embed.cpu:.1f} CPU-s one call per page (as the builder), "
+                         f"{r.embed_batched.cpu:.1f} CPU-s in one call; "
+                         f"the build used {b.span.cpu - f.span.cpu:.1f} CPU-s more than the floor"))
+        if r.what_if is not None:
+            w = r.what_if
+            env = " ".join(f"{k}={v}" for k, v in throughput.WHAT_IF.items())
+            rows.append((f"  what-if: the same build, {env}", f"{w.pages_per_second:.2f} pages/s",
+                         f"{f.pages_per_second:.2f} pages/s", f"{w.pages_per_second / f.pages_per_second:.2f}",
+                         f"{w.span.wall:.1f} s, {w.span.cpu:.1f} CPU-s (default build {b.span.cpu:.1f}); "
+                         + _load(w.span)))
     if report.model_load is not None:
         m = report.model_load
         rows.append(("embedding model load, fresh process", f"{m.span.wall:.1f} s", "", "",
@@ -82,14 +91,16 @@ def throughput_rows(report) -> list[tuple[str, ...]]:
 
 
 def search_rows(report) -> list[tuple[str, ...]]:
+    from search_latency import ONE_THREAD
+
     idx, lat = report.index, report.latencies
     db = idx.file_bytes.get("index.db", 0)
-    content = ", ".join(f"{k} {v / MIB:.0f}" for k, v in idx.content_bytes.items())
+    content = ", ".join(f"{k} {v / MIB:.1f}" for k, v in idx.content_bytes.items())
     built = idx.build
     rows = [(f"search index ({'cached' if idx.cached else 'built now'})",
              f"{idx.pages:,} pages, {idx.chunks:,} passages", "", "",
-             f"built in {built['wall']:.0f} s ({built['pages_read'] / built['wall']:.1f} pages/s, "
-             f"{built['when']}); bench/.cache/{idx.folder.parent.name}"),
+             f"built in {built['wall']:.0f} s ({built['pages_read'] / built['wall']:.1f} pages/s, {built['when']}, "
+             f"others {built['others'] or 0:.1f} cores); bench/.cache/{idx.folder.parent.name}"),
             ("  size on disk", f"{idx.size / MIB:.1f} MiB", "", "",
              f"{idx.size / idx.pages / 1024:.1f} KiB/page; index.db {db / MIB:.1f} MiB ({content} MiB), "
              f"vectors.faiss {idx.file_bytes.get('vectors.faiss', 0) / MIB:.1f} MiB")]
@@ -99,7 +110,10 @@ def search_rows(report) -> list[tuple[str, ...]]:
     for name, l in lat.items():
         if name == "query embedding":
             continue
-        label = f"search {name}, k={report.k}" if not name.startswith("FAISS") else f"  {name} alone"
+        if name.endswith(ONE_THREAD):
+            label = f"  what-if: {name}"
+        else:
+            label = f"search {name}, k={report.k}" if not name.startswith("FAISS") else f"  {name} alone"
         note = "no query embedding in this mode" if name == "lexical" else ""
         rows.append((label, fmt(l), "query embedding", f"{l.p50 / base.p50:.2f} / {l.p95 / base.p95:.2f}",
                      "; ".join(filter(None, [note, _load(report.span) if name == "hybrid" else ""]))))
@@ -136,8 +150,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--text-pages", type=int, default=200, help="pages of the synthetic text-layer PDF (0: skip)")
     g.add_argument("--jobs", type=int, help="workers for the build and the floor [default: the build's, CPU count]")
     g.add_argument("--no-breakdown", action="store_true", help="skip model load and embedding-alone timings")
+    g.add_argument("--no-what-if", action="store_true",
+                   help="skip building again with OMP_NUM_THREADS=1 (first engine only)")
     g = ap.add_argument_group("search")
     g.add_argument("--search-pages", type=int, default=10_000, help="pages of the synthetic search index")
+    g.add_argument("--search-words", type=int, nargs=2, default=[15, 110], metavar=("MIN", "MAX"),
+                   help="words per synthetic page (more: a slower one-off build)")
     g.add_argument("--queries", type=int, default=200)
     g.add_argument("-k", type=int, default=5, help="pages returned per search")
     g.add_argument("--rebuild", action="store_true", help="rebuild the cached search index")
@@ -158,7 +176,7 @@ def main(argv=None) -> None:
 
                 engines = args.engines or throughput.available_engines()
                 report = throughput.run(engines, args.pages, args.text_pages, args.jobs, args.eval_dir,
-                                        breakdown=not args.no_breakdown)
+                                        breakdown=not args.no_breakdown, what_if=not args.no_what_if)
                 rows += throughput_rows(report)
                 results["throughput"] = asdict(report) | {"figures": [
                     {"name": r.name, "build_pages_per_second": r.build.pages_per_second,
@@ -167,7 +185,8 @@ def main(argv=None) -> None:
             if args.only in (None, "search"):
                 import search_latency
 
-                report = search_latency.run(args.search_pages, args.queries, args.k, rebuild=args.rebuild)
+                report = search_latency.run(args.search_pages, args.queries, args.k, tuple(args.search_words),
+                                            rebuild=args.rebuild)
                 rows += search_rows(report)
                 results["search"] = report.as_json()
         except BenchError as e:

@@ -32,12 +32,14 @@ MODES = ("hybrid", "dense", "lexical")
 @dataclass(frozen=True)
 class Corpus:
     pages: int = 10_000
-    words: tuple[int, int] = (20, 120)  # words a page, uniform: mostly 1 passage, some 2
+    # words a page, uniform; real pages hold more, but MiniLM on 2 cores embeds ~30 passages/s and
+    # this keeps the one-off build near 5 minutes: 1 passage a page, 2 for the ~10% over 100 words
+    words: tuple[int, int] = (15, 110)
     seed: int = 0
 
     @property
     def key(self) -> str:
-        """Cache folder name: 'search-g1-f1-p10000-w20-120-s0'."""
+        """Cache folder name: 'search-g1-f1-p10000-w15-110-s0'."""
         from index.schema import FORMAT_VERSION
 
         return f"search-g{GENERATOR_VERSION}-f{FORMAT_VERSION}-p{self.pages}-w{self.words[0]}-{self.words[1]}-s{self.seed}"
@@ -177,7 +179,7 @@ class SearchReport:
     index: SearchIndex
     queries: int
     k: int
-    latencies: dict[str, Latency]  # 'query embedding', 'FAISS top-100', and the three modes
+    latencies: dict[str, Latency]  # 'query embedding', 'FAISS top-100', the three modes, and 1-thread what-ifs
     load_vectors: float  # seconds: FAISS read + reconcile with SQLite, once per process
     cold_cli: Span  # one `pagerag search --json` in a fresh process
     span: Span  # the timed loop
@@ -189,8 +191,17 @@ class SearchReport:
         return data
 
 
+ONE_THREAD = ", torch 1 thread"
+
+
 def time_queries(folder: Path, queries: list[str], k: int = 5, warmup: int = 10) -> tuple:
-    """Time every query in every mode, plus its embedding and FAISS search alone, in one process."""
+    """Time every query in every mode, plus its embedding and FAISS search alone, in one process.
+
+    What-if: the query embedding and hybrid search again with torch on one thread (the
+    default is one per core), interleaved with the rest so that both see the same load.
+    """
+    import torch
+
     from index.embed import Embedder
     from index.store import Index
     from rag.retrieve import CANDIDATES, Retriever
@@ -206,27 +217,31 @@ def time_queries(folder: Path, queries: list[str], k: int = 5, warmup: int = 10)
     ops = {"query embedding": lambda i: embedder.encode([queries[i]]),
            f"FAISS top-{CANDIDATES}": lambda i: vectors.search(query_vectors[i], CANDIDATES),
            **{mode: (lambda i, mode=mode: retriever.search(queries[i], k=k, mode=mode)) for mode in MODES}}
-    names = list(ops)
-    for i in range(min(warmup, len(queries))):
-        for name in names:
-            ops[name](i)
+    ops["query embedding" + ONE_THREAD] = ops["query embedding"]
+    ops["hybrid" + ONE_THREAD] = ops["hybrid"]
+    names, threads = list(ops), torch.get_num_threads()
     latencies = {name: Latency(name) for name in names}
     with measure() as span:
-        for i in range(len(queries)):
+        for i in [*range(min(warmup, len(queries))), *range(len(queries))]:
             for j in range(len(names)):  # rotate the order so no mode always runs right after another
                 name = names[(i + j) % len(names)]
+                torch.set_num_threads(1 if name.endswith(ONE_THREAD) else threads)
                 t = time.perf_counter()
                 ops[name](i)
                 latencies[name].ms.append((time.perf_counter() - t) * 1000)
+    torch.set_num_threads(threads)
+    for lat in latencies.values():
+        del lat.ms[:min(warmup, len(queries))]  # the warm-up round
     idx.close()
     return latencies, load_vectors, span
 
 
-def run(pages: int = 10_000, queries: int = 200, k: int = 5, seed: int = 0, rebuild: bool = False) -> SearchReport:
-    corpus = Corpus(pages=pages, seed=seed)
+def run(pages: int = 10_000, queries: int = 200, k: int = 5, words: tuple[int, int] = Corpus.words, seed: int = 0,
+        rebuild: bool = False) -> SearchReport:
+    corpus = Corpus(pages, tuple(words), seed)
     index = ensure_index(corpus, rebuild)
     qs = make_queries(corpus, queries)
-    log(f"search: one cold `pagerag search` process, then {len(qs)} queries x 5 timings in-process")
+    log(f"search: one cold `pagerag search` process, then {len(qs)} queries x 7 timings in-process")
     _, cold = run_cli("search", qs[0], "-k", str(k), "--index", str(index.folder))
     latencies, load_vectors, span = time_queries(index.folder, qs, k)
     return SearchReport(corpus, index, len(qs), k, latencies, load_vectors, cold, span)

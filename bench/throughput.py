@@ -1,8 +1,8 @@
 """Index throughput: pages/s of `pagerag index build` against its floor, measured in the same run.
 
-    from throughput import scan_throughput, text_throughput
-    result = scan_throughput(pages=40, engine="tesseract")   # -> Throughput
-    result.ratio                                             # build pages/s / OCR-alone pages/s
+    import throughput
+    report = throughput.run(["tesseract"], pages=40)   # -> ThroughputReport
+    report.results[0].ratio                            # build pages/s / OCR-alone pages/s
 
 Scanned pages: the OCR-only files of corpora/sample (or real scans with `eval_dir`),
 copied into a temp dir with a one-pixel mark per copy so every file has its own hash.
@@ -90,10 +90,11 @@ def measure():
             span.steal = (m1[1] - m0[1]) / span.wall
 
 
-def run_cli(*args: str) -> tuple[dict, Span]:
-    """Run `python -m cli ARGS --json` from the repo root; returns its JSON output and the Span."""
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[dict, Span]:
+    """Run `python -m cli ARGS --json` from the repo root (`env`: extra variables); returns its JSON and Span."""
     with measure() as span:
-        out = subprocess.run([*PAGERAG, *args, "--json"], capture_output=True, text=True, cwd=REPO)
+        out = subprocess.run([*PAGERAG, *args, "--json"], capture_output=True, text=True, cwd=REPO,
+                             env={**os.environ, **env} if env else None)
     if out.returncode not in (0, 3):  # 3: finished, some files skipped
         raise BenchError(f"`pagerag {' '.join(args[:3])} ...` failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout), span
@@ -210,9 +211,8 @@ def scanned_files(root: Path = SAMPLE) -> list[Path]:
 
 
 def _mark(img, copy_no: int):
-    """Darken pixel (0, 0) by an amount that differs per copy: invisible to OCR, new bytes and hash."""
-    value = 1 + copy_no % 250
-    img.putpixel((0, 0), value if len(img.getbands()) == 1 else (value,) * len(img.getbands()))
+    """Blacken pixel (copy_no, 0) on the top edge: invisible to OCR, and survives JPEG re-encoding."""
+    img.putpixel((copy_no % img.width, 0), 0 if len(img.getbands()) == 1 else (0,) * len(img.getbands()))
     return img
 
 
@@ -225,8 +225,8 @@ def copy_marked(src: Path, dst: Path, copy_no: int) -> None:
         import pymupdf
 
         with pymupdf.open(src) as doc:
-            shade = (copy_no % 250) / 255
-            doc[0].draw_rect(pymupdf.Rect(0, 0, 0.5, 0.5), color=None, fill=(shade, shade, shade), width=0)
+            x = copy_no * 0.5  # a 0.5 pt dot, at a place of its own per copy
+            doc[0].draw_rect(pymupdf.Rect(x, 0, x + 0.5, 0.5), color=None, fill=(0, 0, 0), width=0)
             doc.save(dst)
         return
     with Image.open(src) as img:
@@ -364,9 +364,9 @@ class Build:
         return self.pages / self.span.wall
 
 
-def cli_build(inputs: list[Path], index: Path, ocr: str, jobs: int | None) -> Build:
+def cli_build(inputs: list[Path], index: Path, ocr: str, jobs: int | None, env: dict[str, str] | None = None) -> Build:
     args = ["index", "build", *map(str, inputs), "--index", str(index), "--ocr", ocr]
-    report, span = run_cli(*args, *(["-j", str(jobs)] if jobs else []))
+    report, span = run_cli(*args, *(["-j", str(jobs)] if jobs else []), env=env)
     return Build(report["pages_read"], report["pages_ocr"], report["chunks_added"], report["seconds"], span,
                  len(report["skipped"]))
 
@@ -387,12 +387,15 @@ def passages(index: Path) -> list[list[str]]:
     return list(pages.values())
 
 
-def embed_alone(embedder, by_page: list[list[str]]) -> Span:
-    """Embedding the passages one page per call, as the builder does when pages arrive one by one."""
-    with measure() as span:
+def embed_alone(embedder, by_page: list[list[str]]) -> tuple[Span, Span]:
+    """Embedding the passages alone: one page per call, as the builder does when OCR'd pages
+    arrive one by one, and all in one call (batches of Embedder.batch_size)."""
+    with measure() as per_page:
         for texts in by_page:
             embedder.encode(texts)
-    return span
+    with measure() as batched:
+        embedder.encode([t for texts in by_page for t in texts])
+    return per_page, batched
 
 
 @dataclass
@@ -430,7 +433,9 @@ class Throughput:
     name: str  # 'scans (sample x5) / tesseract'
     build: Build
     floor: Floor
-    embed: Span | None = None  # this build's passages embedded alone, in this process
+    embed: Span | None = None  # this build's passages embedded alone in this process, one call per page
+    embed_batched: Span | None = None  # the same, in one call
+    what_if: Build | None = None  # the same build with WHAT_IF set in its environment
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -461,18 +466,27 @@ def warm_up(engine: str, page: Page) -> None:
     load_engine(engine).recognize(read_image(Path(page.path), page.kind, page.page_no, 200))
 
 
-def scan_throughput(files: list[Path], engine: str, jobs: int, label: str, embedder=None) -> Throughput:
+# torch in the builder's main process is the third party on cores the OCR workers fill
+WHAT_IF = {"OMP_NUM_THREADS": "1"}
+
+
+def scan_throughput(files: list[Path], engine: str, jobs: int, label: str, embedder=None,
+                    what_if: bool = False) -> Throughput:
     """OCR alone, then `pagerag index build --ocr ENGINE` on the same files; the floor runs first."""
     pages = pages_of(files)
     warm_up(engine, pages[0])
     log(f"{label} / {engine}: {engine} alone on {len(pages)} pages in {jobs} workers")
     floor = ocr_alone(pages, engine, jobs)
+    default_jobs = None if jobs == (os.cpu_count() or 1) else jobs
     with tempfile.TemporaryDirectory(prefix="pagerag-bench-") as tmp:
         log(f"{label} / {engine}: pagerag index build")
-        build = cli_build(files, Path(tmp) / "index", engine, None if jobs == (os.cpu_count() or 1) else jobs)
+        build = cli_build(files, Path(tmp) / "index", engine, default_jobs)
         result = Throughput(f"{label} / {engine}", build, floor)
         if embedder is not None:
-            result.embed = embed_alone(embedder, passages(Path(tmp) / "index"))
+            result.embed, result.embed_batched = embed_alone(embedder, passages(Path(tmp) / "index"))
+        if what_if:
+            log(f"{label} / {engine}: pagerag index build with {WHAT_IF}")
+            result.what_if = cli_build(files, Path(tmp) / "what-if", engine, default_jobs, env=WHAT_IF)
     return _check(result, expect_ocr=True)
 
 
@@ -487,7 +501,7 @@ def text_throughput(n_pages: int, jobs: int, embedder=None, seed: int = 0) -> Th
         build = cli_build([pdf], Path(tmp) / "index", "none", None if jobs == (os.cpu_count() or 1) else jobs)
         result = Throughput(f"text-layer PDF ({n_pages} p.)", build, floor)
         if embedder is not None:
-            result.embed = embed_alone(embedder, passages(Path(tmp) / "index"))
+            result.embed, result.embed_batched = embed_alone(embedder, passages(Path(tmp) / "index"))
     return _check(result, expect_ocr=False)
 
 
@@ -506,8 +520,9 @@ class ThroughputReport:
 
 
 def run(engines: list[str], pages: int = 40, text_pages: int = 200, jobs: int | None = None,
-        eval_dir: Path | None = None, breakdown: bool = True) -> ThroughputReport:
-    """Every throughput figure of bench/run.py; `breakdown` adds model load and embedding alone."""
+        eval_dir: Path | None = None, breakdown: bool = True, what_if: bool = True) -> ThroughputReport:
+    """Every throughput figure of bench/run.py; `breakdown` adds model load and embedding alone,
+    `what_if` the first engine's build again with WHAT_IF in its environment."""
     jobs = jobs or os.cpu_count() or 1
     missing = sorted(set(engines) - set(available_engines()))
     if missing:
@@ -527,8 +542,8 @@ def run(engines: list[str], pages: int = 40, text_pages: int = 200, jobs: int | 
         else:
             files = sample_scan_set(Path(tmp), pages)
             label = f"sample scans x{len(files) // len(scanned_files())}"  # copies of the sample's scanned files
-        for engine in engines:
-            results.append(scan_throughput(files, engine, jobs, label, embedder))
+        for i, engine in enumerate(engines):
+            results.append(scan_throughput(files, engine, jobs, label, embedder, what_if and i == 0))
     if text_pages:
         results.append(text_throughput(text_pages, jobs, embedder))
     report = ThroughputReport(jobs, label, results)
