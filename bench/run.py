@@ -1,6 +1,7 @@
-"""pagerag benchmarks in one command: index throughput and search latency, each against a floor measured in the same run.
+"""pagerag benchmarks in one command: throughput and search latency, each against a baseline from the same run.
 
-    .venv/bin/python bench/run.py                        # everything (make bench), ~15 min on 2 cores
+    .venv/bin/python bench/run.py                        # everything (make bench): ~11 min on 2 idle cores,
+                                                         # ~17 the first time (builds the cached search index)
     .venv/bin/python bench/run.py --only search --json bench-search.json
     .venv/bin/python bench/run.py --only throughput --engines tesseract --eval-dir
 
@@ -137,27 +138,26 @@ def print_table(header: list[str], rows: list[tuple[str, ...]]) -> None:
 
 # -- main -------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=["throughput", "search"], help="run one part only")
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     g = ap.add_argument_group("throughput")
     g.add_argument("--engines", nargs="+", choices=["tesseract", "rapidocr"],
                    help="OCR engines to time [default: every installed one]")
-    g.add_argument("--pages", type=int, default=40, help="scanned pages, at least (whole copies of the sample's scans)")
+    g.add_argument("--pages", type=int, default=40, help="scanned pages, at least: whole copies of the sample's 9 [40]")
     g.add_argument("--eval-dir", type=Path, nargs="?", const=EVAL_SCANS,
                    help=f"use real scans from this folder instead of the sample, in place [bare flag: {EVAL_SCANS}]")
-    g.add_argument("--text-pages", type=int, default=200, help="pages of the synthetic text-layer PDF (0: skip)")
+    g.add_argument("--text-pages", type=int, default=200, help="pages of the synthetic text-layer PDF, 0 to skip [200]")
     g.add_argument("--jobs", type=int, help="workers for the build and the floor [default: the build's, CPU count]")
     g.add_argument("--no-breakdown", action="store_true", help="skip model load and embedding-alone timings")
     g.add_argument("--no-what-if", action="store_true",
                    help="skip building again with OMP_NUM_THREADS=1 (first engine only)")
     g = ap.add_argument_group("search")
-    g.add_argument("--search-pages", type=int, default=10_000, help="pages of the synthetic search index")
+    g.add_argument("--search-pages", type=int, default=10_000, help="pages of the synthetic search index [10000]")
     g.add_argument("--search-words", type=int, nargs=2, default=[15, 110], metavar=("MIN", "MAX"),
-                   help="words per synthetic page (more: a slower one-off build)")
-    g.add_argument("--queries", type=int, default=200)
-    g.add_argument("-k", type=int, default=5, help="pages returned per search")
+                   help="words per synthetic page; more makes a slower one-off build [15 110]")
+    g.add_argument("--queries", type=int, default=200, help="queries to time [200]")
+    g.add_argument("-k", type=int, default=5, help="pages returned per search [5]")
     g.add_argument("--rebuild", action="store_true", help="rebuild the cached search index")
     return ap.parse_args(argv)
 

@@ -1,7 +1,6 @@
 """Reading one page to words: the text layer when usable, else OCR. Runs in worker processes."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,12 +43,11 @@ _options: ReadOptions | None = None
 def init_worker(options: ReadOptions) -> None:
     """Pool initializer: one OCR engine per process, single-threaded so processes don't fight."""
     global _engine, _options
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     _options = options
     if options.ocr:
         from .ocr import load_engine
 
-        _engine = load_engine(options.ocr)
+        _engine = load_engine(options.ocr, threads=1)
 
 
 def read_page(task: PageTask) -> PageResult:
