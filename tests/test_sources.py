@@ -1,0 +1,53 @@
+"""Reading files into pages: kinds, page counts, titles, EXIF orientation, text layers."""
+from pathlib import Path
+
+import pytest
+
+from index.errors import UnsupportedFile
+from index.sources import humanize, probe, read_image, read_text_layer, walk
+
+
+def test_exif_orientation_is_applied(sample_corpus):
+    letter = sample_corpus / "letters/pinecrest-rent-increase-notice.jpg"
+    from PIL import Image
+
+    assert Image.open(letter).size == (1824, 1459)  # stored sideways, EXIF Orientation 6
+    assert read_image(letter, "image", 1, 200).size == (1459, 1824)
+
+
+def test_probe_counts_pages_and_titles(sample_corpus):
+    tiff = probe(sample_corpus / "reports/minutes-2024-q1.tif", sample_corpus)
+    assert (tiff.kind, tiff.n_pages, tiff.title) == ("tiff", 3, "reports / minutes 2024 q1")
+    report = probe(sample_corpus / "reports/harbor-city-water-annual-report-2023.pdf", sample_corpus)
+    assert report.n_pages == 4 and report.title.startswith("Harbor City Water Authority")
+    assert report.title.endswith("(reports / harbor city water annual report 2023)")
+
+
+def test_text_layer_is_used_only_when_present(sample_corpus):
+    words, (w, h) = read_text_layer(sample_corpus / "reports/harbor-city-water-annual-report-2023.pdf", 3)
+    assert any(wd.text == "$52.7" for wd in words) and 0 <= words[0].x0 < words[0].x1 <= 1
+    assert read_text_layer(sample_corpus / "warranties/thermavale-heat-pump-warranty.pdf", 1) is None
+
+
+def test_gif_first_frame_and_transparency(tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGBA", (40, 30), (255, 0, 0, 0)), Image.new("RGBA", (40, 30), (0, 0, 255, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    info = probe(tmp_path / "anim.gif", tmp_path)
+    assert info.n_pages == 1
+    assert read_image(tmp_path / "anim.gif", "image", 1, 200).getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_walk_skips_hidden_and_sorts(tmp_path):
+    for name in ("b.png", "a/c.pdf", ".hidden/d.png", "a/.e.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [str(f.relative_to(tmp_path)) for f, _ in walk([tmp_path])] == ["b.png", "a/c.pdf"]
+    with pytest.raises(UnsupportedFile, match="'.txt'"):
+        probe(Path(__file__).with_suffix(".txt"), tmp_path)
+
+
+def test_humanize():
+    assert humanize(Path("/d/reports/annual_report-2018.pdf"), Path("/d")) == "reports / annual report 2018"
+    assert humanize(Path("/d/scan.png"), Path("/d")) == "d / scan"
