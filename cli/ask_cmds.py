@@ -35,14 +35,17 @@ def _assistant(index_dir, kw):
 
 
 def print_sources(answer) -> None:
+    from rag.query import snippet
+
     if not answer.sources:
         return
-    click.echo("\nSources:" if not answer.model_error else "\nEvidence found:")
+    header = "Evidence found:" if answer.model_error else "Closest pages:" if answer.abstained else "Sources:"
+    click.echo("\n" + header)
     for s in answer.sources:
         mark = "*" if answer.model_error is None and s.n in answer.cited else " "
         click.echo(f" {mark}[{s.n}] {s.path}, page {s.page}" + (" (image shown)" if s.image else ""))
         if answer.model_error or answer.abstained:
-            click.echo("      " + " ".join(s.text.split())[:200])
+            click.echo("      " + snippet(s.text, answer.question, width=200))
     if answer.removed_citations:
         click.echo("Removed citation(s) to pages the model was not shown: "
                    + ", ".join(f"[{n}]" for n in answer.removed_citations), err=True)
