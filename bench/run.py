@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -24,31 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import EVAL_SCANS, BenchError, Span, log, measure  # noqa: E402
+from harness import EVAL_SCANS, BenchError, Span, environment, log, measure  # noqa: E402
 
 MIB = 2 ** 20
-
-
-def environment() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    def ver(dist: str) -> str | None:
-        try:
-            return version(dist)
-        except PackageNotFoundError:
-            return None
-
-    try:
-        tesseract = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    except OSError:
-        tesseract = None
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "loadavg_start": os.getloadavg(), "tesseract": tesseract,
-            **{d: ver(d) for d in ("torch", "sentence-transformers", "faiss-cpu", "pymupdf", "rapidocr-onnxruntime",
-                                   "onnxruntime")},
-            "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT")}
 
 
 # -- the table --------------------------------------------------------------------------

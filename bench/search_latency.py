@@ -3,7 +3,7 @@
     from search_latency import run
     report = run(pages=10_000)    # -> SearchReport; report.latencies["hybrid"].p50 in ms
 
-The index is made without OCR: synthetic text-layer PDFs (throughput.Synth, 1,000
+The index is made without OCR: synthetic text-layer PDFs (harness.Synth, 1,000
 pages a file) built with the real `pagerag index build --ocr none`. Embedding 10^4
 pages takes minutes on 2 cores, so the PDFs and the index are cached in
 bench/.cache/search-<parameters>/ and reused while the parameters, the generator
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from random import Random
 
-from throughput import HERE, BenchError, Span, Synth, log, measure, run_cli, write_text_pdf
+from harness import HERE, BenchError, Span, Synth, log, measure, run_cli, write_text_pdf
 
 GENERATOR_VERSION = 1  # bump when Synth or the query mix changes, so cached indexes are rebuilt
 PAGES_PER_PDF = 1000

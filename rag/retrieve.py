@@ -90,7 +90,7 @@ class Retriever:
 
     def dense(self, question: str, n: int) -> dict[int, float]:
         """page id -> cosine of its best passage, for the pages of the n nearest passages."""
-        vector = self.embedder.encode([question])[0]
+        vector = self.embedder.encode_query(question)
         scores, ids = self.index.vectors.search(vector, n)
         page_of = self.index.pages_of_chunks([int(i) for i in ids if i >= 0])
         best: dict[int, float] = {}
