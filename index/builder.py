@@ -141,12 +141,12 @@ class _Builder:
             done = self.idx.done_pages(doc["id"])
             todo = [n for n in range(1, doc["n_pages"] + 1) if n not in done]
             return self.schedule(doc["id"], key, kind, doc["title"], todo)
+        info = probe(file, root, self.options.limits)  # a broken new version leaves the indexed one in place
         if doc:
             self.idx.remove_document(doc["id"])
             self.report.changed += 1
         else:
             self.report.new += 1
-        info = probe(file, root, self.options.limits)
         doc_id = self.idx.add_document(key, sha, st.st_size, st.st_mtime_ns, kind, info.title, info.n_pages)
         return self.schedule(doc_id, key, kind, info.title, range(1, info.n_pages + 1))
 
