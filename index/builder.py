@@ -233,11 +233,9 @@ class _Builder:
             for c in page.chunks:
                 c.vector = vectors[i].tobytes()
                 i += 1
-        added = self.idx.add_pages(pages, self.titles)
-        import numpy as np
-
-        self.idx.vectors.add([cid for cid, _ in added], np.vstack([np.frombuffer(v, dtype="float32") for _, v in added]))
-        self.report.chunks_added += len(added)
+        chunk_ids = self.idx.add_pages(pages, self.titles)  # in the order of `texts`
+        self.idx.vectors.add(chunk_ids, vectors)
+        self.report.chunks_added += len(chunk_ids)
         for page in pages:
             self.report.pages_read += 1
             self.report.pages_ocr += page.source not in ("text-layer", "none")

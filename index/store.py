@@ -186,8 +186,8 @@ class Index:
         return {r[0] for r in self.db.execute("SELECT page_no FROM pages WHERE doc_id = ?", (doc_id,))}
 
     # -- pages ----------------------------------------------------------------------
-    def add_pages(self, pages: list[NewPage], titles: dict[int, str]) -> list[tuple[int, bytes]]:
-        """Insert pages with their chunks in one transaction; returns (chunk id, vector) for FAISS."""
+    def add_pages(self, pages: list[NewPage], titles: dict[int, str]) -> list[int]:
+        """Insert pages with their chunks in one transaction; returns the new chunk ids, in order."""
         added = []
         with self.transaction():
             for p in pages:
@@ -205,7 +205,7 @@ class Index:
                         "INSERT INTO chunks (page_id, ord, kind, text, word_start, word_end, box, vector)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (page_id, ord_, c.kind, c.text, c.word_start, c.word_end, box, c.vector)).lastrowid
-                    added.append((cid, c.vector))
+                    added.append(cid)
         return added
 
     def page(self, path: str, page_no: int) -> sqlite3.Row:
