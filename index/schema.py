@@ -1,9 +1,11 @@
 """The SQLite layout of an index folder, and its format version (checked on open)."""
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DB_NAME = "index.db"
 
 SCHEMA = """
+-- meta keys: format_version, created, embed_model, embed_dim,
+-- vector_index (JSON index.vectors.Layout: the FAISS cache's kind and parameters)
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE IF NOT EXISTS documents (
@@ -27,7 +29,7 @@ CREATE TABLE IF NOT EXISTS pages (
     height INTEGER NOT NULL,
     source TEXT NOT NULL,               -- text-layer | tesseract | rapidocr | none
     text TEXT NOT NULL,
-    words TEXT NOT NULL,                -- JSON [[text, x0, y0, x1, y1, conf, line], ...], page fractions
+    words BLOB NOT NULL,                -- index/wordpack.py: boxes (page fractions), confidences, lines
     ocr_conf REAL,                      -- mean word confidence, NULL for text layers
     caption TEXT,
     UNIQUE (doc_id, page_no)
@@ -42,7 +44,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     word_start INTEGER NOT NULL,
     word_end INTEGER NOT NULL,
     box TEXT,                           -- JSON [x0, y0, x1, y1] page fractions, NULL for captions
-    vector BLOB NOT NULL                -- float32 x dim, unit length
+    vector BLOB NOT NULL                -- float16 x dim, unit length: the source of truth for FAISS
 );
 CREATE INDEX IF NOT EXISTS chunks_page ON chunks(page_id);
 CREATE INDEX IF NOT EXISTS pages_doc ON pages(doc_id);

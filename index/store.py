@@ -17,7 +17,9 @@ from pathlib import Path
 
 from .errors import IndexFormatError, ModelMismatch, NotIndexed
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
-from .vectors import FAISS_NAME, VectorStore
+from .vectors import FAISS_NAME, Layout, VectorStore, layout_for, pack_vector, unpack_vectors
+from .wordpack import pack_words, unpack_words
+from .words import Word
 
 
 @dataclass
@@ -26,7 +28,7 @@ class NewChunk:
     word_start: int
     word_end: int
     box: tuple | None
-    vector: bytes
+    vector: bytes  # float32 x dim (stored as float16)
     kind: str = "text"
 
 
@@ -127,21 +129,61 @@ class Index:
         extra = np.setdiff1d(in_faiss, in_db)
         missing = np.setdiff1d(in_db, in_faiss)
         vs.remove(extra)
-        for start in range(0, len(missing), 5000):
-            part = missing[start:start + 5000].tolist()
-            rows = self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
-            ids, vecs = [], []
-            for cid, blob in rows:
-                ids.append(cid)
-                vecs.append(np.frombuffer(blob, dtype="float32"))
-            vs.add(ids, np.vstack(vecs))
+        # a lost or new cache is read in one pass over the table, else just the missing ids
+        for ids, vectors in self.iter_vectors(ids=None if len(missing) == len(in_db) else missing):
+            vs.add(ids, vectors)
         return len(missing), len(extra)
+
+    def iter_vectors(self, batch: int = 20_000, ids=None):
+        """(ids int64, vectors float32) batches of every chunk (or of `ids`, a sorted list), by id."""
+        import numpy as np
+
+        dim = int(self.meta["embed_dim"])
+        if ids is not None:
+            for start in range(0, len(ids), 5000):
+                part = [int(i) for i in ids[start:start + 5000]]
+                rows = self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
+                got = list(rows)
+                yield np.array([r[0] for r in got], dtype="int64"), unpack_vectors([r[1] for r in got], dim)
+            return
+        last = -1
+        while True:
+            rows = self.db.execute("SELECT id, vector FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield np.array([r[0] for r in rows], dtype="int64"), unpack_vectors([r[1] for r in rows], dim)
+
+    def fit_vectors(self) -> Layout:
+        """Give the FAISS cache the layout its size calls for (flat, or IVF trained on a sample of
+        SQLite's vectors), record it in meta['vector_index'] and return it. Writers only."""
+        import numpy as np
+
+        vs = self.vectors
+        n = len(vs)
+        recorded = Layout.from_json(self.meta.get("vector_index"))
+        want = layout_for(n, recorded)
+        have = vs.layout
+        if (have.kind, have.nlist, have.encoding) != (want.kind, want.nlist, want.encoding):
+            sample = None
+            if want.kind == "ivf":
+                all_ids = np.sort(vs.ids())
+                size = min(n, want.nlist * 40)
+                picked = np.sort(np.random.default_rng(0).choice(all_ids, size, replace=False))
+                sample = np.vstack([v for _, v in self.iter_vectors(ids=picked)])
+            vs.rebuild(want, sample, self.iter_vectors())
+        elif want.kind == "ivf" and have.nprobe != want.nprobe:
+            vs.set_nprobe(want.nprobe)
+        if recorded != want:
+            self.set_meta(vector_index=want.to_json())
+        return want
 
     def save_vectors(self) -> None:
         """Write FAISS if this process changed it, or removed documents whose vectors the file still has."""
         if "embed_dim" not in self.meta or (self._vectors is None and not self._removed):
             return
         if self.vectors.dirty or not (self.folder / FAISS_NAME).exists():
+            self.fit_vectors()
             self._vectors.save()
 
     # -- documents ------------------------------------------------------------------
@@ -191,8 +233,7 @@ class Index:
         added = []
         with self.transaction():
             for p in pages:
-                words = json.dumps([[w[0], *(round(v, 4) for v in w[1:5]), round(w[5], 3), w[6]] for w in p.words],
-                                   ensure_ascii=False, separators=(",", ":"))
+                words = pack_words(p.words, p.text)
                 page_id = self.db.execute(
                     "INSERT INTO pages (doc_id, page_no, width, height, source, text, words, ocr_conf, caption)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -204,7 +245,7 @@ class Index:
                     cid = self.db.execute(
                         "INSERT INTO chunks (page_id, ord, kind, text, word_start, word_end, box, vector)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (page_id, ord_, c.kind, c.text, c.word_start, c.word_end, box, c.vector)).lastrowid
+                        (page_id, ord_, c.kind, c.text, c.word_start, c.word_end, box, _stored(c.vector))).lastrowid
                     added.append(cid)
         return added
 
@@ -217,6 +258,13 @@ class Index:
         if row is None:
             raise NotIndexed(f"page {page_no} of {path} is not in the index")
         return row
+
+    def page_words(self, page_id: int) -> list[Word]:
+        """A page's words with their boxes (page fractions), in reading order."""
+        row = self.db.execute("SELECT words, text FROM pages WHERE id = ?", (page_id,)).fetchone()
+        if row is None:
+            raise NotIndexed(f"no page with id {page_id} in the index")
+        return unpack_words(row[0], row[1])
 
     def pages_of_chunks(self, chunk_ids: list[int]) -> dict[int, int]:
         """chunk id -> page id, for the chunks that still exist."""
@@ -262,7 +310,7 @@ class Index:
             ord_ = self.db.execute("SELECT count(*) FROM chunks WHERE page_id = ?", (page_id,)).fetchone()[0]
             return self.db.execute(
                 "INSERT INTO chunks (page_id, ord, kind, text, word_start, word_end, box, vector)"
-                " VALUES (?, ?, 'caption', ?, 0, 0, NULL, ?)", (page_id, ord_, chunk.text, chunk.vector)).lastrowid
+                " VALUES (?, ?, 'caption', ?, 0, 0, NULL, ?)", (page_id, ord_, chunk.text, _stored(chunk.vector))).lastrowid
 
     # -- skips ----------------------------------------------------------------------
     def record_skip(self, path: str, reason: str, is_error: bool) -> None:
@@ -288,6 +336,13 @@ class Index:
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.folder.iterdir() if f.is_file())
+
+
+def _stored(vector: bytes) -> bytes:
+    """float32 bytes -> the float16 bytes chunks.vector holds."""
+    import numpy as np
+
+    return pack_vector(np.frombuffer(vector, dtype="float32"))
 
 
 class _Transaction:

@@ -1,0 +1,134 @@
+"""Index storage: packed words, float16 vectors, and the FAISS layout chosen by size (flat / IVF)."""
+import numpy as np
+import pytest
+
+from index import vectors
+from index.store import Index, NewChunk, NewPage
+from index.vectors import FAISS_NAME, Layout, VectorStore, layout_for
+from index.wordpack import WordsFormatError, pack_words, unpack_words
+from index.words import Word, page_text
+
+DIM = 32
+
+
+def _words(lines: list[list[str]]) -> list[Word]:
+    out = []
+    for lid, line in enumerate(lines):
+        for i, t in enumerate(line):
+            out.append(Word(t, 0.1 * i, 0.05 * lid, 0.1 * i + 0.0873, 0.05 * lid + 0.04, 0.91234, lid))
+    return out
+
+
+@pytest.mark.parametrize("words, text", [
+    (_words([["Invoice", "No.", "4471"], ["Total", "RM", "112.45"]]), None),  # texts come from the page text
+    (_words([["naïve", "café"], ["日本語", "テキスト"]]), None),
+    ([], ""),
+    (_words([["two words", "in one"], ["", "box"]]), None),  # would not round-trip through the text: kept inside
+    (_words([["Total", "12.00"]]), "Total 12.00 (caption-only text that differs)"),
+])
+def test_words_round_trip(words, text):
+    text = page_text(words) if text is None else text
+    back = unpack_words(pack_words(words, text), text)
+    assert [(w.text, w.line) for w in back] == [(w.text, w.line) for w in words]
+    for a, b in zip(back, words):
+        assert np.allclose(a[1:6], b[1:6], atol=1 / 65535)
+
+
+def test_words_blob_is_smaller_than_json_and_versioned():
+    import json
+
+    words = _words([[f"word{i}{j}" for i in range(12)] for j in range(40)])
+    text = page_text(words)
+    blob = pack_words(words, text)
+    as_json = json.dumps([[w[0], *(round(v, 4) for v in w[1:5]), round(w[5], 3), w[6]] for w in words])
+    assert len(blob) * 4 < len(as_json.encode())
+    with pytest.raises(WordsFormatError, match="version 9"):
+        unpack_words(blob[:1] + bytes([9]) + blob[2:], text)
+    with pytest.raises(WordsFormatError, match="not a pagerag words blob"):
+        unpack_words(b'[["a"', text)
+
+
+def test_layout_by_size():
+    assert layout_for(1000) == Layout()
+    big = layout_for(1_000_000)
+    assert (big.kind, big.nlist, big.encoding, big.trained_on) == ("ivf", 4096, "SQ8", 1_000_000)
+    assert big.nprobe >= 16
+    assert layout_for(1_500_000, big) == big  # grown less than RETRAIN_GROWTH-fold: kept
+    assert layout_for(5_000_000, big).nlist > big.nlist  # retrained, more lists
+    assert layout_for(vectors.APPROX_THRESHOLD // 2 + 1, big) == big  # hysteresis: no flip-flop
+    assert layout_for(vectors.APPROX_THRESHOLD // 2 - 1, big) == Layout()
+    assert Layout.from_json(big.to_json()) == big
+
+
+def _clustered(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(40, DIM))
+    v = centres[rng.integers(0, 40, n)] + 0.35 * rng.normal(size=(n, DIM))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype("float32")
+
+
+def _fill(folder, n: int) -> Index:
+    """An index of n one-passage pages with random clustered vectors (no embedding model involved)."""
+    idx = Index.open(folder, create=True)
+    idx.set_meta(embed_model="test", embed_dim=DIM)
+    idx.vectors  # noqa: B018 - loaded before pages are added, as the builder does
+    doc = idx.add_document("/x.pdf", "0" * 64, 1, 1, "pdf", "x", n)
+    vecs = _clustered(n, 0)
+    pages = [NewPage(doc, i + 1, 100, 100, "text-layer", f"page {i}", _words([["page", str(i)]]), None,
+                     [NewChunk(f"page {i}", 0, 2, (0.1, 0.1, 0.2, 0.2), vecs[i].tobytes())]) for i in range(n)]
+    ids = idx.add_pages(pages, {doc: "x"})
+    idx.vectors.add(ids, vecs)
+    return idx
+
+
+def test_vectors_kept_as_float16_and_faiss_holds_the_same(tmp_path):
+    idx = _fill(tmp_path / "idx", 50)
+    blob, = idx.db.execute("SELECT vector FROM chunks LIMIT 1").fetchone()
+    assert len(blob) == 2 * DIM
+    assert idx.page_words(1)[1].text == "0"
+    q = _clustered(1, 5)[0]
+    s_mem, i_mem = idx.vectors.search(q, 10)
+    idx.save_vectors()
+    (tmp_path / "idx" / FAISS_NAME).unlink()  # the cache lost: rebuilt from SQLite's float16
+    again = Index.open(tmp_path / "idx")
+    s_db, i_db = again.vectors.search(q, 10)
+    assert i_db.tolist() == i_mem.tolist() and np.allclose(s_db, s_mem, atol=1e-6)
+
+
+def test_ivf_past_the_threshold_with_adds_removes_and_a_lost_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(vectors, "APPROX_THRESHOLD", 2000)
+    folder = tmp_path / "idx"
+    idx = _fill(folder, 4000)
+    idx.save_vectors()
+    layout = Layout.from_json(idx.meta["vector_index"])
+    assert (layout.kind, layout.nlist, layout.trained_on) == ("ivf", 64, 4000)
+    assert VectorStore(folder, DIM).layout.kind == "ivf"  # the file on disk
+
+    exact = _clustered(4000, 0).astype("float16").astype("float32")
+    queries = _clustered(50, 1)
+    reopened = Index.open(folder)
+    hits = 0
+    for q in queries:
+        _, ids = reopened.vectors.search(q, 10)
+        truth = np.argsort(-exact @ q)[:10] + 1  # chunk ids start at 1
+        hits += len(set(ids.tolist()) & set(truth.tolist()))
+    assert hits / 500 >= 0.95
+
+    # a filter inside FAISS: only odd chunk ids
+    odd = np.arange(1, 4001, 2, dtype="int64")
+    _, ids = reopened.vectors.search(queries[0], 10, selector=__import__("faiss").IDSelectorBatch(odd))
+    assert len(ids) == 10 and all(i % 2 == 1 for i in ids.tolist() if i >= 0)
+
+    # removal: the document goes, its chunks leave the IVF index, on disk too
+    reopened.remove_document(1)
+    reopened.save_vectors()
+    assert len(Index.open(folder).vectors) == 0
+
+    # a lost file with meta still saying IVF: readers reconcile exactly (flat), the writer retrains
+    idx2 = _fill(tmp_path / "idx2", 3000)
+    idx2.save_vectors()
+    (tmp_path / "idx2" / FAISS_NAME).unlink()
+    reader = Index.open(tmp_path / "idx2")
+    assert reader.vectors.layout.kind == "flat" and len(reader.vectors) == 3000
+    reader.save_vectors()
+    assert VectorStore(tmp_path / "idx2", DIM).layout.kind == "ivf"
