@@ -19,12 +19,18 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed tesseract
 
 # Tesseract is the faster OCR engine (see README); without it pagerag uses RapidOCR.
+# Besides English: orientation detection (osd) and the language packs in TESSERACT_LANGS
+# (README "Languages"); add others with `apt-get install tesseract-ocr-XXX`.
+TESSERACT_LANGS ?= deu fra rus ell
 tesseract:
-	@command -v tesseract >/dev/null 2>&1 || { \
+	@missing=""; command -v tesseract >/dev/null 2>&1 || missing="tesseract-ocr"; \
+	for l in osd $(TESSERACT_LANGS); do \
+	  tesseract --list-langs 2>/dev/null | grep -qx "$$l" || missing="$$missing tesseract-ocr-$$l"; done; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null) \
-	      || echo "warning: could not install tesseract-ocr; OCR will use RapidOCR"; \
-	  else echo "note: tesseract-ocr is not installed (apt-get install tesseract-ocr); OCR will use RapidOCR"; fi; }
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install $$missing; OCR falls back to RapidOCR / English only"; \
+	  else echo "note: not installed: $$missing (apt-get install $$missing); OCR falls back to RapidOCR / English only"; fi; }
 
 demo: install
 	$(BIN)/pagerag index build corpora/sample --index $(DEMO_INDEX)

@@ -27,6 +27,8 @@ def _progress(total: int):
 @index_option
 @click.option("--ocr", type=click.Choice(["auto", "tesseract", "rapidocr", "none"]), default="auto",
               show_default=True, envvar="PAGERAG_OCR", help="OCR engine for pages without a text layer.")
+@click.option("--lang", default="eng", show_default=True, envvar="PAGERAG_OCR_LANG",
+              help="OCR languages (Tesseract codes joined by '+', e.g. deu+eng), recorded with each page read.")
 @click.option("--dpi", type=click.IntRange(50, 600), default=200, show_default=True,
               help="Resolution at which PDF pages are rendered for OCR.")
 @click.option("--force-ocr", is_flag=True, help="OCR PDF pages even when they have a text layer.")
@@ -40,11 +42,11 @@ def _progress(total: int):
               help="Describe each page with the vision-language model (-m, --backend) and index the description.")
 @mo.apply(mo.MODEL_OPTIONS)
 @friendly_errors
-def build_cmd(paths, index_dir, ocr, dpi, force_ocr, prune, embed_model, jobs, as_json, captions, **kw):
+def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, jobs, as_json, captions, **kw):
     """Index PATHS (files or folders, recursively); only new or changed files are read."""
     from index.builder import BuildInterrupted, BuildOptions, build
 
-    options = BuildOptions(ocr=ocr, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model)
+    options = BuildOptions(ocr=ocr, lang=lang, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model)
     if jobs:
         options.jobs = jobs
     if captions:

@@ -22,7 +22,8 @@ from .chunking import chunk_words
 from .embed import DEFAULT_MODEL, Embedder
 from .errors import BadInput, UnsupportedFile
 from .lock import WriteLock
-from .ocr import resolve_engine
+from .ocr import resolve_engine, resolve_lang
+from .orient import upright
 from .pages import PageResult, PageTask, ReadOptions, init_worker, read_page
 from .sources import Limits, kind_of, probe, read_image, walk
 from .store import Index, NewChunk, NewPage
@@ -42,6 +43,7 @@ class Captioner(Protocol):
 @dataclass
 class BuildOptions:
     ocr: str = "auto"
+    lang: str = "eng"  # OCR languages, Tesseract style ('deu+eng'); recorded per page
     dpi: int = 200
     force_ocr: bool = False
     prune: bool = False
@@ -219,7 +221,8 @@ class _Builder:
             text = page_text(r.words)
             confs = [w.conf for w in r.words]
             page = NewPage(doc_id, r.task.page_no, r.width, r.height, r.source, text, r.words,
-                           sum(confs) / len(confs) if confs and r.source != "text-layer" else None, [])
+                           sum(confs) / len(confs) if confs and r.source != "text-layer" else None, [],
+                           rotation=r.rotation, lang=r.lang)
             for c in chunks or [None]:  # a page without text stays findable by its document's name
                 body = c.text if c else ""
                 page.chunks.append(NewChunk(body, c.start if c else 0, c.end if c else 0, c.box if c else None, b""))
@@ -259,8 +262,8 @@ class _Builder:
 
         for row in self.idx.pages_without_caption():
             try:
-                image = read_image(Path(row["path"]), row["kind"], row["page_no"], self.options.dpi,
-                                   self.options.limits)
+                image = upright(read_image(Path(row["path"]), row["kind"], row["page_no"], self.options.dpi,
+                                           self.options.limits), row["rotation"])
             except (BadInput, OSError):
                 continue  # the file changed or vanished since; the next build deals with it
             key = hashlib.sha256(f"{captioner.key}|{image.size}|".encode() + image.tobytes()).hexdigest()
@@ -320,13 +323,15 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
         try:
             report.embed_model = idx.check_model(options.embed_model) or DEFAULT_MODEL
             report.ocr_engine = resolve_engine(options.ocr)
+            resolve_lang(report.ocr_engine, options.lang)
             builder = _Builder(idx, options, report, None)
             if options.prune:
                 builder.prune()
             tasks = builder.plan(paths)
             bar = progress(len(tasks)) if progress and tasks else None
             builder.progress = bar
-            read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits)
+            read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits,
+                                       lang=options.lang)
             try:
                 builder.run(tasks, read_options)
                 if options.captioner is not None:

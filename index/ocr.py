@@ -1,7 +1,9 @@
 """OCR engines behind one interface: an upright RGB page image in, words with boxes out.
 
-    engine = load_engine(resolve_engine("auto"))
+    engine = load_engine(resolve_engine("auto"), lang=resolve_lang("tesseract", "deu+eng"))
     words = engine.recognize(image)   # list[Word], boxes as page fractions
+
+(index/orient.py turns sideways pages upright around `recognize`.)
 
 `auto` prefers Tesseract (about 4x faster on dense pages and better retrieval on
 receipts, see README "OCR engines"), falling back to RapidOCR, whose models ship
@@ -10,6 +12,7 @@ inside its wheel and need no system package.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from abc import ABC, abstractmethod
 
@@ -17,6 +20,7 @@ from .errors import OcrUnavailable
 from .words import Word
 
 AUTO_ORDER = ("tesseract", "rapidocr")
+DEFAULT_LANG = "eng"
 # OCR works on images no larger than this on their long side: beyond ~300 dpi for a
 # letter page there is nothing more to read and the engines slow down sharply.
 MAX_OCR_SIDE = 3400
@@ -24,6 +28,7 @@ MAX_OCR_SIDE = 3400
 
 class OcrEngine(ABC):
     name: str
+    lang: str  # what the index records as the page's OCR language
 
     @abstractmethod
     def recognize(self, image) -> list[Word]:
@@ -33,7 +38,7 @@ class OcrEngine(ABC):
 class Tesseract(OcrEngine):
     name = "tesseract"
 
-    def __init__(self, lang: str = "eng", threads: int | None = None):
+    def __init__(self, lang: str = DEFAULT_LANG, threads: int | None = None):
         import pytesseract
 
         self._tess = pytesseract
@@ -69,8 +74,9 @@ class Tesseract(OcrEngine):
 
 class RapidOcr(OcrEngine):
     name = "rapidocr"
+    lang = "eng"  # the models in its wheel read Latin letters (English) and Chinese
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, lang: str = DEFAULT_LANG, threads: int | None = None):
         import logging
 
         from rapidocr_onnxruntime import RapidOCR
@@ -162,6 +168,32 @@ def resolve_engine(name: str) -> str | None:
     return name
 
 
-def load_engine(name: str, threads: int | None = None) -> OcrEngine:
+def resolve_lang(engine: str | None, lang: str) -> str:
+    """Check that `engine` can read the Tesseract-style language list `lang` ('deu+eng').
+
+    A missing Tesseract pack is an error that names its Debian package (tesseract-ocr-deu).
+    """
+    codes = lang.split("+")
+    if not lang or not all(re.fullmatch(r"[A-Za-z_]+", c) for c in codes):
+        raise OcrUnavailable(f"'{lang}' is not a language list: use Tesseract codes joined by '+', e.g. deu+eng")
+    if engine == "tesseract":
+        import pytesseract
+
+        installed = set(pytesseract.get_languages(config=""))
+        missing = [c for c in codes if c not in installed]
+        if missing:
+            packages = " ".join("tesseract-ocr-" + c.lower().replace("_", "-") for c in missing)
+            raise OcrUnavailable(
+                f"Tesseract has no language pack for {', '.join(missing)}: install it with "
+                f"`apt-get install {packages}` (installed: {', '.join(sorted(installed - {'osd'})) or 'none'})")
+    elif engine == "rapidocr" and set(codes) != {"eng"}:
+        raise OcrUnavailable(
+            f"RapidOCR's bundled models read English only, not '{lang}': install Tesseract and the packs "
+            f"(`apt-get install tesseract-ocr " + " ".join("tesseract-ocr-" + c.lower().replace("_", "-")
+                                                              for c in codes if c != "eng") + "`)")
+    return lang
+
+
+def load_engine(name: str, threads: int | None = None, lang: str = DEFAULT_LANG) -> OcrEngine:
     """An engine instance; `threads` caps its threads (worker processes use 1 each)."""
-    return ENGINES[name](threads=threads)
+    return ENGINES[name](lang=lang, threads=threads)

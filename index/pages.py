@@ -23,6 +23,8 @@ class ReadOptions:
     dpi: int = 200
     force_ocr: bool = False
     limits: Limits = field(default_factory=Limits)
+    lang: str = "eng"  # Tesseract language list, e.g. 'deu+eng'
+    orient: bool = True  # detect and undo 90/180/270 degree turns
 
 
 @dataclass
@@ -32,6 +34,8 @@ class PageResult:
     width: int = 0  # pixels at the reading DPI (PDF) or of the image
     height: int = 0
     source: str = "none"  # 'text-layer', an OCR engine's name, or 'none'
+    rotation: int = 0  # degrees clockwise that turned the image upright (width/height are after it)
+    lang: str | None = None  # OCR language; None for text layers
     error: str | None = None
     seconds: float = 0.0
 
@@ -47,7 +51,7 @@ def init_worker(options: ReadOptions) -> None:
     if options.ocr:
         from .ocr import load_engine
 
-        _engine = load_engine(options.ocr, threads=1)
+        _engine = load_engine(options.ocr, threads=1, lang=options.lang)
 
 
 def read_page(task: PageTask) -> PageResult:
@@ -69,7 +73,15 @@ def read_page(task: PageTask) -> PageResult:
         image = read_image(path, task.kind, task.page_no, opts.dpi, opts.limits)
         result.width, result.height = image.size
         if _engine is not None:
-            result.words, result.source = _engine.recognize(image), _engine.name
+            from .orient import read_upright
+
+            if opts.orient:
+                result.words, result.rotation = read_upright(_engine, image)
+            else:
+                result.words = _engine.recognize(image)
+            if result.rotation % 180:
+                result.width, result.height = result.height, result.width
+            result.source, result.lang = _engine.name, _engine.lang
     except BadInput as e:
         result.error = str(e)
     except MemoryError:

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS pages (
     text TEXT NOT NULL,
     words BLOB NOT NULL,                -- index/wordpack.py: boxes (page fractions), confidences, lines
     ocr_conf REAL,                      -- mean word confidence, NULL for text layers
+    rotation INTEGER NOT NULL DEFAULT 0, -- degrees clockwise that turn the file's image upright (OCR
+                                        -- orientation detection); width, height and words are of the upright page
+    lang TEXT,                          -- OCR language(s), Tesseract style ('deu+eng'); NULL for text layers
     caption TEXT,
     UNIQUE (doc_id, page_no)
 );

@@ -19,7 +19,7 @@ from .errors import IndexFormatError, ModelMismatch, NotIndexed
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
 from .vectors import FAISS_NAME, Layout, VectorStore, layout_for, pack_vector, unpack_vectors
 from .wordpack import pack_words, unpack_words
-from .words import Word
+from .words import Word, fold
 
 
 @dataclass
@@ -44,6 +44,8 @@ class NewPage:
     ocr_conf: float | None
     chunks: list[NewChunk]
     caption: str | None = None
+    rotation: int = 0  # degrees clockwise applied to the file's image (see schema)
+    lang: str | None = None
 
 
 def now() -> str:
@@ -235,11 +237,12 @@ class Index:
             for p in pages:
                 words = pack_words(p.words, p.text)
                 page_id = self.db.execute(
-                    "INSERT INTO pages (doc_id, page_no, width, height, source, text, words, ocr_conf, caption)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (p.doc_id, p.page_no, p.width, p.height, p.source, p.text, words, p.ocr_conf, p.caption)).lastrowid
+                    "INSERT INTO pages (doc_id, page_no, width, height, source, text, words, ocr_conf, caption,"
+                    " rotation, lang) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (p.doc_id, p.page_no, p.width, p.height, p.source, p.text, words, p.ocr_conf, p.caption,
+                     p.rotation, p.lang)).lastrowid
                 self.db.execute("INSERT INTO pages_fts (rowid, title, text, caption) VALUES (?, ?, ?, ?)",
-                                (page_id, titles[p.doc_id], p.text, p.caption or ""))
+                                (page_id, fold(titles[p.doc_id]), fold(p.text), fold(p.caption or "")))
                 for ord_, c in enumerate(p.chunks):
                     box = json.dumps([round(v, 4) for v in c.box]) if c.box else None
                     cid = self.db.execute(
@@ -290,8 +293,8 @@ class Index:
     # -- captions -------------------------------------------------------------------
     def pages_without_caption(self) -> list[sqlite3.Row]:
         cur = self.db.execute(
-            "SELECT p.id, p.page_no, d.path, d.kind, d.title FROM pages p JOIN documents d ON d.id = p.doc_id"
-            " WHERE p.caption IS NULL AND d.status = 'done' ORDER BY d.path, p.page_no")
+            "SELECT p.id, p.page_no, p.rotation, d.path, d.kind, d.title FROM pages p JOIN documents d"
+            " ON d.id = p.doc_id WHERE p.caption IS NULL AND d.status = 'done' ORDER BY d.path, p.page_no")
         cur.row_factory = sqlite3.Row
         return cur.fetchall()
 
@@ -304,7 +307,7 @@ class Index:
         with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO captions VALUES (?, ?)", (key, caption))
             self.db.execute("UPDATE pages SET caption = ? WHERE id = ?", (caption, page_id))
-            self.db.execute("UPDATE pages_fts SET caption = ? WHERE rowid = ?", (caption, page_id))
+            self.db.execute("UPDATE pages_fts SET caption = ? WHERE rowid = ?", (fold(caption), page_id))
             if chunk is None:
                 return None
             ord_ = self.db.execute("SELECT count(*) FROM chunks WHERE page_id = ?", (page_id,)).fetchone()[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.orient import upright
 from index.sources import read_image
 
 from . import prompts
@@ -55,9 +56,9 @@ class Evidence:
 
 
 def page_image(index, path: str, page: int, dpi: int = IMAGE_DPI):
-    """The page as a PIL image, read from the file as indexed."""
+    """The page as a PIL image, read from the file as indexed and turned upright as OCR found it."""
     row = index.page(path, page)
-    return read_image(Path(path), row["kind"], page, dpi)
+    return upright(read_image(Path(path), row["kind"], page, dpi), row["rotation"])
 
 
 def gather(index, hits: list[Hit], images: int = 1) -> Evidence:

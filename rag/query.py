@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from index.words import fold
+
 STOPWORDS = frozenset("""
 a about above after again against all am an and any are as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have
@@ -51,6 +53,7 @@ def fts_match(question: str) -> str | None:
     date or amount exactly as asked (on receipts this lifts Recall@1 from 0.61 to 0.86):
     'total of invoice 2024-07?' -> '"total" OR "invoice" OR "2024" OR "07" OR "2024 07"'
     """
+    question = fold(question)  # as the index folded the pages: 'Straße' finds 'STRASSE'
     parts = terms(question) + phrases(question)
     if not parts:
         return None
