@@ -1,4 +1,4 @@
-"""Entry point: `pagerag index build|status|remove`, `search`, `ask`, `chat`, `conversations`."""
+"""Entry point: `pagerag index build|status|remove`, `search`, `ask`, `chat`, `conversations`, `show`."""
 from __future__ import annotations
 
 import click
@@ -7,6 +7,7 @@ from .ask_cmds import ask, chat
 from .conversations_cmd import conversations
 from .index_cmds import index_group
 from .search_cmd import search
+from .show_cmd import show
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,3 +24,4 @@ cli.add_command(search)
 cli.add_command(ask)
 cli.add_command(chat)
 cli.add_command(conversations)
+cli.add_command(show)

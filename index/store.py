@@ -269,6 +269,17 @@ class Index:
             raise NotIndexed(f"no page with id {page_id} in the index")
         return unpack_words(row[0], row[1])
 
+    def page_by_id(self, page_id: int) -> sqlite3.Row:
+        """A page with its document's path, title and kind."""
+        cur = self.db.execute(
+            "SELECT p.*, d.path, d.title, d.kind FROM pages p JOIN documents d ON d.id = p.doc_id WHERE p.id = ?",
+            (page_id,))
+        cur.row_factory = sqlite3.Row
+        row = cur.fetchone()
+        if row is None:
+            raise NotIndexed(f"no page with id {page_id} in the index at {self.folder}")
+        return row
+
     def pages_of_chunks(self, chunk_ids: list[int]) -> dict[int, int]:
         """chunk id -> page id, for the chunks that still exist."""
         if not chunk_ids:

@@ -1,0 +1,105 @@
+"""Evidence on the page: does the region pagerag boxes hold the gold answer? (FUNSD, ../shared/eval)
+
+    .venv/bin/python bench/evidence_boxes.py [--index bench/.cache/eval-funsd-auto]
+
+For every FUNSD question, on its gold page (the index's stored OCR words), the first
+region `rag.locate.locate` returns is compared with the gold answer's box
+(`answer_box_xyxy`, page pixels): a hit by IoU >= 0.5, and a hit by the gold box's
+centre lying inside the region. Three ways to ask:
+
+- answer: the gold answer text, the question as context (what `ask` boxes for a cited value);
+- answer, no context: the answer text alone;
+- question only: the question's words (what `search` highlighting shows), no answer.
+
+Builds the index with `pagerag index build` when it is missing (about 4 minutes, 199 pages).
+The eval data is research-only: it is read in place, never copied into the repo.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from eval_retrieval import EVAL, PAGERAG, REPO, load_jsonl  # noqa: E402
+
+from index.store import Index  # noqa: E402
+from rag.locate import locate  # noqa: E402
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def centre_inside(gold, box) -> bool:
+    cx, cy = (gold[0] + gold[2]) / 2, (gold[1] + gold[3]) / 2
+    return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+
+
+def ensure_index(index: Path, folder: Path) -> None:
+    if (index / "index.db").exists():
+        return
+    pages = [str(folder / row["page"]) for row in load_jsonl(folder / "corpus.jsonl")]
+    print(f"building {index} from {len(pages)} FUNSD pages ...", file=sys.stderr)
+    subprocess.run([*PAGERAG, "index", "build", *pages, "--index", str(index)], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--index", type=Path, default=HERE / ".cache" / "eval-funsd-auto")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    ap.add_argument("--misses", type=int, default=0, help="print this many misses of the answer mode")
+    args = ap.parse_args()
+    folder = EVAL / "funsd"
+    ensure_index(args.index, folder)
+    idx = Index.open(args.index)
+    qas = load_jsonl(folder / "qa.jsonl")[:args.limit or None]
+    ways = {"answer (question as context)": lambda qa: (qa["answer"], "answer", qa["question"]),
+            "answer alone": lambda qa: (qa["answer"], "answer", None),
+            "question only (search highlight)": lambda qa: (qa["question"], "query", None)}
+    rows = {name: {"iou": 0, "centre": 0, "either": 0, "none": 0, "ms": []} for name in ways}
+    misses = []
+    for qa in qas:
+        page = idx.page(str((folder / qa["gold_page"]).resolve()), 1)
+        words = idx.page_words(page["id"])
+        gold = qa["answer_box_xyxy"]
+        for name, way in ways.items():
+            text, kind, context = way(qa)
+            t0 = time.perf_counter()
+            regions = locate(words, text, kind=kind, context=context)
+            rows[name]["ms"].append(1000 * (time.perf_counter() - t0))
+            if not regions:
+                rows[name]["none"] += 1
+                continue
+            box = regions[0].pixels(page["width"], page["height"])
+            hit_iou, hit_centre = iou(box, gold) >= 0.5, centre_inside(gold, box)
+            rows[name]["iou"] += hit_iou
+            rows[name]["centre"] += hit_centre
+            rows[name]["either"] += hit_iou or hit_centre
+            if name.startswith("answer (") and not (hit_iou or hit_centre):
+                misses.append((qa, regions[0].text, box))
+    n = len(qas)
+    print(f"FUNSD: {n} questions on {len({q['gold_page'] for q in qas})} pages; index {args.index}\n")
+    print("| boxes from | IoU ≥ 0.5 | gold centre inside | either | no region | ms/page p50 / max |")
+    print("|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['iou'] / n:.3f} | {r['centre'] / n:.3f} | {r['either'] / n:.3f} | {r['none'] / n:.3f}"
+              f" | {statistics.median(r['ms']):.1f} / {max(r['ms']):.1f} |")
+    for qa, text, box in misses[:args.misses]:
+        print(json.dumps({"answer": qa["answer"], "picked": text, "box": box, "gold": qa["answer_box_xyxy"],
+                          "page": qa["gold_page"]}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

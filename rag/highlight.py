@@ -1,0 +1,163 @@
+"""Evidence boxes for whole pages and answers, and drawing them on the page image.
+
+    ev = page_evidence(index, page_id, "parking lot", kind="query")   # PageEvidence
+    draw(page_image_by_id(index, page_id), [(ev.regions, 1)]).save("page.png")
+    for ev in answer_evidence(index, answer): ...                      # one per cited page, colour = its [n]
+
+Box coordinates in JSON: `box` in page fractions, `pixels` in the page's pixels as indexed
+(`width` x `height`: an image's own size, a PDF page at the build's DPI).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.errors import NotIndexed
+
+from .locate import Region, locate, scale
+
+# one colour per citation number, [1] first; distinct on white paper and for common colour blindness
+PALETTE = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233),
+           (120, 94, 240), (160, 60, 60)]
+
+
+def colour(n: int) -> tuple[int, int, int]:
+    """The colour of citation [n] (1-based), also used by the web app: colour(1) -> (0, 114, 178)."""
+    return PALETTE[(n - 1) % len(PALETTE)]
+
+
+def hex_colour(n: int) -> str:
+    return "#%02x%02x%02x" % colour(n)
+
+
+@dataclass
+class PageEvidence:
+    """What supports a text on one page: its regions, best first."""
+
+    page_id: int
+    path: str
+    page: int
+    width: int
+    height: int
+    regions: list[Region] = field(default_factory=list)
+    n: int | None = None  # the citation number, when the page is an answer's source
+    text: str = ""  # what was looked for
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "path": self.path, "page": self.page, "page_id": self.page_id,
+                "width": self.width, "height": self.height, "looked_for": self.text,
+                "regions": [region_json(r, self.width, self.height) for r in self.regions]}
+
+
+def region_json(r: Region, width: int, height: int) -> dict:
+    return {"text": r.text, "score": r.score, "box": [round(v, 5) for v in r.box],
+            "pixels": list(r.pixels(width, height)), "lines": [list(scale(b, width, height)) for b in r.lines]}
+
+
+def find_page(index, file: str, page: int = 1):
+    """The indexed page of a file given as a path (absolute or relative) or as a file name that is unique in
+    the index; raises NotIndexed with what to do."""
+    path = str(Path(file).expanduser().resolve())
+    if index.document(path) is None:
+        matches = [d["path"] for d in index.documents() if Path(d["path"]).name == Path(file).name]
+        if len(matches) != 1:
+            hint = ("several indexed files have that name: give its path" if matches
+                    else "index it with `pagerag index build FILE`, or check the path")
+            raise NotIndexed(f"{file} is not in the index at {index.folder}: {hint}")
+        path = matches[0]
+    return index.page(path, page)
+
+
+def page_evidence(index, page_id: int, text: str | None, kind: str = "query", context: str | None = None,
+                  limit: int = 3, n: int | None = None) -> PageEvidence:
+    row = index.page_by_id(page_id)
+    regions = locate(index.page_words(page_id), text, kind=kind, context=context, limit=limit) if text else []
+    return PageEvidence(page_id, row["path"], row["page_no"], row["width"], row["height"], regions, n, text or "")
+
+
+_CITED = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+
+
+def cited_statements(answer: str) -> dict[int, list[str]]:
+    """Each citation number -> the sentences that cite it, citations removed.
+
+    cited_statements("Paid on 9/3/92 [1]. Due in May [1, 2].") -> {1: ['Paid on 9/3/92', 'Due in May'], 2: ['Due in May']}
+    """
+    out: dict[int, list[str]] = {}
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", answer):
+        nums = [int(x) for g in _CITED.findall(sentence) for x in re.findall(r"\d+", g)]
+        plain = " ".join(_CITED.sub(" ", sentence).split()).strip(" .")
+        for num in dict.fromkeys(nums):
+            if plain:
+                out.setdefault(num, []).append(plain)
+    return out
+
+
+def answer_evidence(index, answer, limit: int = 3) -> list[PageEvidence]:
+    """For each source of an answer, the words that support what cites it (the statements citing [n]);
+    sources not cited, and answers without a model, get the question's words."""
+    statements = cited_statements(answer.text) if answer.text and not answer.abstained else {}
+    out = []
+    for s in answer.sources:
+        try:
+            page_id = index.page(s.path, s.page)["id"]
+        except NotIndexed:  # removed since the answer was given
+            continue
+        regions: list[Region] = []
+        words = index.page_words(page_id)
+        for st in statements.get(s.n, []):
+            regions += locate(words, st, kind="statement", limit=1)
+        if not regions:
+            regions = locate(words, answer.question, kind="query", limit=limit)
+        row = index.page_by_id(page_id)
+        looked_for = " / ".join(statements.get(s.n, [])) or answer.question
+        out.append(PageEvidence(page_id, s.path, s.page, row["width"], row["height"], _dedupe(regions)[:limit],
+                                s.n, looked_for))
+    return out
+
+
+def _dedupe(regions: list[Region]) -> list[Region]:
+    seen, out = set(), []
+    for r in regions:
+        if tuple(r.words) not in seen:
+            seen.add(tuple(r.words))
+            out.append(r)
+    return out
+
+
+def page_image_by_id(index, page_id: int, dpi: int = 150):
+    """The page as a PIL image, upright as OCR read it (PDFs rendered at `dpi`)."""
+    from .evidence import page_image
+
+    row = index.page_by_id(page_id)
+    return page_image(index, row["path"], row["page_no"], dpi)
+
+
+def draw(image, marks: list[tuple[list[Region], int]], label: bool = True):
+    """The image with each mark's regions boxed (a box per line, translucent) in the colour of its number,
+    labelled [n] when `label`. Returns a new RGB image."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    base = image.convert("RGBA")
+    overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    pen = ImageDraw.Draw(overlay)
+    w, h = base.size
+    width = max(2, round(min(w, h) / 400))
+    pad = width + 1
+    font = ImageFont.load_default(size=max(12, round(min(w, h) / 60)))
+    for regions, n in marks:
+        rgb = colour(n)
+        for r in regions:
+            for line in r.lines:
+                x0, y0, x1, y1 = scale(line, w, h)
+                pen.rectangle((x0 - pad, y0 - pad, x1 + pad, y1 + pad), fill=(*rgb, 50), outline=(*rgb, 255),
+                              width=width)
+            if label:
+                x0, y0, _, _ = scale(r.box, w, h)
+                tag = f"[{n}]"
+                tw, th = pen.textbbox((0, 0), tag, font=font)[2:]
+                top = y0 - pad - th - 4 if y0 - pad - th - 4 >= 0 else y0 + pad
+                pen.rectangle((x0 - pad, top, x0 - pad + tw + 6, top + th + 4), fill=(*rgb, 230))
+                pen.text((x0 - pad + 3, top + 1), tag, fill=(255, 255, 255, 255), font=font)
+    return Image.alpha_composite(base, overlay).convert("RGB")

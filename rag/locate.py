@@ -1,0 +1,386 @@
+"""Finding the words on a page that support a text, as boxes: for a search hit, an answer, a cited statement.
+
+    words = index.page_words(page_id)                       # [Word(text, x0, y0, x1, y1, conf, line), ...]
+    locate(words, "9/ 3/ 92", kind="answer")           # -> [Region(box=(0.61, 0.20, 0.67, 0.21), ...)]
+    locate(words, "date of the suggestion", kind="query")
+
+Two ways of looking, both tolerant of OCR errors:
+
+- a **span** is text that should stand on the page as a run of words (an answer's value,
+  a quote). Every run of page words in reading order, up to a little longer than the
+  text, is compared with it as normalised characters (edit distance; case, spaces and
+  punctuation ignored) and, when the text is mostly digits (dates, amounts, codes), as
+  digits alone with OCR's letter-for-digit slips folded back ('9/3/9Z' ~ '9/ 3/ 92',
+  '$1,234.5O' ~ '1234.50'). Among near-equal runs the one nearest the words of the
+  question (the `context`) wins: a form repeats 'Yes', but only one sits by 'Smoker?'.
+- **terms** are the content words of a query or statement, each matched to page words
+  by edit distance (numbers by their digits); the matched words are merged into
+  line regions, ranked by how much of the text they hold (rare words weigh more).
+
+Boxes are page fractions (DPI-independent); `Region.pixels(width, height)` gives
+page pixels. The FUNSD localisation figures are in the README ("Evidence on the page").
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from rapidfuzz.distance import Levenshtein
+
+from index.words import Word
+
+from .query import STOPWORDS
+
+SPAN_MIN = 0.6  # a span match below this similarity is no match (answer kind falls back to terms)
+SPAN_SLACK = 3  # runs may hold this many more words than the text (OCR splits tokens)
+NEAR_BEST = 0.05  # span candidates this close to the best are told apart by the context
+TERM_MIN = 0.8  # edit-distance similarity for a term to match a longer word
+DIGIT_WEIGHT = 2.0  # a number or date in a query says more than a word
+# OCR's usual letter-for-digit slips, folded when a token is mostly digits
+_DIGIT_FOLD = str.maketrans({"o": "0", "O": "0", "D": "0", "Q": "0", "l": "1", "I": "1", "i": "1", "|": "1",
+                             "!": "1", "Z": "2", "z": "2", "S": "5", "s": "5", "B": "8", "g": "9", "G": "6"})
+_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+@dataclass
+class Region:
+    """Words that support a text, merged: `box` around them all, `lines` one box per line."""
+
+    box: Box  # page fractions
+    lines: list[Box]
+    text: str
+    score: float
+    words: list[int] = field(default_factory=list)  # indexes into the page's words
+
+    def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
+        return scale(self.box, width, height)
+
+
+def scale(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """Page fractions -> pixels of a width x height page: (0.5, 0.5, 1, 1), 100, 200 -> (50, 100, 100, 200)."""
+    x0, y0, x1, y1 = box
+    return (math.floor(x0 * width), math.floor(y0 * height), math.ceil(x1 * width), math.ceil(y1 * height))
+
+
+# -- normalising --------------------------------------------------------------------------
+def norm(text: str) -> str:
+    """Lower-case letters and digits only: 'Date:' -> 'date', '9/ 3/ 92' -> '9392'."""
+    return _ALNUM.sub("", unicodedata.normalize("NFKC", text).lower())
+
+
+def digits(text: str) -> str:
+    """The digits of a mostly-numeric text, OCR slips folded: '$1,234.5O' -> '123450'; 'Total' -> ''."""
+    text = unicodedata.normalize("NFKC", text)
+    n_digits = sum(ch.isdigit() for ch in text)
+    n_alpha = sum(ch.isalpha() for ch in text)
+    if n_digits == 0 or n_alpha > n_digits:
+        return ""
+    return "".join(ch for ch in text.translate(_DIGIT_FOLD) if ch.isdigit())
+
+
+def similarity(a: str, b: str) -> float:
+    """1 - edit distance / longer length, on normalised text: ('invoices', 'lnvoice') -> 0.75."""
+    return Levenshtein.normalized_similarity(a, b)
+
+
+# -- spans --------------------------------------------------------------------------------
+def spans(words: list[Word], text: str, limit: int = 5) -> list[Region]:
+    """Runs of words that read like `text`, best first, no two sharing a word; [] if nothing is close.
+
+    A run goes on along its row and, at the row's end, to the line just below that starts
+    where the run started (a value wrapped in a form's box), so columns do not mix.
+    """
+    target = norm(text)
+    if not target:
+        return []
+    target_digits = digits(text) if len(digits(text)) >= max(1, len(target) // 2) else ""
+    n_tokens = len(text.split())
+    pieces, origin = split_words(words)
+    layout = _Layout(pieces)
+    keys = [norm(w.text) for w in pieces]
+    found: list[tuple[float, list[int]]] = []
+    for i in range(len(pieces)):
+        if not _may_start(keys[i], target):
+            continue
+        acc, acc_digits, run, best = "", "", [], (0.0, [])
+        j = i
+        while j is not None and j not in run and len(run) < n_tokens + SPAN_SLACK:
+            run.append(j)
+            acc += keys[j]
+            score = similarity(target, acc)
+            if target_digits:
+                acc_digits += digits(pieces[j].text) or keys[j]
+                score = max(score, similarity(target_digits, acc_digits))
+            if score > best[0]:
+                best = (score, list(run))
+            if len(acc) > 1.5 * len(target) + 3:
+                break
+            j = layout.next(j, pieces[i].x0)
+        if best[0] >= SPAN_MIN:
+            found.append(best)
+    found.sort(key=lambda f: (-f[0], f[1][0]))
+    out, taken = [], set()
+    for score, run in found:
+        if taken.isdisjoint(run):
+            taken.update(run)
+            out.append(_piece_region(pieces, origin, run, score))
+    return out[:limit]
+
+
+def _may_start(key: str, target: str) -> bool:
+    """Whether a run can start at a word: it begins like the text, or is in the text's first letters
+    (OCR lost a letter: 'EAD' for 'HEAD')."""
+    if not key:
+        return False
+    return similarity(key[:len(target)], target[:len(key)]) >= 0.34 or key[:3] in target[:len(key) + 2]
+
+
+_SPLIT = re.compile(r"_+|\.{2,}|(?<=[:;])(?=\S)")
+
+
+def split_words(words: list[Word]) -> tuple[list[Word], list[int]]:
+    """Words cut where OCR glued a form's key to its value: 'SALES:___59,791' -> 'SALES:', '59,791'.
+
+    Returns the pieces (boxes shared out by characters) and, for each, its word's index.
+    """
+    pieces, origin = [], []
+    for i, w in enumerate(words):
+        cuts = [(m.start(), m.end()) for m in _SPLIT.finditer(w.text)]
+        if not cuts:
+            pieces.append(w)
+            origin.append(i)
+            continue
+        n, start = len(w.text), 0
+        for a, b in [*cuts, (n, n)]:
+            if w.text[start:a].strip():
+                x0 = w.x0 + (w.x1 - w.x0) * start / n
+                x1 = w.x0 + (w.x1 - w.x0) * a / n
+                pieces.append(Word(w.text[start:a].strip(), x0, w.y0, x1, w.y1, w.conf, w.line))
+                origin.append(i)
+            start = b
+    return pieces, origin
+
+
+class _Layout:
+    """Where a run of words goes next: the next word on its row, else the line below where the run began."""
+
+    MAX_GAP = 3.0  # in line heights: a wider gap on a row separates columns (a key from another field)
+
+    def __init__(self, words: list[Word]):
+        import numpy as np
+
+        a = np.array([(w.x0, w.y0, w.x1, w.y1) for w in words], dtype="float32").reshape(-1, 4)
+        self.x0, self.y0, self.x1, self.y1 = a.T
+        self.h = np.maximum(self.y1 - self.y0, 1e-3)
+        self.cy = (self.y0 + self.y1) / 2
+        self._right: dict[int, int | None] = {}
+
+    def next(self, j: int, run_x0: float) -> int | None:
+        right = self.right(j)
+        return right if right is not None else self.below(j, run_x0)
+
+    def right(self, j: int) -> int | None:
+        if j not in self._right:
+            import numpy as np
+
+            h = self.h[j]
+            gap = self.x0 - self.x1[j]
+            ok = (np.abs(self.cy - self.cy[j]) < 0.5 * np.maximum(self.h, h)) & (gap > -0.5 * h) \
+                & (gap < self.MAX_GAP * h) & (self.x0 > self.x0[j])
+            ok[j] = False
+            self._right[j] = int(np.argmin(np.where(ok, gap, np.inf))) if ok.any() else None
+        return self._right[j]
+
+    def below(self, j: int, run_x0: float) -> int | None:
+        import numpy as np
+
+        h = self.h[j]
+        dy = self.y0 - self.y1[j]
+        dx = np.abs(self.x0 - run_x0)
+        ok = (self.cy > self.cy[j] + 0.7 * h) & (dy < 1.5 * h) & (dx < 4 * h)
+        return int(np.argmin(np.where(ok, dy / h + dx / h, np.inf))) if ok.any() else None
+
+
+def _piece_region(pieces: list[Word], origin: list[int], run: list[int], score: float) -> Region:
+    r = region(pieces, run, score)
+    r.words = sorted({origin[i] for i in run})
+    return r
+
+
+def best_span(words: list[Word], text: str, context: str | None = None) -> Region | None:
+    """The run of words that reads most like `text`; among near-equal runs, the one nearest the
+    context's words (each distinct term counted once, by its nearest occurrence)."""
+    found = spans(words, text, limit=20)
+    if not found:
+        return None
+    close = [r for r in found if r.score >= found[0].score - NEAR_BEST]
+    if len(close) == 1 or not context:
+        return found[0]
+    anchors = _term_words(words, context, exclude=text)
+    if not anchors:
+        return found[0]
+
+    def nearness(r: Region) -> float:
+        return sum(max(1 / (1 + _distance(r.box, w[1:5]) / 0.05) for w in ws) for ws in anchors)
+
+    return max(close, key=lambda r: (nearness(r), r.score))
+
+
+def _distance(a: Box, b: Box) -> float:
+    """Gap between two boxes (0 when they touch), with vertical gaps counting double:
+    a form's value sits beside its key or just below it."""
+    dx = max(0.0, b[0] - a[2], a[0] - b[2])
+    dy = max(0.0, b[1] - a[3], a[1] - b[3])
+    return math.hypot(dx, 2 * dy)
+
+
+# -- terms --------------------------------------------------------------------------------
+def query_terms(text: str, exclude: str | None = None) -> list[tuple[str, str]]:
+    """(normalised term, digits) for the content words of a text, multi-part numbers kept whole.
+
+    'Total on 12/02/2018?' -> [('total', ''), ('12022018', '12022018')]
+    """
+    skip = {norm(t) for t in (exclude or "").split()}
+    out: list[tuple[str, str]] = []
+    for raw in text.split():
+        key = norm(raw)
+        if len(key) < 2 or key in skip or key in STOPWORDS:
+            continue
+        if digits(raw) or key.isalpha():
+            item = (key, digits(raw))
+            if item not in out:
+                out.append(item)
+        else:  # 'R&D', 'e-mail': also its parts
+            for part in re.findall(r"[^\W_]+", raw.lower()):
+                if part not in STOPWORDS and len(part) > 1 and (part, "") not in out:
+                    out.append((part, ""))
+    return out
+
+
+def term_matches(key: str, key_digits: str, word: str) -> bool:
+    """Whether a page word is the term, OCR errors allowed: short words exactly, long ones by edit distance,
+    numbers by their digits."""
+    w = norm(word)
+    if not w:
+        return False
+    if key_digits:
+        d = digits(word)
+        return d == key_digits or (len(key_digits) >= 5 and similarity(d, key_digits) >= TERM_MIN)
+    if len(key) <= 3:
+        return w == key
+    return w == key or similarity(w, key) >= TERM_MIN or (len(key) >= 5 and w.startswith(key))
+
+
+def _term_hits(words: list[Word], wanted: list[tuple[str, str]]) -> dict[int, set[int]]:
+    """word index -> indexes of the terms it matches."""
+    hits: dict[int, set[int]] = {}
+    for t, (key, key_digits) in enumerate(wanted):
+        for i, w in enumerate(words):
+            if term_matches(key, key_digits, w.text):
+                hits.setdefault(i, set()).add(t)
+    # multi-part numbers split by OCR ('9/' '3/' '92'): look for them as spans
+    for t, (key, key_digits) in enumerate(wanted):
+        if len(key_digits) >= 4 and not any(t in ts for ts in hits.values()):
+            for r in spans(words, key_digits, limit=3):
+                if r.score >= 0.9:
+                    for i in r.words:
+                        hits.setdefault(i, set()).add(t)
+    return hits
+
+
+def _term_words(words: list[Word], text: str, exclude: str | None = None) -> list[list[Word]]:
+    """For each content word of `text` found on the page, the page words that match it."""
+    wanted = query_terms(text, exclude)
+    hits = _term_hits(words, wanted)
+    found = [[words[i] for i, ts in hits.items() if t in ts] for t in range(len(wanted))]
+    return [ws for ws in found if ws]
+
+
+def terms(words: list[Word], text: str, limit: int = 5, exclude: str | None = None) -> list[Region]:
+    """Line regions holding the text's content words, best first: score = summed weight of distinct terms,
+    a term weighing more the fewer page words match it (and more still for a number)."""
+    wanted = query_terms(text, exclude)
+    hits = _term_hits(words, wanted)
+    if not hits:
+        return []
+    counts = [sum(t in ts for ts in hits.values()) for t in range(len(wanted))]
+    weight = [(DIGIT_WEIGHT if d else 1.0) / math.sqrt(max(1, c)) for (_, d), c in zip(wanted, counts)]
+    regions = []
+    for group in _group(words, sorted(hits)):
+        held = set().union(*(hits[i] for i in group))
+        regions.append(region(words, group, round(sum(weight[t] for t in held), 4)))
+    regions.sort(key=lambda r: (-r.score, r.box[1], r.box[0]))
+    return regions[:limit]
+
+
+def _group(words: list[Word], indexes: list[int]) -> list[list[int]]:
+    """Matched words merged into regions: words on one line, and lines stacked close above each other."""
+    lines: dict[int, list[int]] = {}
+    for i in indexes:
+        lines.setdefault(words[i].line, []).append(i)
+    groups = sorted(lines.values(), key=lambda g: min(words[i].y0 for i in g))
+    merged: list[list[int]] = []
+    for g in groups:
+        for m in merged:
+            if _adjacent([words[i] for i in m], [words[i] for i in g]):
+                m.extend(g)
+                break
+        else:
+            merged.append(list(g))
+    return merged
+
+
+def _adjacent(a: list[Word], b: list[Word]) -> bool:
+    ax0, ay0, ax1, ay1 = _union(a)
+    bx0, by0, bx1, by1 = _union(b)
+    height = max(max(w.y1 - w.y0 for w in a), max(w.y1 - w.y0 for w in b), 1e-3)
+    overlap = min(ax1, bx1) - max(ax0, bx0)
+    return overlap > 0 and max(by0 - ay1, ay0 - by1) <= 1.0 * height
+
+
+def _union(words: list[Word]) -> Box:
+    return (min(w.x0 for w in words), min(w.y0 for w in words), max(w.x1 for w in words), max(w.y1 for w in words))
+
+
+def region(words: list[Word], indexes: list[int], score: float) -> Region:
+    """A Region for some of the page's words: a box per line, one around them all, their text in order."""
+    indexes = sorted(indexes)
+    by_line: dict[int, list[Word]] = {}
+    for i in indexes:
+        by_line.setdefault(words[i].line, []).append(words[i])
+    lines = sorted((_union(ws) for ws in by_line.values()), key=lambda b: (b[1], b[0]))
+    return Region(box=_union([words[i] for i in indexes]), lines=lines,
+                  text=" ".join(words[i].text for i in indexes), score=round(score, 4), words=indexes)
+
+
+# -- the entry point ----------------------------------------------------------------------
+KINDS = ("answer", "query", "statement")
+
+
+def locate(words: list[Word], text: str, kind: str = "query", context: str | None = None,
+           limit: int = 3) -> list[Region]:
+    """Regions of the page that support `text`, best first.
+
+    kind='answer': the text is a value to find as it stands (the best span; near-ties
+    broken by the `context`, e.g. the question), else its words;
+    'query': a search query's words (what search highlighting shows);
+    'statement': a sentence of an answer that cites the page: the sentence as a span when
+    it is on the page nearly verbatim, else its words.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if not words or not text.strip():
+        return []
+    if kind == "answer":
+        span = best_span(words, text, context)
+        if span is not None:
+            return [span]
+    elif kind == "statement":
+        found = spans(words, text, limit=1)
+        if found and found[0].score >= 0.85:
+            return found
+    return terms(words, text, limit=limit)

@@ -1,0 +1,118 @@
+"""Finding the words that support a text on a page, and drawing them: rag.locate, rag.highlight, `pagerag show`."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from index.words import Word
+from rag.highlight import colour, cited_statements, draw
+from rag.locate import digits, locate, norm, split_words
+
+# A small form, as OCR reads it: (text, x0, y0, x1, y1) in page fractions; one line per row.
+FORM = [
+    [("ACME", 0.40, 0.05, 0.50, 0.07), ("SUPPLY", 0.52, 0.05, 0.64, 0.07), ("FORM", 0.66, 0.05, 0.74, 0.07)],
+    [("Date:", 0.10, 0.20, 0.18, 0.22), ("9/3/9Z", 0.20, 0.20, 0.30, 0.22),
+     ("Smoker?", 0.60, 0.20, 0.72, 0.22), ("Yes", 0.74, 0.20, 0.79, 0.22)],
+    [("TOTAL", 0.10, 0.30, 0.20, 0.32), ("$1,234.5O", 0.22, 0.30, 0.36, 0.32),
+     ("Married?", 0.60, 0.30, 0.72, 0.32), ("Yes", 0.74, 0.30, 0.79, 0.32)],
+    [("SALES:___59,791", 0.10, 0.40, 0.40, 0.42)],
+    [("Comments:", 0.10, 0.50, 0.25, 0.52), ("please", 0.30, 0.50, 0.40, 0.52), ("contact", 0.42, 0.50, 0.52, 0.52),
+     ("Vendor:", 0.70, 0.50, 0.80, 0.52), ("Bluefin", 0.82, 0.50, 0.92, 0.52)],
+    [("the", 0.30, 0.53, 0.35, 0.55), ("Quality", 0.37, 0.53, 0.47, 0.55), ("Council.", 0.49, 0.53, 0.60, 0.55)],
+]
+WORDS = [Word(t, x0, y0, x1, y1, 0.9, line) for line, row in enumerate(FORM) for t, x0, y0, x1, y1 in row]
+
+
+def texts(region):
+    return [WORDS[i].text for i in region.words]
+
+
+def test_normalising_ignores_case_space_punctuation_and_folds_ocr_digit_slips():
+    assert norm("9/ 3/ 92") == "9392" and norm("Date:") == "date"
+    assert digits("$1,234.5O") == "123450" and digits("9/3/9Z") == "9392" and digits("Total") == ""
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("9/ 3/ 92", ["9/3/9Z"]),  # date split differently, Z read for 2
+    ("$ 1234.50", ["$1,234.5O"]),  # amount: digits only, O read for 0
+    ("acme supply", ["ACME", "SUPPLY"]),  # case
+    ("please contact the Quality Council.", ["please", "contact", "the", "Quality", "Council."]),  # wrapped
+])
+def test_an_answer_is_found_as_a_run_of_words_despite_ocr_errors(answer, expected):
+    [region] = locate(WORDS, answer, kind="answer")
+    assert texts(region) == expected
+
+
+def test_a_wrapped_value_gets_one_box_per_line_and_a_box_around_them():
+    [region] = locate(WORDS, "please contact the Quality Council", kind="answer")
+    assert region.lines == [(0.30, 0.50, 0.52, 0.52), (0.30, 0.53, 0.60, 0.55)]
+    assert region.box == (0.30, 0.50, 0.60, 0.55)
+    assert region.pixels(1000, 2000) == (300, 1000, 600, 1100)
+
+
+def test_a_value_glued_to_its_key_by_ocr_is_cut_out_of_the_word():
+    pieces, origin = split_words(WORDS)
+    cut = [p.text for p, o in zip(pieces, origin) if WORDS[o].text == "SALES:___59,791"]
+    assert cut == ["SALES:", "59,791"]
+    [region] = locate(WORDS, "59, 791", kind="answer")
+    assert region.text == "59,791" and region.box[0] > 0.2  # the value's part of the word, not the key's
+
+
+def test_a_repeated_value_is_told_apart_by_the_question():
+    [married] = locate(WORDS, "Yes", kind="answer", context="Is the applicant Married?")
+    [smoker] = locate(WORDS, "Yes", kind="answer", context="Is the applicant a Smoker?")
+    assert married.box[1] == 0.30 and smoker.box[1] == 0.20
+
+
+def test_query_words_are_boxed_by_line_best_region_first():
+    regions = locate(WORDS, "acme supply total", kind="query")
+    assert [texts(r) for r in regions] == [["ACME", "SUPPLY"], ["TOTAL"]]
+    assert locate(WORDS, "nothing like it here", kind="query") == []
+
+
+def test_a_cited_statement_boxes_its_numbers_and_names():
+    regions = locate(WORDS, "The vendor Bluefin was paid 1,234.50 in total", kind="statement")
+    found = {WORDS[i].text for r in regions for i in r.words}
+    assert {"Bluefin", "$1,234.5O"} <= found
+
+
+def test_cited_statements_split_an_answer_by_citation():
+    got = cited_statements("Paid on 9/3/92 [1]. Due in May [1, 2].\nNo other terms.")
+    assert got == {1: ["Paid on 9/3/92", "Due in May"], 2: ["Due in May"]}
+
+
+def test_drawing_boxes_each_line_in_the_citation_colour():
+    from PIL import Image
+
+    [region] = locate(WORDS, "please contact the Quality Council", kind="answer")
+    img = draw(Image.new("RGB", (1000, 1000), "white"), [([region], 2)])
+    r, g, b = colour(2)
+    assert img.getpixel((300 - 3, 510)) == (r, g, b)  # outline left of the first line
+    inside = img.getpixel((450, 510))
+    assert inside != (255, 255, 255) and inside[0] > inside[2]  # translucent orange fill
+    assert img.getpixel((200, 540)) == (255, 255, 255)  # left of the second line: untouched
+
+
+@pytest.mark.slow
+def test_show_draws_the_page_with_matching_words_boxed(sample_index, sample_corpus, tmp_path):
+    """Real OCR words from the sample index, the real page image, the command line."""
+    from PIL import Image
+
+    out = tmp_path / "page.png"
+    result = CliRunner().invoke(cli, ["show", str(sample_corpus / "invoices/cedar-ridge-landscaping-invoice.jpg"),
+                                      "--highlight", "CRL-1182", "-o", str(out), "--json",
+                                      "--index", str(sample_index)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert "CRL-1182" in data["regions"][0]["text"]
+    x0, y0, x1, y1 = data["regions"][0]["pixels"]
+    image = Image.open(out)
+    assert image.size == (data["width"], data["height"])
+    assert image.getpixel((x0 - 3, (y0 + y1) // 2)) == colour(1)
+
+    by_name = CliRunner().invoke(cli, ["show", "cedar-ridge-landscaping-invoice.jpg", "-o", str(tmp_path / "b.png"),
+                                       "--index", str(sample_index)], catch_exceptions=False)
+    assert by_name.exit_code == 0 and (tmp_path / "b.png").exists()
+    missing = CliRunner().invoke(cli, ["show", "nope.pdf", "--index", str(sample_index)])
+    assert missing.exit_code == 1 and "not in the index" in missing.output and "Traceback" not in missing.output
