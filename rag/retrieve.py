@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from index.embed import Embedder
+from index.embed import Embedder, OnnxEmbedder, load_embedder
 from index.store import Index
 
 from .query import fts_match, snippet
@@ -35,14 +35,14 @@ class Hit:
 class Retriever:
     """`Retriever(Index.open(folder)).search("question", k=5) -> [Hit, ...]`, best first."""
 
-    def __init__(self, index: Index, embedder: Embedder | None = None):
+    def __init__(self, index: Index, embedder: Embedder | OnnxEmbedder | None = None):
         self.index = index
         self._embedder = embedder
 
     @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = Embedder(self.index.meta["embed_model"])
+    def embedder(self) -> Embedder | OnnxEmbedder:
+        if self._embedder is None:  # the ONNX export of the index's model: no torch in a search
+            self._embedder = load_embedder(self.index.meta["embed_model"], self.index.folder)
         return self._embedder
 
     def search(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:

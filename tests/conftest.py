@@ -11,6 +11,19 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "corpora" / "sample"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory) -> Path:
+    """A fresh $XDG_CACHE_HOME for the session (and its subprocesses): ONNX exports land here, not in ~/.cache."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def sample_corpus() -> Path:
     return SAMPLE

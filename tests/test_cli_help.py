@@ -1,4 +1,6 @@
 """Every command documents itself, and the CLI starts without importing anything heavy."""
+import os
+import shutil
 import subprocess
 import sys
 
@@ -28,3 +30,35 @@ def test_import_of_the_cli_loads_no_heavy_library():
             " 'pymupdf', 'PIL', 'numpy', 'rapidocr_onnxruntime'} & set(sys.modules); print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# Runs a command as `pagerag` would, then reports which heavy libraries the process imported.
+PROBE = """
+import atexit, sys
+atexit.register(lambda: print("HEAVY=" + ",".join(sorted({"torch", "transformers", "sentence_transformers"}
+                                                          & set(sys.modules))), file=sys.stderr))
+from cli.main import cli
+cli(sys.argv[1:], prog_name="pagerag")
+"""
+QUERY_COMMANDS = {  # command -> exit code: `ask` without a model prints the evidence and exits 4
+    ("--help",): 0,
+    ("search", "capital budget 2023"): 0,
+    ("search", "--mode", "dense", "parking lot", "--json"): 0,
+    ("ask", "What was the capital budget in 2023?"): 4,
+    ("index", "status"): 0,
+    ("conversations",): 0,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", list(QUERY_COMMANDS), ids=" ".join)
+def test_query_commands_run_without_torch(sample_index, tmp_path, args):
+    """The query path encodes with the ONNX export of the index's model: torch is never imported."""
+    index = tmp_path / "index"
+    shutil.copytree(sample_index, index)  # `ask` writes a conversation
+    env = {**os.environ, "PAGERAG_INDEX": str(index), "HF_HUB_CACHE": str(tmp_path / "no-models")}
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == QUERY_COMMANDS[args], out.stderr[-2000:]
+    assert out.stderr.strip().splitlines()[-1] == "HEAVY=", out.stderr[-2000:]
+    if args[0] in ("search", "ask"):
+        assert "harbor-city-water-annual-report-2023.pdf" in out.stdout or "minutes-2024-q1" in out.stdout

@@ -90,6 +90,7 @@ class TransformersBackend(Backend):
             return
         if self.quantize:
             self._check_quantization()  # before touching files: the answer does not depend on them
+        self._check_cached()
         from transformers import AutoConfig, AutoProcessor
 
         self._config = self._from_pretrained(AutoConfig)
@@ -137,6 +138,20 @@ class TransformersBackend(Backend):
             return cls.from_pretrained(location, local_files_only=not self.allow_download, **kwargs)
         except (OSError, ValueError) as e:  # ValueError: names the hub refuses, e.g. 'a/b/c'
             raise ModelUnavailable(self._unavailable_message(e)) from None
+
+    def _check_cached(self) -> None:
+        """A hub model missing from the local cache fails here, before importing transformers (seconds):
+        `ask` without a model prints its evidence at the speed of a search."""
+        if self.allow_download or _looks_like_path(self.model) or Path(self.model).expanduser().is_dir():
+            return
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            found = try_to_load_from_cache(self.model, "config.json")
+        except Exception:
+            return  # an odd name or cache: transformers says what is wrong
+        if not isinstance(found, str):
+            raise ModelUnavailable(self._unavailable_message(FileNotFoundError("not in the local cache")))
 
     def _unavailable_message(self, error: Exception) -> str:
         name = self.model

@@ -1,0 +1,106 @@
+"""The ONNX encoder (no torch) gives sentence-transformers' vectors and rankings, or steps aside with a note."""
+import json
+from pathlib import Path
+import logging
+import random
+
+import numpy as np
+import pytest
+
+from index.embed import (DEFAULT_MODEL, UNSUPPORTED_FILE, Embedder, OnnxEmbedder, bundled_path, cache_root,
+                         load_embedder, model_key)
+from index.store import Index
+from rag.retrieve import Retriever
+
+
+def varied_texts(n: int = 300) -> list[str]:
+    """Empty-ish, short, long past 256 tokens, unicode (accents, CJK, Greek, Cyrillic, emoji, ligatures)."""
+    rng = random.Random(7)
+    vocab = ("invoice total due board meeting parking lot capital budget water quality receipt tax the of "
+             "Ünïcödé café naïve 東京都 Ελληνικά Привет 🙂 ﬁnal 12/02/2018 $1,234.56 CRL-1182 e-mail").split()
+    texts = ["", " ", "\n\t", "a", "?", "  leading and trailing spaces  "]
+    while len(texts) < n:
+        k = rng.choice([1, 2, 5, 12, 40, 120, 300, 600])
+        texts.append(" ".join(rng.choice(vocab) for _ in range(k)))
+    return texts
+
+
+@pytest.fixture(scope="module")
+def encoders():
+    onnx = load_embedder(DEFAULT_MODEL)
+    assert isinstance(onnx, OnnxEmbedder), "the bundled MiniLM must export"
+    return onnx, Embedder(DEFAULT_MODEL)
+
+
+@pytest.mark.slow
+def test_vectors_equal_sentence_transformers(encoders):
+    onnx, st = encoders
+    texts = varied_texts()
+    got, want = onnx.encode(texts), st.encode(texts)
+    assert got.shape == want.shape == (300, 384) and got.dtype == np.float32
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (got * want).sum(axis=1).min() >= 0.9999
+    assert max(len(onnx.tokenizer.encode(t).ids) for t in texts) == 256  # truncation at max_seq_length was exercised
+    alone = np.stack([onnx.encode_query(t) for t in texts[:40]])  # one at a time: no padding
+    assert (alone * want[:40]).sum(axis=1).min() >= 0.9999
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_same_top10_on_the_sample_corpus(sample_index, sample_corpus, encoders, mode):
+    onnx, st = encoders
+    idx = Index.open(sample_index)
+    path = sample_corpus.parent / "sample-questions.jsonl"
+    queries = [json.loads(line)["question"] for line in path.read_text().splitlines() if line.strip()]
+    queries += ["parking lot", "rent increase", "heat pump warranty", "Ünïcödé", "total"]
+    for q in queries:
+        want = [h.page_id for h in Retriever(idx, st).search(q, k=10, mode=mode)]
+        assert [h.page_id for h in Retriever(idx, onnx).search(q, k=10, mode=mode)] == want, q
+        assert len(want) == 10
+
+
+def _model_copy(tmp_path, pooling: dict | None = None):
+    """The bundled MiniLM's folder, weights linked, optionally with another pooling config."""
+    src = bundled_path(DEFAULT_MODEL)
+    dest = tmp_path / "model"
+    for p in sorted(Path(src).rglob("*")):
+        target = dest / p.relative_to(src)
+        if p.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(p)
+    if pooling is not None:
+        config = dest / "1_Pooling" / "config.json"
+        data = {**json.loads(config.read_text()), **pooling}
+        config.unlink()
+        config.write_text(json.dumps(data))
+    return dest
+
+
+def test_a_model_that_cannot_be_exported_falls_back_with_a_note(tmp_path, caplog):
+    folder = _model_copy(tmp_path, {"pooling_mode_mean_tokens": False, "pooling_mode_weightedmean_tokens": True})
+    with caplog.at_level(logging.WARNING, logger="index.embed"):
+        embedder = load_embedder(str(folder), tmp_path / "index")
+    assert isinstance(embedder, Embedder) and embedder.name == str(folder)
+    assert "runs on sentence-transformers" in caplog.text and "pooling" in caplog.text
+    marker = cache_root() / model_key(folder) / UNSUPPORTED_FILE
+    assert "pooling" in marker.read_text()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="index.embed"):
+        again = load_embedder(str(folder), tmp_path / "index")  # the marker answers: no second attempt
+    assert isinstance(again, Embedder) and "pooling" in caplog.text
+
+
+@pytest.mark.slow
+def test_export_goes_to_the_index_folder_when_the_cache_is_not_writable(tmp_path, monkeypatch):
+    folder = _model_copy(tmp_path)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    embedder = load_embedder(str(folder), tmp_path / "index")
+    assert isinstance(embedder, OnnxEmbedder)
+    assert embedder.onnx_dir == tmp_path / "index" / "onnx" / model_key(folder)
+    again = load_embedder(str(folder), tmp_path / "index")  # found there next time
+    assert isinstance(again, OnnxEmbedder) and again.onnx_dir == embedder.onnx_dir
+    assert again.encode(["hello"]).shape == (1, 384)
