@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import model_options as mo
-from .common import EXIT_NO_MODEL, friendly_errors, index_option, open_index
+from .common import EXIT_NO_MODEL, friendly_errors, index_option, open_index, within_option
 
 RETRIEVAL_OPTIONS = [
     click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
@@ -17,6 +17,7 @@ RETRIEVAL_OPTIONS = [
                  help="How many of the best pages are also shown as images."),
     click.option("--min-score", type=click.FloatRange(-1, 1), default=None,
                  help="Abstain without calling the model when the best passage's cosine is below this [0.30]."),
+    within_option,
 ]
 
 
@@ -28,7 +29,7 @@ def _assistant(index_dir, kw):
     idx = open_index(index_dir)
     settings = AskSettings(k=kw.pop("k"), images=kw.pop("images"),
                            min_score=MIN_SCORE if kw.get("min_score") is None else kw["min_score"],
-                           generation=mo.generation_options(kw))
+                           generation=mo.generation_options(kw), within=list(kw.pop("within")) or None)
     kw.pop("min_score")
     backend = create_backend(mo.model_settings(kw))
     return Assistant(idx, backend, ConversationStore(idx.folder), settings)
@@ -109,7 +110,8 @@ def ask(question, cont, cid, as_json, index_dir, **kw):
 
 
 CHAT_HELP = """Commands: /sources (pages behind the last answer), /page N [--save FILE] (text of source N,
-or save its image), /new (start over), /exit (or Ctrl-D). Ctrl-C stops an answer."""
+or save its image), /in [PATH ...] (search only these files or folders; alone: everything),
+/new (start over), /exit (or Ctrl-D). Ctrl-C stops an answer."""
 
 
 @click.command()
@@ -154,6 +156,8 @@ def chat(cont, cid, index_dir, **kw):
                 print_sources(last) if last else click.echo("No answer yet.", err=True)
             elif cmd == "/page":
                 _page_command(assistant, last, args)
+            elif cmd == "/in":
+                _in_command(assistant, args)
             else:
                 click.echo(CHAT_HELP, err=True)
             continue
@@ -169,6 +173,18 @@ def chat(cont, cid, index_dir, **kw):
             click.echo("Fix the model settings and start `pagerag chat` again, or use /page to read the pages.",
                        err=True)
         cid = last.conversation_id or cid
+
+
+def _in_command(assistant, args) -> None:
+    from index.errors import NotIndexed
+
+    try:
+        n = len(assistant.index.documents_under(args)) if args else 0
+    except NotIndexed as e:
+        click.echo(f"Error: {e}", err=True)
+        return
+    assistant.settings.within = list(args) or None
+    click.echo(f"Searching {n} document(s) under {', '.join(args)}." if args else "Searching all documents.", err=True)
 
 
 def _page_command(assistant, last, args) -> None:

@@ -17,6 +17,10 @@ index_option = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar="PAGERAG_INDEX",
     default=DEFAULT_INDEX, show_default=True, show_envvar=True, help="Index folder.")
 
+within_option = click.option(
+    "--in", "within", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
+    help="Search only the documents at or under PATH, a file or folder as indexed (repeatable).")
+
 
 def friendly_errors(fn):
     """Turn the library's named errors into one-line messages (exit 1) instead of tracebacks."""

@@ -1,10 +1,11 @@
-"""Entry point: `pagerag index build|status|remove`, `search`, `ask`, `chat`, `conversations`, `show`."""
+"""Entry point: `pagerag index build|status|remove`, `search`, `ask`, `chat`, `conversations`, `show`, `eval`."""
 from __future__ import annotations
 
 import click
 
 from .ask_cmds import ask, chat
 from .conversations_cmd import conversations
+from .eval_cmd import eval_command
 from .index_cmds import index_group
 from .search_cmd import search
 from .show_cmd import show
@@ -25,3 +26,4 @@ cli.add_command(ask)
 cli.add_command(chat)
 cli.add_command(conversations)
 cli.add_command(show)
+cli.add_command(eval_command)

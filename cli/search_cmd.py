@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from .common import friendly_errors, index_option, open_index
+from .common import friendly_errors, index_option, open_index, within_option
 
 
 def hit_json(hit) -> dict:
@@ -23,9 +23,10 @@ def hit_json(hit) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, best first.")
 @click.option("--batch", is_flag=True,
               help="Read one query per line from stdin; print one JSON array per line (JSON Lines).")
+@within_option
 @index_option
 @friendly_errors
-def search(query, k, mode, as_json, batch, index_dir):
+def search(query, k, mode, as_json, batch, within, index_dir):
     """Find the pages that best match QUERY."""
     from rag.retrieve import Retriever
 
@@ -36,10 +37,10 @@ def search(query, k, mode, as_json, batch, index_dir):
     if batch:
         for line in sys.stdin:
             if line.strip():
-                hits = retriever.search(line.strip(), k=k, mode=mode)
+                hits = retriever.search(line.strip(), k=k, mode=mode, within=within)
                 click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False))
         return
-    hits = retriever.search(query, k=k, mode=mode)
+    hits = retriever.search(query, k=k, mode=mode, within=within)
     if as_json:
         click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import IndexFormatError, ModelMismatch, NotIndexed
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
-from .vectors import FAISS_NAME, Layout, VectorStore, layout_for, pack_vector, unpack_vectors
+from .vectors import FAISS_NAME, Layout, VectorStore, id_selector, layout_for, pack_vector, unpack_vectors
 from .wordpack import pack_words, unpack_words
 from .words import Word, fold
 
@@ -46,6 +46,9 @@ class NewPage:
     caption: str | None = None
     rotation: int = 0  # degrees clockwise applied to the file's image (see schema)
     lang: str | None = None
+
+
+EXACT_BELOW = 4096  # passages in a search scope scored exactly when the FAISS cache is approximate
 
 
 def now() -> str:
@@ -287,12 +290,71 @@ class Index:
         return dict(self.db.execute(
             f"SELECT id, page_id FROM chunks WHERE id IN ({','.join('?' * len(chunk_ids))})", list(chunk_ids)))
 
-    def lexical(self, match: str, limit: int) -> list[tuple[int, float]]:
-        """(page id, bm25) best first for an FTS5 MATCH expression; bm25 is negated so higher is better."""
+    def lexical(self, match: str, limit: int, doc_ids: list[int] | None = None) -> list[tuple[int, float]]:
+        """(page id, bm25) best first for an FTS5 MATCH expression; bm25 is negated so higher is better.
+
+        `doc_ids` restricts the match to those documents' pages inside the query itself.
+        """
+        where, args = "", [match]
+        if doc_ids is not None:
+            where = " AND rowid IN (SELECT id FROM pages WHERE doc_id IN (SELECT value FROM json_each(?)))"
+            args.append(json.dumps(doc_ids))
         rows = self.db.execute(
             "SELECT rowid, bm25(pages_fts, 0.5, 1.0, 0.7) AS s FROM pages_fts WHERE pages_fts MATCH ?"
-            " ORDER BY s LIMIT ?", (match, limit))
+            f"{where} ORDER BY s LIMIT ?", (*args, limit))
         return [(pid, -score) for pid, score in rows]
+
+    # -- scopes (search within documents) -------------------------------------------
+    def documents_under(self, paths) -> list[int]:
+        """Ids of the indexed documents at or under each path (a file or a folder), sorted.
+
+        A folder matches by path prefix on the documents' unique path index:
+        ['/scans/2023'] -> the documents '/scans/2023/a.pdf', '/scans/2023/q1/b.tif', not '/scans/2023-old/c.pdf'.
+        """
+        ids: set[int] = set()
+        for raw in paths:
+            path = str(Path(raw).expanduser().resolve())
+            prefix = path.rstrip("/") + "/"
+            found = [r[0] for r in self.db.execute(
+                "SELECT id FROM documents WHERE path = ? OR (path >= ? AND path < ?)",
+                (path, prefix, prefix[:-1] + "0"))]  # '0' sorts right after '/'
+            if not found:
+                raise NotIndexed(f"nothing is indexed at or under {path}: check the path, "
+                                 f"or index it with `pagerag index build {path} --index {self.folder}`")
+            ids.update(found)
+        return sorted(ids)
+
+    def chunk_ids_of_documents(self, doc_ids: list[int]):
+        """The chunk (= FAISS) ids of these documents, as a sorted int64 array."""
+        import numpy as np
+
+        rows = self.db.execute(
+            "SELECT c.id FROM chunks c JOIN pages p ON p.id = c.page_id"
+            " WHERE p.doc_id IN (SELECT value FROM json_each(?)) ORDER BY c.id", (json.dumps(doc_ids),))
+        return np.fromiter((r[0] for r in rows), dtype="int64")
+
+    def nearest(self, vector, k: int, doc_ids: list[int] | None = None):
+        """(scores, chunk ids) of the k passages nearest to `vector`, of those documents only if given.
+
+        The scope is a faiss IDSelector inside the search (a range for one contiguous run of ids).
+        On an approximate (IVF) cache a small scope is scored exactly from SQLite instead: the few
+        lists it probes may hold none of one document's passages.
+        """
+        import numpy as np
+
+        if doc_ids is None:
+            return self.vectors.search(vector, k)
+        among = self.chunk_ids_of_documents(doc_ids)
+        if not len(among):
+            return np.zeros(0, dtype="float32"), np.zeros(0, dtype="int64")
+        if self.vectors.layout.kind != "flat" and len(among) <= EXACT_BELOW:
+            blobs = [r[0] for r in self.db.execute(
+                "SELECT vector FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(among.tolist()),))]
+            scores = unpack_vectors(blobs, self.vectors.dim) @ np.asarray(vector, dtype="float32").reshape(-1)
+            order = np.argsort(-scores, kind="stable")[:k]
+            return scores[order], among[order]
+        return self.vectors.search(vector, min(k, len(among)), selector=id_selector(among))
 
     def page_rows(self, page_ids: list[int]) -> dict[int, sqlite3.Row]:
         cur = self.db.execute(

@@ -85,6 +85,14 @@ def unpack_vectors(blobs: list[bytes], dim: int):
     return np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE).reshape(len(blobs), dim).astype("float32")
 
 
+def id_selector(ids):
+    """A faiss.IDSelector accepting exactly `ids` (sorted, unique int64): a range for one contiguous run."""
+    import faiss
+
+    lo, hi = int(ids[0]), int(ids[-1])
+    return faiss.IDSelectorRange(lo, hi + 1) if hi - lo + 1 == len(ids) else faiss.IDSelectorBatch(ids)
+
+
 def _as_stored(vectors):
     """float32 rows rounded as SQLite stores them, so FAISS holds exactly what it could be rebuilt from."""
     import numpy as np

@@ -35,6 +35,7 @@ class AskSettings:
     images: int = 1
     min_score: float = MIN_SCORE
     mode: str = "hybrid"
+    within: list[str] | None = None  # files or folders to search within; None: the whole index
     generation: GenerationOptions = field(default_factory=GenerationOptions)
 
 
@@ -92,7 +93,8 @@ class Assistant:
         queries = retrieval_queries(question, history)
         query = queries[-1][0]
         t0 = time.perf_counter()
-        hits = self.retriever.search_combined(queries, k=self.settings.k, mode=self.settings.mode)
+        hits = self.retriever.search_combined(queries, k=self.settings.k, mode=self.settings.mode,
+                                             within=self.settings.within)
         answer = Answer(question, query, "", [], backend=getattr(self.backend, "name", None),
                         model=getattr(self.backend, "model", None))
         abstain = self.abstention(query, hits)
