@@ -19,6 +19,21 @@ BACKEND_OPTIONS = {
 }
 
 
+# What a backend's server accepts for a model, by the model name's family: "x/llama3.2-vision:11b" ->
+# "llama3.2-vision". Ollama runs llama3.2-vision (Mllama) with one image per message (the prompt puts
+# a turn's images in one message), and answers more with an error; vLLM serves the same weights as
+# meta-llama/Llama-3.2-11B-Vision-Instruct, a name outside this table.
+MODEL_LIMITS: dict[tuple[str, str], dict] = {
+    ("openai", "llama3.2-vision"): {"max_images": 1},
+}
+
+
+def model_limits(backend: str, model: str) -> dict:
+    """The limits MODEL_LIMITS records for `model` served by `backend`, as backend options ({} if none)."""
+    family = model.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    return dict(MODEL_LIMITS.get((backend, family), {}))
+
+
 @dataclass
 class ModelSettings:
     backend: str | None = None
@@ -43,4 +58,5 @@ def create_backend(settings: ModelSettings) -> Backend:
     cls = get_backend(s.backend)
     options = {name: getattr(s, name) for name in BACKEND_OPTIONS.get(s.backend, ())
                if getattr(s, name) not in (None, False)}
+    options.update(model_limits(s.backend, s.model or cls.default_model))
     return cls(s.model, **options)

@@ -12,26 +12,51 @@ a role chunk, one `chat.completion.chunk` per piece the backend yields, a finish
 `data: [DONE]`) in chunked transfer encoding. Data-URL images are decoded back to PIL images and
 the messages turned back into the transformers format before `backend.stream` is called.
 
-Failures on demand: `fail_first=N` answers the first N chat requests with `fail_status`;
-`api_key` requires `Authorization: Bearer KEY` on every request; `stall` waits that many
-seconds before answering a chat request; `ignore_stream` answers one JSON object even when a
-stream was asked for, as some servers do.
+Failures on demand, each a reply some real server (or what sits at a wrong URL) gives:
+`fail_first=N` answers the first N chat requests with `fail_status` and a `fail_body` of one
+of ERROR_BODIES (plus `retry_after_ms`, if given, as vLLM-style hint); `api_key` requires
+`Authorization: Bearer KEY` on every request; `stall` waits that many seconds before answering
+a chat request; `reply` picks a chat reply from REPLIES and `models_reply` the GET /models
+one ("html", "plain", "not-a-list", "truncated"); `ignore_stream` is `reply="json"`.
 """
 from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
 
 from rag.backends import Backend, GenerationOptions
+
+HTML_PAGE = (b"<!DOCTYPE html><html><head><title>Open WebUI</title></head>"
+             b"<body><div id=app>Loading...</div></body></html>")
+# the chat replies a server can give besides a good one; "normal" streams (or answers JSON) properly
+REPLIES = (
+    "normal",
+    "json",            # one chat.completion object although a stream was asked for (some servers)
+    "html",            # 200 with a web page: a UI or proxy at the base URL instead of the API
+    "plain",           # 200 text/plain that is neither JSON nor events
+    "json-garbage",    # 200 application/json that is not a chat completion
+    "json-truncated",  # 200 application/json cut off in the middle
+    "json-error",      # 200 application/json carrying {"error": ...}
+    "empty",           # 200 event stream that ends at once: no events, no [DONE]
+    "done-only",       # 200 event stream with only `data: [DONE]`
+    "no-content",      # role and finish chunks, no text, [DONE]
+    "keepalive",       # 200 event stream of `: keep-alive` comments, forever
+    "endless",         # text chunks forever, ignoring max_tokens
+    "chunk-truncated", # one good chunk, then a `data:` line cut off in the middle of its JSON
+    "disconnect",      # two good chunks, then the connection drops (no end of the chunked body)
+    "hangup",          # the connection is closed before any status line
+    "no-done",         # the whole answer and a finish chunk, but no `data: [DONE]`
+)
+ERROR_BODIES = ("openai", "flat", "html", "text", "empty")
 
 
 @dataclass
@@ -64,17 +89,26 @@ class OpenAIServer:
         api_key: str | None = None,
         fail_first: int = 0,
         fail_status: int = 503,
+        fail_body: str = "openai",
+        retry_after_ms: int | None = None,
         stall: float = 0.0,
         ignore_stream: bool = False,
+        reply: str = "normal",
+        models_reply: str = "normal",
     ):
+        if reply not in REPLIES or fail_body not in ERROR_BODIES:
+            raise ValueError(f"unknown reply {reply!r} or fail_body {fail_body!r}")
         self.backend = backend
         self.models = list(models)
         self.api_key = api_key
-        self.fail_first, self.fail_status = fail_first, fail_status
+        self.fail_first, self.fail_status, self.fail_body = fail_first, fail_status, fail_body
+        self.retry_after_ms = retry_after_ms
         self.stall = stall
-        self.ignore_stream = ignore_stream
+        self.reply = "json" if ignore_stream else reply
+        self.models_reply = models_reply
         self.requests: list[Request] = []
         self.calls: list[Call] = []
+        self.broken_pipes = 0  # replies cut short because the client went away
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._httpd: _HTTPServer | None = None
@@ -173,7 +207,9 @@ class _HTTPServer(ThreadingHTTPServer):
     app: OpenAIServer
 
     def handle_error(self, request, client_address):
-        pass  # a client that gave up (timeout tests) breaks the pipe; that is expected here
+        # a client that gave up (timeout tests) breaks the pipe: expected here, and counted
+        with self.app._lock:
+            self.app.broken_pipes += 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -203,15 +239,22 @@ class _Handler(BaseHTTPRequestHandler):
         if app.api_key and self.headers.get("Authorization") != f"Bearer {app.api_key}":
             return self._error(401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key")
         if self.command == "GET" and self.path == "/v1/models":
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "pagerag-tests"} for m in app.models]
-            return self._json(200, {"object": "list", "data": data})
+            return self._models(app)
         if self.command == "POST" and self.path == "/v1/chat/completions":
             return self._chat(app, body or {})
         return self._error(404, f"no route for {self.command} {self.path}", "not_found_error")
 
+    def _models(self, app: OpenAIServer):
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "pagerag-tests"} for m in app.models]
+        listing = json.dumps({"object": "list", "data": data}).encode()
+        replies = {"normal": ("application/json", listing), "html": ("text/html; charset=utf-8", HTML_PAGE),
+                   "plain": ("text/plain", b"pong"), "not-a-list": ("application/json", b'{"models": []}'),
+                   "truncated": ("application/json", listing[: len(listing) // 2])}
+        return self._send(200, *replies[app.models_reply])
+
     def _chat(self, app: OpenAIServer, body: dict):
         if app._take_failure():
-            return self._error(app.fail_status, "the server is overloaded, try again (injected failure)", "server_error")
+            return self._failure(app)
         if app.stall:
             app._closing.wait(app.stall)
         if body.get("model") not in app.models:  # vLLM's flat error shape, unlike the nested one above
@@ -227,43 +270,106 @@ class _Handler(BaseHTTPRequestHandler):
         )
         with app._lock:
             app.calls.append(Call(messages, images, options))
+        if app.reply in _ODD_REPLIES:
+            return _ODD_REPLIES[app.reply](self, app, body)
         pieces = app.backend.stream(messages, images, options)
-        completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
         try:  # the first piece before the status line, so that a backend failure is an HTTP error
             first = next(pieces, None)
         except Exception as err:  # noqa: BLE001 - any backend failure is the server's 500
             return self._error(500, f"{type(err).__name__}: {err}", "server_error")
+        texts = itertools.chain([] if first is None else [first], pieces)
 
-        if not body.get("stream") or app.ignore_stream:
-            text = (first or "") + "".join(pieces)
-            return self._json(200, {
-                "id": completion_id, "object": "chat.completion", "created": created, "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            })
+        if not body.get("stream") or app.reply == "json":
+            return self._json(200, self._completion(body, "".join(texts)))
+        self._start_stream()
+        self._send_chunk(b": keep-alive\n\n")
+        self._event(self._chunk(body, {"role": "assistant", "content": ""}))
+        try:
+            for piece in texts:
+                self._event(self._chunk(body, {"content": piece}))
+            self._event(self._chunk(body, {}, "stop"))
+        except Exception as err:  # noqa: BLE001 - a failure mid-stream is reported in-band, as vLLM does
+            self._event({"error": {"message": f"{type(err).__name__}: {err}", "type": "server_error", "code": 500}})
+        if app.reply != "no-done":
+            self._send_chunk(b"data: [DONE]\n\n")
+        self._send_chunk(b"")  # the zero-length chunk ends the body
 
+    # --- the odd replies (REPLIES) ---
+
+    def _reply_body(self, app, body):
+        kinds = {"html": ("text/html; charset=utf-8", HTML_PAGE), "plain": ("text/plain", b"upstream says: busy"),
+                 "json-garbage": ("application/json", b'{"result": "ok"}'),
+                 "json-truncated": ("application/json", json.dumps(self._completion(body, "The total"))[:60].encode()),
+                 "json-error": ("application/json", b'{"error": {"message": "model runner crashed", "code": 500}}')}
+        return self._send(200, *kinds[app.reply])
+
+    def _reply_stream(self, app, body):
+        """The event-stream replies: they differ in what follows the status line."""
+        self._start_stream()
+        if app.reply == "done-only":
+            self._send_chunk(b"data: [DONE]\n\n")
+        elif app.reply == "no-content":
+            self._event(self._chunk(body, {"role": "assistant", "content": ""}))
+            self._event(self._chunk(body, {}, "stop"))
+            self._send_chunk(b"data: [DONE]\n\n")
+        elif app.reply == "keepalive":
+            while not app._closing.wait(0.05):
+                self._send_chunk(b": keep-alive\n\n")
+        elif app.reply == "endless":
+            while not app._closing.wait(0.001):
+                self._event(self._chunk(body, {"content": "and on "}))
+        elif app.reply == "chunk-truncated":
+            self._event(self._chunk(body, {"content": "The total"}))
+            self._send_chunk(f"data: {json.dumps(self._chunk(body, {'content': ' is'}))[:40]}\n\n".encode())
+            self._send_chunk(b"data: [DONE]\n\n")
+        elif app.reply == "disconnect":
+            self._event(self._chunk(body, {"content": "The total"}))
+            self._event(self._chunk(body, {"content": " is"}))
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send_chunk(b"")
+
+    def _hangup(self, app, body):
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _failure(self, app: OpenAIServer):
+        message = "the server is overloaded, try again (injected failure)"
+        bodies = {
+            "openai": ("application/json", json.dumps(
+                {"error": {"message": message, "type": "server_error", "code": app.fail_status}}).encode()),
+            "flat": ("application/json", json.dumps(
+                {"object": "error", "message": message, "type": "ServerError", "code": app.fail_status}).encode()),
+            "html": ("text/html", b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+                                  b"Gateway</h1></center><hr><center>nginx</center></body></html>"),
+            "text": ("text/plain; charset=utf-8", message.encode()),
+            "empty": ("text/plain", b""),
+        }
+        headers = {} if app.retry_after_ms is None else {"retry-after-ms": str(app.retry_after_ms)}
+        return self._send(app.fail_status, *bodies[app.fail_body], headers)
+
+    # --- the wire ---
+
+    @staticmethod
+    def _completion(body: dict, text: str) -> dict:
+        return {
+            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+
+    @staticmethod
+    def _chunk(body: dict, delta: dict, finish_reason: str | None = None) -> dict:
+        return {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+    def _start_stream(self):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-
-        def chunk(delta: dict, finish_reason: str | None = None) -> dict:
-            return {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body["model"],
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-
-        self._send_chunk(b": keep-alive\n\n")
-        self._event(chunk({"role": "assistant", "content": ""}))
-        try:
-            if first is not None:
-                self._event(chunk({"content": first}))
-            for piece in pieces:
-                self._event(chunk({"content": piece}))
-            self._event(chunk({}, "stop"))
-        except Exception as err:  # noqa: BLE001 - a failure mid-stream is reported in-band, as vLLM does
-            self._event({"error": {"message": f"{type(err).__name__}: {err}", "type": "server_error", "code": 500}})
-        self._send_chunk(b"data: [DONE]\n\n")
-        self._send_chunk(b"")  # the zero-length chunk ends the body
 
     def _event(self, payload: dict):
         self._send_chunk(f"data: {json.dumps(payload)}\n\n".encode("utf-8"))
@@ -273,13 +379,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _json(self, status: int, payload: dict):
-        data = json.dumps(payload).encode("utf-8")
+        return self._send(status, "application/json", json.dumps(payload).encode("utf-8"))
+
+    def _send(self, status: int, content_type: str, data: bytes, headers: dict | None = None):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
     def _error(self, status: int, message: str, kind: str, code: str | int | None = None):
         """OpenAI's nested error shape: {"error": {"message", "type", "code"}}."""
         return self._json(status, {"error": {"message": message, "type": kind, "code": code if code is not None else status}})
+
+
+_ODD_REPLIES = {
+    **{kind: _Handler._reply_body for kind in ("html", "plain", "json-garbage", "json-truncated", "json-error")},
+    **{kind: _Handler._reply_stream for kind in ("empty", "done-only", "no-content", "keepalive", "endless",
+                                                 "chunk-truncated", "disconnect")},
+    "hangup": _Handler._hangup,
+}

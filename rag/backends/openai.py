@@ -1,8 +1,8 @@
-"""A backend for any OpenAI-compatible chat-completions server that takes images: vLLM, Ollama,
-LM Studio, llama.cpp's server. Standard library only.
+"""A backend for any OpenAI-compatible chat-completions server that takes images: Ollama, vLLM,
+LM Studio, llama.cpp's server. Built on the official `openai` client, imported on first use.
 
     backend = OpenAIBackend(model="llama3.2-vision", base_url="http://localhost:11434/v1")
-    for piece in backend.stream(messages, images, GenerationOptions(max_new_tokens=200)):
+    for piece in backend.stream(messages, images, GenerationOptions(max_new_tokens=200, timeout=120)):
         print(piece, end="")
 
 On the wire, `POST {base_url}/chat/completions` with
@@ -14,43 +14,56 @@ On the wire, `POST {base_url}/chat/completions` with
 
 is answered by Server-Sent Events, one `data: {"object": "chat.completion.chunk", "choices":
 [{"delta": {"content": "The"}}], ...}` line per piece, ending with `data: [DONE]`.
+
+The client library does the HTTP, the event parsing, the retries (connection errors, 408, 409,
+429 and 5xx, with backoff and the server's Retry-After) and types the errors. This module adds
+what a user of a local server needs: one deadline on the whole answer (`timeout`, which
+keep-alive comments or a trickle of bytes do not extend), a stop for a server that ignores
+max_tokens, a check that a reply is a chat completion at all (a web page, an empty stream or
+broken JSON is an error, never an empty answer), and messages that say what to do.
 """
 from __future__ import annotations
 
-import base64
-import http.client
-import io
 import json
 import logging
 import os
+import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
 from .base import Backend, GenerationOptions, ModelUnavailable
+from .deadline import DeadlinePassed, Pump, refuse_if_abandoned
+from .openai_messages import image_data_url, to_openai_messages
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"  # Ollama's OpenAI-compatible API
 BASE_URL_ENV = ("PAGERAG_BASE_URL", "OPENAI_BASE_URL")  # first one set wins
 API_KEY_ENV = ("PAGERAG_API_KEY", "OPENAI_API_KEY")
+NO_KEY = "no-key"  # sent when no key is set: local servers ignore it, one that checks says 401
 LOAD_TIMEOUT = 10.0  # seconds for the GET /models reachability check
-MAX_RETRY_AFTER = 30.0  # seconds: never sleep longer than this on a server's Retry-After
-ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error response read for its message
-START_HINT = "start it (e.g. `ollama serve`, `vllm serve MODEL`) or pass --base-url (or set PAGERAG_BASE_URL)"
+EXTRA_CHUNKS = 16  # chunks a server may send beyond one per token (role, finish, usage) before we stop it
+MAX_CHARS_PER_TOKEN = 64  # no tokenizer's token is longer; more text than this per max_tokens is runaway
+MAX_BODY = 16 * 1024 * 1024  # bytes of a whole-JSON reply read at most
+START_HINT = ("start it (Ollama: `ollama serve`, then `ollama pull llama3.2-vision`; vLLM: `vllm serve MODEL`) "
+              "or point --base-url (or PAGERAG_BASE_URL) at it")
+
+
+class ServerReplyError(ModelUnavailable):
+    """The server answered, but not with a usable chat completion: a web page, an empty or endless
+    stream, broken JSON. The message says what came back and where to look."""
 
 
 class OpenAIBackend(Backend):
     """Talks to an OpenAI-compatible server; images travel as data URLs inside the messages.
 
     Options: base_url (else $PAGERAG_BASE_URL, else $OPENAI_BASE_URL, else Ollama's local URL),
-    api_key (else $PAGERAG_API_KEY, else $OPENAI_API_KEY; sent as a Bearer token when set),
-    retries (extra tries on connection errors, 429 and 5xx, with exponential backoff from
-    `backoff` seconds; never on other 4xx), max_image_side (long side in pixels, None for no
-    limit), image_format ("jpeg" or "png"). GenerationOptions.timeout bounds the connection and
-    every wait for the next bytes, not the whole reply, so a long answer can keep streaming.
+    api_key (else $PAGERAG_API_KEY, else $OPENAI_API_KEY, else a placeholder local servers
+    ignore), retries (extra tries the client library makes on connection errors, 408/409/429 and
+    5xx), max_image_side (long side in pixels, None for no limit), image_format ("jpeg" or
+    "png"), max_images (images one request may carry, None for no limit; see rag.settings).
+    GenerationOptions.timeout bounds the whole answer: the wait, the model loading, the streaming.
     A server on this machine (localhost, 127.x, ::1) is reached directly, past HTTP(S)_PROXY.
     """
 
@@ -64,49 +77,60 @@ class OpenAIBackend(Backend):
         base_url: str | None = None,
         api_key: str | None = None,
         retries: int = 2,
-        backoff: float = 0.5,
         max_image_side: int | None = 1600,
         image_format: str = "jpeg",
+        max_images: int | None = None,
     ):
-        super().__init__(model, base_url=base_url, api_key=api_key, retries=retries, backoff=backoff,
-                         max_image_side=max_image_side, image_format=image_format)
+        super().__init__(model, base_url=base_url, api_key=api_key, retries=retries, max_image_side=max_image_side,
+                         image_format=image_format, max_images=max_images)
         self.base_url = (base_url or _first_env(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ModelUnavailable(
-                f"the base URL {self.base_url!r} must start with http:// or https://, "
-                f"e.g. http://localhost:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)"
-            )
+        self._check_base_url()
         self.api_key = api_key or _first_env(API_KEY_ENV)
-        # a server on this machine is reached directly, even when HTTP(S)_PROXY is set for the outside
-        host = urllib.parse.urlsplit(self.base_url).hostname or ""
-        local = host in ("localhost", "::1") or host.startswith("127.")
-        self._opener = urllib.request.build_opener(*([urllib.request.ProxyHandler({})] if local else []))
         if int(retries) < 0:
             raise ValueError(f"retries must be 0 or more, not {retries}")
         self.retries = int(retries)
-        self.backoff = float(backoff)
         self.max_image_side = max_image_side
         if image_format.lower() not in ("jpeg", "jpg", "png"):
             raise ValueError(f"image_format must be 'jpeg' or 'png', not {image_format!r}")
         self.image_format = "png" if image_format.lower() == "png" else "jpeg"
+        self.max_images = max_images
+        self._client = None  # openai.OpenAI, made on first use: importing it takes ~1 s
 
     def stream(self, messages: list[dict], images: list, options: GenerationOptions) -> Iterator[str]:
-        body = {
+        if self.max_images is not None and len(images) > self.max_images:
+            raise ModelUnavailable(
+                f"model '{self.model}' takes at most {self.max_images} image(s) per request on this kind of server, "
+                f"but {len(images)} were to be sent (--images {len(images)}): use --images {self.max_images}; "
+                f"the other pages still reach the model as text")
+        request = {
             "model": self.model,
             "messages": to_openai_messages(messages, images, self._encode),
             "stream": True,
             "temperature": float(options.temperature),
             "max_tokens": int(options.max_new_tokens),
         }
+        client = self._openai()
+        pump = Pump(lambda p: self._reply(client, p, request, options.timeout), time.monotonic() + options.timeout)
+        limit = _Limit(options.max_new_tokens)
+        received, finish = 0, None
         try:
-            response = self._open("POST", "/chat/completions", body, options.timeout)
-        except _HTTPStatus as err:
-            raise self._explain(err, "/chat/completions") from None
-        with response:
-            if response.headers.get_content_type() == "application/json":  # a server that ignores stream=true
-                yield from _completion_text(self._read_json(response, options.timeout), self.base_url)
-            else:  # text/event-stream, whatever the server calls it
-                yield from self._read_stream(response, options.timeout)
+            for text, reason in pump:
+                limit.take(text, self.base_url)
+                finish = reason or finish
+                if text:
+                    received += len(text)
+                    yield text
+        except DeadlinePassed:
+            raise ModelUnavailable(self._timeout_message(options.timeout, pump.response, received)) from None
+        except Exception as err:  # noqa: BLE001 - _explain re-raises what it does not know
+            raise self._explain(err, "/chat/completions", pump.response is not None, options.timeout) from None
+        finally:
+            pump.close()
+        if not received:
+            ending = f"it finished (finish_reason {finish!r})" if finish else "the stream ended"
+            raise ServerReplyError(
+                f"the server at {self.base_url} sent no text: {ending} with an empty answer; "
+                f"check the server's log (the model may have failed on the images)")
 
     def load(self) -> None:
         """Check that the server answers GET /models (with our key, if any); quick, loads nothing."""
@@ -114,258 +138,218 @@ class OpenAIBackend(Backend):
 
     def served_models(self, timeout: float = LOAD_TIMEOUT) -> list[str]:
         """The model ids the server lists at GET /models, e.g. ["llama3.2-vision:latest"]."""
+        client = self._openai()
+        pump = Pump(lambda p: self._listing(client, p, timeout), time.monotonic() + timeout)
         try:
-            response = self._open("GET", "/models", None, timeout)
-        except _HTTPStatus as err:
-            raise self._explain(err, "/models") from None
-        with response:
-            listing = self._read_json(response, timeout)
+            return next(iter(pump))
+        except DeadlinePassed:
+            raise ModelUnavailable(self._timeout_message(timeout, pump.response, 0, "/models")) from None
+        except Exception as err:  # noqa: BLE001 - _explain re-raises what it does not know
+            raise self._explain(err, "/models", False, timeout) from None
+        finally:
+            pump.close()
+
+    # --- in the worker thread (see deadline.Pump) ---
+
+    def _reply(self, client, pump: Pump, request: dict, timeout: float) -> Iterator[tuple[str, str | None]]:
+        """(text, finish_reason) for each chunk of the reply to `request`."""
+        raw = client.chat.completions.with_raw_response.create(**request, timeout=timeout)
+        response = pump.response = raw.http_response
+        kind = _content_type(response)
+        if kind.endswith("json"):  # a server that ignores stream=true answers one chat.completion
+            yield _completion_text(self._json_body(response, "/chat/completions"), self.base_url)
+            return
+        if kind not in ("text/event-stream", ""):
+            raise self._not_an_api(response, "/chat/completions")
+        with raw.parse() as events:
+            for chunk in events:
+                yield _delta(chunk)
+
+    def _listing(self, client, pump: Pump, timeout: float) -> Iterator[list[str]]:
+        raw = client.models.with_raw_response.list(timeout=timeout)
+        response = pump.response = raw.http_response
+        if not _content_type(response).endswith("json"):
+            raise self._not_an_api(response, "/models")
+        listing = self._json_body(response, "/models")
         if not isinstance(listing, dict) or not isinstance(listing.get("data"), list):
-            raise ModelUnavailable(f"{self.base_url}/models did not answer an OpenAI model list; check the base URL")
-        return [entry["id"] for entry in listing["data"] if isinstance(entry, dict) and "id" in entry]
+            raise ServerReplyError(
+                f"{self.base_url}/models did not answer an OpenAI model list ({_sample(json.dumps(listing))}); "
+                f"check --base-url {self.base_url}")
+        yield [entry["id"] for entry in listing["data"] if isinstance(entry, dict) and "id" in entry]
 
-    # --- HTTP ---
+    def _json_body(self, response, path: str):
+        data = b""
+        for block in response.iter_bytes():
+            data += block
+            if len(data) > MAX_BODY:
+                raise ServerReplyError(f"{self.base_url}{path} answered more than {MAX_BODY} bytes of JSON; "
+                                       f"check --base-url {self.base_url}")
+        text = data.decode("utf-8", errors="replace")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise ServerReplyError(
+                f"{self.base_url}{path} answered broken or cut-off JSON ({_sample(text)}); check the server's log"
+            ) from None
 
-    def _open(self, method: str, path: str, body: dict | None, timeout: float) -> http.client.HTTPResponse:
-        """Send one request, retrying connection errors, 429 and 5xx with exponential backoff.
-
-        Raises _HTTPStatus for an error status (after the retries when it is retryable),
-        ModelUnavailable when the server cannot be reached or does not answer in time.
-        """
-        url = self.base_url + path
-        headers = {"Accept": "text/event-stream, application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        tries = self.retries + 1
-        for attempt in range(tries):
-            delay = self.backoff * 2**attempt
-            try:
-                request = urllib.request.Request(url, data=data, headers=headers, method=method)
-                return self._opener.open(request, timeout=timeout)
-            except http.client.InvalidURL as err:  # a bad port, an empty host
-                raise ModelUnavailable(f"the base URL {self.base_url!r} is not a valid URL ({err})") from None
-            except urllib.error.HTTPError as err:
-                status = _HTTPStatus(err.code, _error_message(err), attempt + 1)
-                retry_after = _retry_after(err.headers.get("Retry-After"))
-                err.close()
-                if not (err.code == 429 or err.code >= 500) or attempt == tries - 1:
-                    raise status from None
-                delay = retry_after if retry_after is not None else delay
-                log.info("%s %s answered HTTP %d; retrying in %.2g s", method, url, err.code, delay)
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-                reason = err.reason if isinstance(err, urllib.error.URLError) else err
-                if isinstance(reason, TimeoutError):
-                    raise ModelUnavailable(self._timeout_message(timeout)) from None
-                if attempt == tries - 1:
-                    raise ModelUnavailable(
-                        f"cannot reach the OpenAI-compatible server at {self.base_url} ({_describe(reason)}) "
-                        f"after {tries} {'try' if tries == 1 else 'tries'}: {START_HINT}"
-                    ) from None
-                log.info("cannot reach %s (%s); retrying in %.2g s", url, _describe(reason), delay)
-            time.sleep(delay)
-        raise AssertionError("unreachable")  # the loop returns or raises on its last try
-
-    def _read_stream(self, response: http.client.HTTPResponse, timeout: float) -> Iterator[str]:
-        """Yield choices[0].delta.content of each chunk until `data: [DONE]`."""
-        done = False
-        for payload in _guard_reads(sse_data(response), self, timeout):
-            if payload == "[DONE]":
-                done = True
+    def _not_an_api(self, response, path: str) -> ServerReplyError:
+        head = b""
+        for block in response.iter_bytes():
+            head += block
+            if len(head) >= 4096:
                 break
-            chunk = _parse_json(payload, self.base_url)
-            if isinstance(chunk, dict) and "error" in chunk:
-                raise ModelUnavailable(
-                    f"the server at {self.base_url} failed in the middle of the answer: {_message_of(chunk)}"
-                )
-            choices = chunk.get("choices") if isinstance(chunk, dict) else None
-            if not choices:
-                continue  # e.g. a final usage-only chunk
-            piece = (choices[0].get("delta") or {}).get("content")
-            if piece:
-                yield piece
-        if not done:
-            log.warning("the stream from %s ended without `data: [DONE]`; the answer may be cut short", self.base_url)
+        kind, text = _content_type(response), head.decode("utf-8", errors="replace")
+        what = _web_page(text) if "html" in kind else f"Content-Type {kind} ({_sample(text)})"
+        return ServerReplyError(
+            f"{self.base_url}{path} answered {what}, not an OpenAI-compatible reply: something else listens at "
+            f"--base-url {self.base_url}; the API usually lives at /v1, e.g. http://localhost:11434/v1 (Ollama)")
 
-    def _read_json(self, response: http.client.HTTPResponse, timeout: float):
-        raw = b"".join(_guard_reads(iter(lambda: response.read(65536), b""), self, timeout))
-        return _parse_json(raw.decode("utf-8", errors="replace"), self.base_url)
+    # --- the client and its errors ---
 
-    # --- messages ---
+    def _openai(self):
+        if self._client is None:
+            import openai
+
+            # a server on this machine is reached directly, even when HTTP(S)_PROXY is set for the outside
+            http = openai.DefaultHttpxClient(trust_env=not _is_loopback(self.base_url),
+                                             event_hooks={"request": [refuse_if_abandoned]})
+            self._client = openai.OpenAI(api_key=self.api_key or NO_KEY, base_url=self.base_url,
+                                         max_retries=self.retries, http_client=http)
+        return self._client
 
     def _encode(self, image) -> str:
         return image_data_url(image, self.max_image_side, self.image_format)
 
-    def _timeout_message(self, timeout: float) -> str:
-        return (
-            f"no answer from the server at {self.base_url} within {timeout:g} s: the model may still be "
-            f"loading or be too slow for this machine; raise the timeout (GenerationOptions.timeout) "
-            f"or use a smaller model"
-        )
+    def _check_base_url(self) -> None:
+        example = "e.g. http://localhost:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)"
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ModelUnavailable(f"the base URL {self.base_url!r} (--base-url) must start with http:// or "
+                                   f"https://, {example}")
+        try:
+            parts = urllib.parse.urlsplit(self.base_url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        except ValueError as err:
+            raise ModelUnavailable(f"the base URL {self.base_url!r} (--base-url) is not a valid URL ({err}), "
+                                   f"{example}") from None
+        if not parts.hostname:
+            raise ModelUnavailable(f"the base URL {self.base_url!r} (--base-url) names no host, {example}")
 
-    def _explain(self, err: _HTTPStatus, path: str) -> ModelUnavailable:
-        """Turn an error status into a message that says what to do about it."""
-        said = f"HTTP {err.code}: {err.message}" if err.message else f"HTTP {err.code}"
-        if err.code in (401, 403):
-            which = "was refused" if self.api_key else "was not sent"
+    def _timeout_message(self, timeout: float, response, received: int, path: str = "/chat/completions") -> str:
+        where = f"the server at {self.base_url}"
+        if response is None:
+            what = f"{where} did not answer {path} within {timeout:g} s (--timeout {timeout:g})"
+        elif not received:
+            what = f"{where} sent no text within {timeout:g} s (--timeout {timeout:g}), only the start of a reply"
+        else:
+            what = (f"the answer from {where} was not finished within {timeout:g} s "
+                    f"(--timeout {timeout:g}; {received} characters so far)")
+        return (f"{what}: the model may still be loading or be too slow for this machine; "
+                f"raise --timeout or use a smaller model")
+
+    def _explain(self, err: Exception, path: str, started: bool, timeout: float) -> ModelUnavailable:
+        """A library or transport error -> ModelUnavailable that says what to do; unknown errors re-raised."""
+        import openai
+
+        if isinstance(err, ModelUnavailable):
+            return err
+        if isinstance(err, openai.APIStatusError):
+            return self._explain_status(err, path)
+        if isinstance(err, openai.APITimeoutError):  # a read timed out before our deadline (it rarely can)
+            return ModelUnavailable(self._timeout_message(timeout, None, 0, path))
+        if isinstance(err, openai.APIConnectionError) or _is_transport_error(err):
+            reason = _describe(err)
+            if started:
+                return ModelUnavailable(f"the connection to {self.base_url} broke in the middle of the answer "
+                                        f"({reason}); check the server's log")
+            tries = self.retries + 1
+            return ModelUnavailable(
+                f"cannot reach the OpenAI-compatible server at {self.base_url} ({reason}) after {tries} "
+                f"{'try' if tries == 1 else 'tries'}: {START_HINT}")
+        if isinstance(err, openai.APIResponseValidationError):
+            return ServerReplyError(f"{self.base_url}{path} answered something that is not a chat completion "
+                                    f"({err}); check the server's log")
+        if isinstance(err, openai.APIError):  # an error event inside the stream, as vLLM sends
+            return ModelUnavailable(f"the server at {self.base_url} failed in the middle of the answer: "
+                                    f"{_message_of(err.body) if err.body else err.message}")
+        if isinstance(err, json.JSONDecodeError):  # a `data:` line that is not JSON
+            return ServerReplyError(f"the server at {self.base_url} sent an event that is not JSON "
+                                    f"({_sample(err.doc)}); check the server's log")
+        raise err
+
+    def _explain_status(self, err, path: str) -> ModelUnavailable:
+        """An error status -> a message that says what to do about it."""
+        code = err.status_code
+        said = f"HTTP {code}: {_message_of(err.body)}" if err.body else f"HTTP {code}"
+        if code in (401, 403):
+            which = "was refused" if self.api_key else "was not set"
             return ModelUnavailable(
                 f"the server at {self.base_url} refused the request ({said}); the API key {which}: "
-                f"set PAGERAG_API_KEY (or OPENAI_API_KEY) to a key the server accepts"
-            )
-        if err.code == 404 and path == "/models":
+                f"set PAGERAG_API_KEY (or OPENAI_API_KEY) to a key the server accepts")
+        if code == 404 and path == "/models":
             return ModelUnavailable(
-                f"no OpenAI-compatible API at {self.base_url} ({said}): check the base URL; "
-                f"it usually ends in /v1, e.g. http://localhost:11434/v1 or http://localhost:8000/v1"
-            )
-        if err.code == 404:
+                f"no OpenAI-compatible API at {self.base_url} ({said}): check --base-url; "
+                f"it usually ends in /v1, e.g. http://localhost:11434/v1 or http://localhost:8000/v1")
+        if code == 404:
             try:
                 served = self.served_models(timeout=LOAD_TIMEOUT)
-            except ModelUnavailable as listing_failed:
-                return ModelUnavailable(f"model '{self.model}' not found at {self.base_url} ({said}); {listing_failed}")
+            except ModelUnavailable as listing_failed:  # most often: no API at this URL at all
+                return ModelUnavailable(f"{self.base_url}/chat/completions answered {said}; {listing_failed}")
             listing = ", ".join(served) if served else "none"
             return ModelUnavailable(
                 f"model '{self.model}' not found at {self.base_url} ({said}); the server serves: {listing}. "
-                f"Pass one of those as the model, or load the model into the server (e.g. `ollama pull {self.model}`)"
-            )
-        if err.code == 429 or err.code >= 500:
+                f"Pass one of those with -m, or load the model into the server (Ollama: `ollama pull {self.model}`)")
+        if code in (408, 409, 429) or code >= 500:
+            tries = self.retries + 1
             return ModelUnavailable(
-                f"the server at {self.base_url} answered {said} after {err.tries} "
-                f"{'try' if err.tries == 1 else 'tries'}; check its log, or try again later"
-            )
+                f"the server at {self.base_url} answered {said} after {tries} {'try' if tries == 1 else 'tries'}; "
+                f"check its log, or try again later")
         return ModelUnavailable(f"the server at {self.base_url} rejected the request ({said})")
 
 
-class _HTTPStatus(Exception):
-    """An error status from the server, with the message its body carried."""
+class _Limit:
+    """Stops a stream that outgrows max_tokens: a server that ignores the limit would stream forever."""
 
-    def __init__(self, code: int, message: str, tries: int):
-        super().__init__(code, message)
-        self.code, self.message, self.tries = code, message, tries
+    def __init__(self, max_tokens: int):
+        self.max_tokens = max_tokens
+        self.chunks = self.chars = 0
 
-
-def to_openai_messages(messages: list[dict], images: list, encode: Callable[[object], str]) -> list[dict]:
-    """transformers chat messages and their images -> OpenAI messages with the images in place.
-
-    [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Total?"}]}], [page]
-    -> [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": encode(page)}},
-                                      {"type": "text", "text": "Total?"}]}]
-
-    A message without images gets its text as one string, the form every server accepts.
-    """
-    converted, used = [], 0
-    for message in messages:
-        content = message.get("content", "")
-        if isinstance(content, str):
-            converted.append({"role": message["role"], "content": content})
-            continue
-        parts = []
-        for entry in content:
-            kind = entry.get("type")
-            if kind == "text":
-                parts.append({"type": "text", "text": entry["text"]})
-            elif kind == "image":
-                if used >= len(images):
-                    raise ValueError(f"the messages have more image entries than the {len(images)} images given")
-                parts.append({"type": "image_url", "image_url": {"url": encode(images[used])}})
-                used += 1
-            else:
-                raise ValueError(f"unknown content entry type {kind!r}; expected 'image' or 'text'")
-        if all(part["type"] == "text" for part in parts):
-            converted.append({"role": message["role"], "content": "".join(part["text"] for part in parts)})
-        else:
-            converted.append({"role": message["role"], "content": parts})
-    if used != len(images):
-        raise ValueError(f"{len(images)} images given but the messages have {used} image entries")
-    return converted
+    def take(self, text: str, base_url: str) -> None:
+        self.chunks += 1
+        self.chars += len(text)
+        if self.chunks > self.max_tokens + EXTRA_CHUNKS or self.chars > self.max_tokens * MAX_CHARS_PER_TOKEN:
+            raise ServerReplyError(
+                f"the server at {base_url} kept streaming past the {self.max_tokens}-token limit "
+                f"(--max-new-tokens {self.max_tokens}; {self.chunks} chunks, {self.chars} characters): it ignores "
+                f"max_tokens, so the answer was stopped and dropped; update or reconfigure the server")
 
 
-def image_data_url(image, max_side: int | None = 1600, image_format: str = "jpeg") -> str:
-    """A PIL image as a data URL, its long side at most `max_side`: 3200x1000 -> a 1600x500 JPEG."""
-    from PIL import Image
-
-    if max_side and max(image.size) > max_side:
-        image = image.copy()
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    has_alpha = "A" in image.getbands() or "transparency" in image.info
-    if image_format == "png":
-        if image.mode not in ("1", "L", "LA", "RGB", "RGBA", "P"):
-            image = image.convert("RGBA" if has_alpha else "RGB")
-        buffer, mime = io.BytesIO(), "image/png"
-        image.save(buffer, format="PNG")
-    else:
-        if has_alpha:  # JPEG has no alpha: put transparent parts on white paper, not black
-            rgba = image.convert("RGBA")
-            image = Image.new("RGB", rgba.size, "white")
-            image.paste(rgba, mask=rgba.getchannel("A"))
-        elif image.mode not in ("L", "RGB"):
-            image = image.convert("RGB")
-        buffer, mime = io.BytesIO(), "image/jpeg"
-        image.save(buffer, format="JPEG", quality=90)
-    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+def _delta(chunk) -> tuple[str, str | None]:
+    """A chat.completion.chunk -> (its text, its finish_reason); a chunk without choices gives ("", None)."""
+    choices = getattr(chunk, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        return "", None  # e.g. a final usage-only chunk
+    choice = choices[0]
+    content = getattr(getattr(choice, "delta", None), "content", None)
+    reason = getattr(choice, "finish_reason", None)
+    return (content if isinstance(content, str) else ""), (reason if isinstance(reason, str) else None)
 
 
-def sse_data(lines: Iterable[bytes]) -> Iterator[str]:
-    """The `data:` payloads of a Server-Sent Events stream, one per line; comments and other fields skipped.
-
-    [b'data: {"a": 1}\\n', b'\\n', b': keep-alive\\n', b'data: [DONE]\\n'] -> '{"a": 1}', '[DONE]'
-    OpenAI-compatible servers put each JSON chunk on one `data:` line, so no joining is needed.
-    """
-    for raw in lines:
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        if line.startswith("data:"):
-            yield line[5:].removeprefix(" ")
-
-
-def _guard_reads(reads: Iterator, backend: OpenAIBackend, timeout: float) -> Iterator:
-    """Pass `reads` through, turning a timeout or a dropped connection while reading into ModelUnavailable."""
-    try:
-        yield from reads
-    except TimeoutError:
-        raise ModelUnavailable(backend._timeout_message(timeout)) from None
-    except (OSError, http.client.HTTPException) as err:
-        raise ModelUnavailable(
-            f"the connection to {backend.base_url} broke in the middle of the answer ({_describe(err)}); "
-            f"check the server's log"
-        ) from None
-
-
-def _completion_text(completion, base_url: str) -> Iterator[str]:
+def _completion_text(completion, base_url: str) -> tuple[str, str | None]:
     if isinstance(completion, dict) and "error" in completion:
         raise ModelUnavailable(f"the server at {base_url} failed: {_message_of(completion)}")
     try:
-        content = completion["choices"][0]["message"]["content"]
+        choice = completion["choices"][0]
+        content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise ModelUnavailable(f"the server at {base_url} did not answer a chat completion") from None
-    if content:
-        yield content
-
-
-def _parse_json(text: str, base_url: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise ModelUnavailable(
-            f"the server at {base_url} answered something that is not OpenAI-compatible JSON "
-            f"({text[:120]!r}); check the base URL"
-        ) from None
-
-
-def _error_message(err: urllib.error.HTTPError) -> str:
-    """The message in an error body: OpenAI's {"error": {"message"}}, vLLM's {"message"}, or the text."""
-    try:
-        text = err.read(ERROR_BODY_LIMIT).decode("utf-8", errors="replace").strip()
-    except (OSError, http.client.HTTPException):
-        return ""
-    try:
-        return _message_of(json.loads(text))
-    except json.JSONDecodeError:
-        return text[:300]
+        raise ServerReplyError(f"the server at {base_url} did not answer a chat completion "
+                               f"({_sample(json.dumps(completion))}); check --base-url {base_url}") from None
+    return (content if isinstance(content, str) else ""), choice.get("finish_reason")
 
 
 def _message_of(body) -> str:
+    """The message in an error body: OpenAI's {"error": {"message"}}, vLLM's {"message"}, or the text."""
+    if isinstance(body, str) and body.lstrip()[:1] == "<":
+        return f"{_web_page(body)}, not an API error"
     if not isinstance(body, dict):
         return str(body)[:300]
     error = body.get("error", body)
@@ -374,21 +358,46 @@ def _message_of(body) -> str:
     return str(error)[:300]
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER) if value else None
-    except ValueError:  # an HTTP date: rare from these servers; use our own backoff
-        return None
-
-
-def _describe(reason) -> str:
-    if isinstance(reason, ConnectionRefusedError):
+def _describe(err: BaseException) -> str:
+    """The root cause of a connection error, in words."""
+    causes, seen = [], err
+    while seen is not None and len(causes) < 8:
+        causes.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " / ".join(str(c) for c in causes).lower()
+    if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in text:
         return "connection refused"
-    if isinstance(reason, http.client.RemoteDisconnected):
+    if "without sending a response" in text or "disconnected" in text:
         return "the server closed the connection without answering"
-    if isinstance(reason, ConnectionResetError):
-        return "connection reset"
-    return str(reason) or type(reason).__name__
+    if "incomplete" in text or "peer closed" in text:
+        return "the server closed the connection before the reply was complete"
+    root = causes[-1]
+    return str(root) or type(root).__name__
+
+
+def _is_transport_error(err: BaseException) -> bool:
+    return isinstance(err, OSError) or type(err).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore",
+                                                                              "httpcore2", "h11")
+
+
+def _content_type(response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _web_page(html: str) -> str:
+    """'a web page titled '502 Bad Gateway'' (or its start when it has no title), for messages."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
+    return f"a web page titled {_sample(title.group(1))}" if title else f"a web page ({_sample(html)})"
+
+
+def _sample(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text[:120] + ("..." if len(text) > 120 else ""))
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.") or host.endswith(".localhost")
 
 
 def _first_env(names: tuple[str, ...]) -> str | None:

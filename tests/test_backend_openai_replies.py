@@ -1,0 +1,208 @@
+"""Every kind of reply a server (or whatever listens at the base URL) can give, over real HTTP
+(tests/openai_server.py): each is a clear error, never an empty answer and never a hang."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from openai_helpers import MODEL, OPTIONS, QUESTION, EchoBackend, client, clean_env, page, serve  # noqa: F401
+from rag.backends import GenerationOptions, ModelUnavailable
+from rag.backends.openai import OpenAIBackend, ServerReplyError
+from rag.settings import ModelSettings, create_backend
+
+PAGES = [page(), page((60, 90))]
+
+
+def run(backend: OpenAIBackend, options: GenerationOptions = OPTIONS) -> tuple[list[str], ModelUnavailable | None]:
+    """The pieces streamed before the reply ended, and the error it ended with (None if it did not fail)."""
+    pieces = []
+    try:
+        for piece in backend.stream(QUESTION, PAGES, options):
+            pieces.append(piece)
+    except ModelUnavailable as err:
+        return pieces, err
+    return pieces, None
+
+
+def wait_for(condition, seconds: float = 2.0) -> bool:
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.02)
+    return condition()
+
+
+# --- a 200 that is not a chat completion ---
+
+@pytest.mark.parametrize("reply, kind, message", [
+    ("html", ServerReplyError,
+     "{url}/chat/completions answered a web page titled 'Open WebUI', not an OpenAI-compatible reply: something "
+     "else listens at --base-url {url}; the API usually lives at /v1, e.g. http://localhost:11434/v1 (Ollama)"),
+    ("plain", ServerReplyError,
+     "{url}/chat/completions answered Content-Type text/plain ('upstream says: busy'), not an OpenAI-compatible "
+     "reply: something else listens at --base-url {url}; the API usually lives at /v1, e.g. "
+     "http://localhost:11434/v1 (Ollama)"),
+    ("json-garbage", ServerReplyError,
+     "the server at {url} did not answer a chat completion ('{{\"result\": \"ok\"}}'); check --base-url {url}"),
+    ("json-error", ModelUnavailable, "the server at {url} failed: model runner crashed"),
+    ("empty", ServerReplyError,
+     "the server at {url} sent no text: the stream ended with an empty answer; check the server's log "
+     "(the model may have failed on the images)"),
+    ("done-only", ServerReplyError,
+     "the server at {url} sent no text: the stream ended with an empty answer; check the server's log "
+     "(the model may have failed on the images)"),
+    ("no-content", ServerReplyError,
+     "the server at {url} sent no text: it finished (finish_reason 'stop') with an empty answer; check the "
+     "server's log (the model may have failed on the images)"),
+])
+def test_a_reply_that_is_not_an_answer_is_an_error(serve, reply, kind, message):
+    server = serve(reply=reply)
+    pieces, error = run(client(server))
+    assert pieces == [] and type(error) is kind
+    assert str(error) == message.format(url=server.url)
+    assert len(server.chat_requests()) == 1  # a wrong reply is not retried
+
+
+def test_cut_off_json_is_an_error(serve):
+    server = serve(reply="json-truncated")
+    pieces, error = run(client(server))
+    assert pieces == [] and isinstance(error, ServerReplyError)
+    assert str(error).startswith(f"{server.url}/chat/completions answered broken or cut-off JSON ('{{\"id\": ")
+
+
+def test_a_stream_without_done_still_gives_the_whole_answer(serve):
+    server = serve(reply="no-done")
+    assert client(server).generate(QUESTION, PAGES, OPTIONS) == EchoBackend().generate(QUESTION, PAGES, OPTIONS)
+
+
+# --- streams that go wrong part way ---
+
+def test_an_event_that_is_not_json_ends_the_answer_with_an_error(serve):
+    server = serve(reply="chunk-truncated")
+    pieces, error = run(client(server))
+    assert pieces == ["The total"] and isinstance(error, ServerReplyError)
+    assert str(error).startswith(f"the server at {server.url} sent an event that is not JSON ('{{\"id\": ")
+
+
+def test_a_dropped_connection_mid_stream_keeps_the_pieces_so_far(serve):
+    server = serve(reply="disconnect")
+    pieces, error = run(client(server, retries=2))
+    assert pieces == ["The total", " is"]
+    assert str(error) == (f"the connection to {server.url} broke in the middle of the answer (the server closed "
+                          f"the connection before the reply was complete); check the server's log")
+    assert len(server.chat_requests()) == 1  # half an answer is never asked for again
+
+
+def test_a_server_that_hangs_up_before_answering(serve):
+    server = serve(reply="hangup")
+    pieces, error = run(client(server, retries=1))
+    assert pieces == []
+    assert str(error).startswith(f"cannot reach the OpenAI-compatible server at {server.url} (the server closed "
+                                 f"the connection without answering) after 2 tries: start it")
+    assert len(server.chat_requests()) == 2
+
+
+# --- the deadline holds whatever the server sends ---
+
+def test_keep_alive_comments_do_not_stop_the_timeout(serve):
+    server = serve(reply="keepalive")
+    started = time.monotonic()
+    pieces, error = run(client(server), GenerationOptions(max_new_tokens=7, timeout=0.5))
+    assert 0.5 <= time.monotonic() - started < 0.5 + 0.5
+    assert pieces == []
+    assert str(error) == (
+        f"the server at {server.url} sent no text within 0.5 s (--timeout 0.5), only the start of a reply: the "
+        f"model may still be loading or be too slow for this machine; raise --timeout or use a smaller model")
+    assert wait_for(lambda: server.broken_pipes == 1)  # we hung up: the server stops working for nobody
+
+
+def test_the_timeout_bounds_the_whole_answer_not_each_piece(serve):
+    server = serve(EchoBackend(delay=0.1))  # a new piece every 0.1 s, 11 pieces: 1.1 s in all
+    started = time.monotonic()
+    pieces, error = run(client(server), GenerationOptions(max_new_tokens=7, timeout=0.55))
+    assert time.monotonic() - started < 0.55 + 0.5
+    assert 3 <= len(pieces) <= 6 and "".join(pieces) == EchoBackend().generate(QUESTION, PAGES, OPTIONS)[:7 * len(pieces)]
+    assert str(error).startswith(f"the answer from the server at {server.url} was not finished within 0.55 s "
+                                 f"(--timeout 0.55; {7 * len(pieces)} characters so far): ")
+
+
+def test_a_server_that_ignores_max_tokens_is_stopped(serve):
+    server = serve(reply="endless")
+    pieces, error = run(client(server), GenerationOptions(max_new_tokens=7, timeout=10))
+    assert pieces == ["and on "] * (7 + 16)
+    assert isinstance(error, ServerReplyError) and str(error) == (
+        f"the server at {server.url} kept streaming past the 7-token limit (--max-new-tokens 7; 24 chunks, 168 "
+        f"characters): it ignores max_tokens, so the answer was stopped and dropped; update or reconfigure the "
+        f"server")
+    assert wait_for(lambda: server.broken_pipes == 1)
+
+
+def test_a_stopped_stream_closes_its_connection(serve):
+    """A caller that stops reading (Ctrl-C in chat) hangs up: the server stops generating."""
+    server = serve(reply="endless")
+    pieces = client(server).stream(QUESTION, PAGES, GenerationOptions(max_new_tokens=500, timeout=10))
+    assert next(pieces) == "and on "
+    pieces.close()
+    assert wait_for(lambda: server.broken_pipes == 1)
+
+
+# --- error statuses and their bodies ---
+
+@pytest.mark.parametrize("body, said", [
+    ("openai", "HTTP 400: the server is overloaded, try again (injected failure)"),
+    ("flat", "HTTP 400: the server is overloaded, try again (injected failure)"),
+    ("text", "HTTP 400: the server is overloaded, try again (injected failure)"),
+    ("html", "HTTP 400: a web page titled '502 Bad Gateway', not an API error"),
+    ("empty", "HTTP 400"),
+])
+def test_an_error_status_shows_the_servers_message(serve, body, said):
+    server = serve(fail_first=1, fail_status=400, fail_body=body)
+    pieces, error = run(client(server))
+    assert pieces == [] and str(error) == f"the server at {server.url} rejected the request ({said})"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_server_error_with_a_web_page_is_retried_then_explained(serve, status):
+    server = serve(fail_first=5, fail_status=status, fail_body="html", retry_after_ms=1)
+    pieces, error = run(client(server, retries=1))
+    assert str(error) == (f"the server at {server.url} answered HTTP {status}: a web page titled '502 Bad Gateway', "
+                          f"not an API error after 2 tries; check its log, or try again later")
+    assert len(server.chat_requests()) == 2
+
+
+# --- GET /models ---
+
+@pytest.mark.parametrize("reply, message", [
+    ("html", "{url}/models answered a web page titled 'Open WebUI', not an OpenAI-compatible reply: "),
+    ("plain", "{url}/models answered Content-Type text/plain ('pong'), not an OpenAI-compatible reply: "),
+    ("not-a-list", "{url}/models did not answer an OpenAI model list ('{{\"models\": []}}'); check --base-url {url}"),
+    ("truncated", "{url}/models answered broken or cut-off JSON ('{{\"object\": \"list\", \"data\": [{{\"id\": "),
+])
+def test_load_explains_a_listing_that_is_not_one(serve, reply, message):
+    server = serve(models_reply=reply)
+    with pytest.raises(ServerReplyError) as caught:
+        client(server).load()
+    assert str(caught.value).startswith(message.format(url=server.url))
+
+
+# --- what a server accepts: Ollama's llama3.2-vision takes one image ---
+
+@pytest.mark.parametrize("model, max_images", [
+    ("llama3.2-vision", 1), ("llama3.2-vision:11b", 1), ("x/llama3.2-vision:90b-instruct-q4_K_M", 1),
+    ("meta-llama/Llama-3.2-11B-Vision-Instruct", None), ("qwen2.5vl:7b", None), (None, 1),
+])
+def test_settings_know_how_many_images_a_served_model_takes(model, max_images):
+    assert create_backend(ModelSettings(backend="openai", model=model)).max_images == max_images
+
+
+def test_too_many_images_for_the_model_is_refused_before_any_request(serve):
+    server = serve(models=["llama3.2-vision"])
+    backend = create_backend(ModelSettings(backend="openai", model="llama3.2-vision", base_url=server.url))
+    with pytest.raises(ModelUnavailable) as caught:
+        backend.generate(QUESTION, PAGES, OPTIONS)
+    assert str(caught.value) == (
+        "model 'llama3.2-vision' takes at most 1 image(s) per request on this kind of server, but 2 were to be "
+        "sent (--images 2): use --images 1; the other pages still reach the model as text")
+    assert server.requests == []
+    one = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Total?"}]}]
+    assert backend.generate(one, [page()], OPTIONS) == "Total? images=120x80 max=7 t=0"
