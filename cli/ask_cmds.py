@@ -9,6 +9,7 @@ import click
 
 from . import model_options as mo
 from .common import EXIT_NO_MODEL, friendly_errors, index_option, open_index, within_option
+from .text_input import QUERY, clean_text, lenient_stdin
 
 RETRIEVAL_OPTIONS = [
     click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
@@ -74,6 +75,8 @@ def run_turn(assistant, question, cid, as_json=False):
         click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
         return answer
     if answer.model_error:
+        if streamed and not as_json:
+            click.echo()  # the pieces before the failure stay on screen; the error gets its own line
         click.echo(f"No answer: the model could not be used. {answer.model_error}", err=True)
     elif answer.abstained or not streamed:
         click.echo(answer.text)
@@ -86,7 +89,7 @@ def run_turn(assistant, question, cid, as_json=False):
 
 
 @click.command()
-@click.argument("question")
+@click.argument("question", type=QUERY)
 @mo.apply(RETRIEVAL_OPTIONS)
 @mo.apply(mo.MODEL_OPTIONS)
 @mo.apply(mo.GENERATION_OPTIONS)
@@ -134,9 +137,10 @@ def chat(cont, cid, index_dir, **kw):
     click.echo(f"Chatting with {assistant.backend.model} ({assistant.backend.name}) over {assistant.index.folder}"
                + (f", continuing {cid}" if cid else "") + ".\n" + CHAT_HELP, err=True)
     last = None
+    lenient_stdin()
     while True:
         try:
-            line = input("\n> ").strip()
+            line = clean_text(input("\n> "), "that line").strip()
         except EOFError:
             click.echo(err=True)
             return

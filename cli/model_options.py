@@ -23,8 +23,8 @@ GENERATION_OPTIONS = [
     click.option("--max-new-tokens", type=click.IntRange(1, 8192), default=512, show_default=True),
     click.option("--temperature", type=click.FloatRange(0, 2), default=0.0, show_default=True,
                  help="0 decodes greedily."),
-    click.option("--timeout", type=click.FloatRange(1, 3600), default=120, show_default=True,
-                 help="openai: seconds to wait for the server."),
+    click.option("--timeout", type=click.FloatRange(1, 3600), default=300, show_default=True,
+                 help="openai: seconds the whole answer may take (waiting, model loading, streaming)."),
 ]
 
 

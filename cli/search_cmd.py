@@ -8,6 +8,7 @@ from dataclasses import asdict
 import click
 
 from .common import friendly_errors, index_option, open_index, within_option
+from .text_input import QUERY, clean_text, lenient_stdin
 
 
 def hit_json(hit) -> dict:
@@ -16,7 +17,7 @@ def hit_json(hit) -> dict:
 
 
 @click.command()
-@click.argument("query", required=False)
+@click.argument("query", required=False, type=QUERY)
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True, help="Pages to return.")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True,
               help="Fused dense+full-text ranking, or one of them alone.")
@@ -35,9 +36,10 @@ def search(query, k, mode, as_json, batch, within, index_dir):
     idx = open_index(index_dir)
     retriever = Retriever(idx)
     if batch:
+        lenient_stdin()
         for line in sys.stdin:
             if line.strip():
-                hits = retriever.search(line.strip(), k=k, mode=mode, within=within)
+                hits = retriever.search(clean_text(line.strip(), "a query line"), k=k, mode=mode, within=within)
                 click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False))
         return
     hits = retriever.search(query, k=k, mode=mode, within=within)

@@ -57,6 +57,20 @@ class EchoBackend(Backend):
             yield reply[i:i + 7]
 
 
+class FixedReply(Backend):
+    """Stands in for a model that always says `text`, word by word."""
+
+    name = "fixed"
+
+    def __init__(self, text: str = "The lot will be resurfaced [1]."):
+        super().__init__("fixed")
+        self.text = text
+
+    def stream(self, messages, images, options):
+        words = self.text.split(" ")
+        yield from [words[0]] + [" " + word for word in words[1:]]
+
+
 def page(size=(120, 80), color="white") -> Image.Image:
     return Image.new("RGB", size, color)
 
