@@ -72,7 +72,10 @@ def run_turn(assistant, question, cid, as_json=False):
 
     answer = assistant.ask(question, cid, on_text=on_text)
     if as_json:
-        click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+        from .evidence_out import evidence_json
+
+        data = {**answer_json(answer), "evidence": evidence_json(assistant.index, answer)}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return answer
     if answer.model_error:
         if streamed and not as_json:
@@ -95,10 +98,12 @@ def run_turn(assistant, question, cid, as_json=False):
 @mo.apply(mo.GENERATION_OPTIONS)
 @click.option("-c", "--continue", "cont", is_flag=True, help="Continue the last conversation.")
 @click.option("--cid", help="Continue the conversation with this id (or a unique prefix).")
-@click.option("--json", "as_json", is_flag=True, help="Print answer, sources and ids as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print answer, sources, ids and evidence boxes as JSON.")
+@click.option("--save-evidence", type=click.Path(file_okay=False, path_type=Path),
+              help="Write PNGs of the cited pages into this folder, supporting words boxed per citation.")
 @index_option
 @friendly_errors
-def ask(question, cont, cid, as_json, index_dir, **kw):
+def ask(question, cont, cid, as_json, save_evidence, index_dir, **kw):
     """Answer QUESTION from the indexed pages, citing them."""
     assistant = _assistant(index_dir, kw)
     if cont and not cid:
@@ -108,13 +113,18 @@ def ask(question, cont, cid, as_json, index_dir, **kw):
     elif cid:
         cid = assistant.store.resolve(cid)
     answer = run_turn(assistant, question, cid, as_json)
+    if save_evidence:
+        from .evidence_out import save_evidence as save
+
+        for path in save(assistant.index, answer, save_evidence):
+            click.echo(f"Saved {path}", err=True)
     if answer.model_error:
         raise SystemExit(EXIT_NO_MODEL)
 
 
 CHAT_HELP = """Commands: /sources (pages behind the last answer), /page N [--save FILE] (text of source N,
-or save its image), /in [PATH ...] (search only these files or folders; alone: everything),
-/new (start over), /exit (or Ctrl-D). Ctrl-C stops an answer."""
+or save its image with the evidence boxed), /in [PATH ...] (search only these files or folders; alone:
+everything), /new (start over), /exit (or Ctrl-D). Ctrl-C stops an answer."""
 
 
 @click.command()
@@ -192,7 +202,7 @@ def _in_command(assistant, args) -> None:
 
 
 def _page_command(assistant, last, args) -> None:
-    from rag.evidence import page_image
+    from .evidence_out import evidence_for, save_page
 
     if not last or not args or not args[0].isdigit():
         click.echo("Usage: /page N [--save FILE], N a source number of the last answer.", err=True)
@@ -203,8 +213,9 @@ def _page_command(assistant, last, args) -> None:
         return
     if len(args) >= 3 and args[1] == "--save":
         target = Path(args[2]).expanduser()
-        page_image(assistant.index, source.path, source.page).save(target)
-        click.echo(f"Saved page {source.page} of {source.path} to {target}.", err=True)
+        for ev in evidence_for(assistant.index, last, only=source.n):
+            save_page(assistant.index, ev, target)
+            click.echo(f"Saved page {source.page} of {source.path} to {target}, evidence boxed.", err=True)
         return
     row = assistant.index.page(source.path, source.page)
     click.echo(f"[{source.n}] {source.path}, page {source.page}\n\n{row['text'] or '(no text)'}")
