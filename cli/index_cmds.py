@@ -107,12 +107,8 @@ def _print_report(report, as_json: bool) -> None:
 def status_cmd(index_dir, as_json):
     """What the index holds: documents, pages, chunks, model, skipped files, size."""
     idx = open_index(index_dir)
-    meta, counts = idx.meta, idx.counts()
-    skipped = idx.skipped()
-    data = {"index": str(idx.folder), **counts, "embed_model": meta.get("embed_model"),
-            "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
-            "format_version": int(meta["format_version"]), "size_bytes": idx.size_on_disk(),
-            "skipped": [{"path": p, "reason": r, "error": e} for p, r, e in skipped]}
+    data = index_status(idx)
+    counts, skipped = idx.counts(), idx.skipped()
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -126,6 +122,15 @@ def status_cmd(index_dir, as_json):
         click.echo(f"Skipped:    {len(skipped)} file(s)")
         for p, r, e in skipped:
             click.echo(f"  {'ERROR ' if e else ''}{p}: {r}")
+
+
+def index_status(idx) -> dict:
+    """What `index status --json` prints (also the web app's status page)."""
+    meta, counts = idx.meta, idx.counts()
+    return {"index": str(idx.folder), **counts, "embed_model": meta.get("embed_model"),
+            "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
+            "format_version": int(meta["format_version"]), "size_bytes": idx.size_on_disk(),
+            "skipped": [{"path": p, "reason": r, "error": e} for p, r, e in idx.skipped()]}
 
 
 @index_group.command("remove")

@@ -1,4 +1,5 @@
-"""Entry point: `pagerag index build|status|remove`, `search`, `ask`, `chat`, `conversations`, `show`, `eval`."""
+"""Entry point: `pagerag index build|status|remove`, `search`, `ask`, `chat`, `conversations`, `show`, `eval`,
+`serve`."""
 from __future__ import annotations
 
 import click
@@ -8,6 +9,7 @@ from .conversations_cmd import conversations
 from .eval_cmd import eval_command
 from .index_cmds import index_group
 from .search_cmd import search
+from .serve_cmd import serve
 from .show_cmd import show
 
 
@@ -27,3 +29,4 @@ cli.add_command(chat)
 cli.add_command(conversations)
 cli.add_command(show)
 cli.add_command(eval_command)
+cli.add_command(serve)

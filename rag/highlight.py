@@ -95,25 +95,32 @@ def cited_statements(answer: str) -> dict[int, list[str]]:
 
 
 def answer_evidence(index, answer, limit: int = 3) -> list[PageEvidence]:
-    """For each source of an answer, the words that support what cites it (the statements citing [n]);
-    sources not cited, and answers without a model, get the question's words."""
-    statements = cited_statements(answer.text) if answer.text and not answer.abstained else {}
+    """For each source of an answer (`rag.assistant.Answer`), the words that support what cites it."""
+    return sources_evidence(index, answer.question, answer.text, [(s.n, s.path, s.page) for s in answer.sources],
+                            answer.abstained, limit)
+
+
+def sources_evidence(index, question: str, answer: str, sources: list[tuple[int, str, int]],
+                     abstained: bool = False, limit: int = 3) -> list[PageEvidence]:
+    """Evidence for each source (n, path, page) of an answer: the words supporting the statements that cite
+    [n]; a source nothing cites, or every source of an abstention or a model-less answer, gets the
+    question's words."""
+    statements = cited_statements(answer) if answer and not abstained else {}
     out = []
-    for s in answer.sources:
+    for n, path, page in sources:
         try:
-            page_id = index.page(s.path, s.page)["id"]
+            row = index.page(path, page)
         except NotIndexed:  # removed since the answer was given
             continue
         regions: list[Region] = []
-        words = index.page_words(page_id)
-        for st in statements.get(s.n, []):
+        words = index.page_words(row["id"])
+        for st in statements.get(n, []):
             regions += locate(words, st, kind="statement", limit=1)
         if not regions:
-            regions = locate(words, answer.question, kind="query", limit=limit)
-        row = index.page_by_id(page_id)
-        looked_for = " / ".join(statements.get(s.n, [])) or answer.question
-        out.append(PageEvidence(page_id, s.path, s.page, row["width"], row["height"], _dedupe(regions)[:limit],
-                                s.n, looked_for))
+            regions = locate(words, question, kind="query", limit=limit)
+        looked_for = " / ".join(statements.get(n, [])) or question
+        out.append(PageEvidence(row["id"], path, page, row["width"], row["height"], _dedupe(regions)[:limit],
+                                n, looked_for))
     return out
 
 

@@ -1,0 +1,71 @@
+"""`pagerag serve`: the local web app (search, page viewer with evidence boxes, chat, conversations)."""
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import click
+
+from . import model_options as mo
+from .ask_cmds import RETRIEVAL_OPTIONS
+from .common import friendly_errors, index_option, open_index
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: a free one), so the printed port is the one served."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback exposes your pages to the network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one, printed].")
+@mo.apply(RETRIEVAL_OPTIONS)
+@mo.apply(mo.MODEL_OPTIONS)
+@mo.apply(mo.GENERATION_OPTIONS)
+@index_option
+@friendly_errors
+def serve(host, port, index_dir, **kw):
+    """Serve the index as a local web app: search, pages with evidence boxed, chat. Opens nothing by itself."""
+    import threading
+
+    import uvicorn
+
+    from rag.assistant import MIN_SCORE, AskSettings
+
+    from .web.app import WebState, create_app
+
+    idx = open_index(index_dir)
+    settings = AskSettings(k=kw.pop("k"), images=kw.pop("images"),
+                           min_score=MIN_SCORE if kw.get("min_score") is None else kw["min_score"],
+                           generation=mo.generation_options(kw))
+    kw.pop("min_score")
+    state = WebState(idx, mo.model_settings(kw), settings)
+    if not is_loopback(host):
+        click.echo(f"Warning: listening on {host}, not loopback: anyone who can reach this machine can read "
+                   "your indexed pages and use the model. Use --host 127.0.0.1 to keep it local.", err=True)
+    sock = bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving {idx.folder} at http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C to stop)", err=True)
+    threading.Thread(target=state.warm, daemon=True).start()
+    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])

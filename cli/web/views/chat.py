@@ -1,0 +1,108 @@
+"""The chat view, and its streaming answer endpoint (newline-delimited JSON events).
+
+POST /chat/ask {"question": "...", "cid": "optional conversation id"} streams
+{"type": "text", "text": "..."} per piece of the answer, then one {"type": "done", ...}
+with the checked answer, its sources, evidence boxes and links (or {"type": "error"}).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from ..app import respond, state_of
+
+log = logging.getLogger("pagerag.web")
+NO_MODEL = "No answer: the model could not be used. {error}"  # the words `pagerag ask` uses
+
+
+def chat_data(state, conversation: dict | None) -> dict:
+    settings = state.model_settings.resolved() if state.model_settings is not None else None
+    return {"conversation": conversation,
+            "model": {"backend": settings.backend, "model": settings.model} if settings else None}
+
+
+async def view(request: Request):
+    from .conversations import conversation_data
+
+    state = state_of(request)
+    cid = request.query_params.get("cid")
+    return respond(request, "chat.html", chat_data(state, conversation_data(state, cid) if cid else None))
+
+
+def answer_payload(state, answer) -> dict:
+    """The final event: the answer as checked, with a link per source to its page, evidence boxed."""
+    from rag.highlight import answer_evidence
+
+    evidence = {ev.n: ev for ev in answer_evidence(state.index, answer)}
+    sources = []
+    for s in answer.sources:
+        ev = evidence.get(s.n)
+        if answer.turn and answer.conversation_id:
+            url = f"/conversations/{answer.conversation_id}/turns/{answer.turn}/sources/{s.n}"
+        else:
+            url = f"/page/{ev.page_id}?" + urlencode({"q": answer.question}) if ev else None
+        kind = "query" if ev and ev.text == answer.question else "statement"
+        thumb = (f"/page/{ev.page_id}/image?" + urlencode({"w": 220, "q": ev.text, "kind": kind, "n": s.n})
+                 if ev else None)
+        sources.append({"n": s.n, "path": s.path, "page": s.page, "title": s.title, "image": s.image,
+                        "score": s.score, "url": url, "thumbnail": thumb, "cited": s.n in answer.cited,
+                        "evidence": ev.to_json() if ev else None})
+    return {"type": "done", "answer": answer.text, "question": answer.question,
+            "model_error": NO_MODEL.format(error=answer.model_error) if answer.model_error else None,
+            "abstained": answer.abstained, "cited": answer.cited, "removed_citations": answer.removed_citations,
+            "conversation_id": answer.conversation_id, "turn": answer.turn, "backend": answer.backend,
+            "model": answer.model, "sources": sources, "links": {s["n"]: s["url"] for s in sources if s["url"]}}
+
+
+async def ask(request: Request):
+    from index.errors import PageragError
+
+    state = state_of(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = dict(await request.form())
+    question = str(body.get("question") or "").strip()
+    if not question:
+        raise HTTPException(400, "ask a question: {\"question\": \"...\"}")
+    cid = body.get("cid") or None
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+
+    def put(item: dict) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def work() -> None:
+        from rag.assistant import Assistant
+        from rag.conversations import ConversationStore
+
+        try:
+            with state.generating:  # one answer at a time: one model
+                store = ConversationStore(state.index.folder)
+                conversation = store.resolve(cid) if cid else None
+                assistant = Assistant(state.index, state.backend, store, state.ask_settings, state.retriever)
+                answer = assistant.ask(question, conversation, on_text=lambda piece: put({"type": "text",
+                                                                                         "text": piece}))
+                put(answer_payload(state, answer))
+        except PageragError as e:
+            put({"type": "error", "error": str(e)})
+        except Exception as e:  # a backend failing in its own way: say so, keep serving
+            log.exception("answering %r failed", question)
+            put({"type": "error", "error": f"{type(e).__name__}: {e}"})
+
+    loop.run_in_executor(None, work)
+
+    async def events():
+        while True:
+            item = await queue.get()
+            yield json.dumps(item, ensure_ascii=False) + "\n"
+            if item["type"] in ("done", "error"):
+                return
+
+    return StreamingResponse(events(), media_type="application/x-ndjson")

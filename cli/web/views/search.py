@@ -1,0 +1,38 @@
+"""The search page: a query box, results with thumbnails (matching words boxed) and snippets."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from ..app import respond, state_of
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+def _int(value, default: int, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(value)))
+    except (TypeError, ValueError):
+        return default
+
+
+async def view(request: Request):
+    state = state_of(request)
+    q = (request.query_params.get("q") or "").strip()
+    k = _int(request.query_params.get("k"), 10, 1, 100)
+    mode = request.query_params.get("mode", "hybrid")
+    mode = mode if mode in MODES else "hybrid"
+    hits, ms = [], 0.0
+    if q:
+        t0 = time.perf_counter()
+        found = await run_in_threadpool(state.retriever.search, q, k, mode)
+        ms = round(1000 * (time.perf_counter() - t0), 1)
+        for rank, h in enumerate(found, 1):
+            query = urlencode({"q": q})
+            hits.append({"rank": rank, **asdict(h), "url": f"/page/{h.page_id}?{query}",
+                         "thumbnail": f"/page/{h.page_id}/image?w=220&{query}"})
+    return respond(request, "search.html", {"q": q, "k": k, "mode": mode, "hits": hits, "search_ms": ms})

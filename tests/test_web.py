@@ -1,0 +1,150 @@
+"""`pagerag serve`'s app through Starlette's test client: every page as HTML and as JSON, images by page id
+only, streamed answers whose citations open the cited page with its evidence boxed (real index, real HTTP
+model server)."""
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+from test_ask import MINUTES, Q_PARKING, index_copy, scripted  # noqa: F401  (index_copy: a fixture)
+
+from cli.serve_cmd import is_loopback
+from cli.web.app import WebState, create_app
+from index.store import Index
+from rag.assistant import AskSettings
+from rag.settings import ModelSettings
+
+pytestmark = pytest.mark.slow
+ANSWER = "The board voted to resurface the lot [1]. It will cost $27,500 [1]."
+
+
+@pytest.fixture
+def client_for(index_copy):  # noqa: F811
+    """A test client over a private copy of the sample index, for the given model settings."""
+    def make(settings: ModelSettings | None = None) -> TestClient:
+        state = WebState(Index.open(index_copy), settings or ModelSettings(model=str(index_copy / "no-model")),
+                         AskSettings(k=3))
+        return TestClient(create_app(state))
+    return make
+
+
+def events(response) -> list[dict]:
+    return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
+def test_search_page_and_its_json_twin(client_for, sample_corpus):
+    client = client_for()
+    data = client.get("/search.json", params={"q": "parking lot resurfacing"}).json()
+    first = data["hits"][0]
+    assert first["path"] == str(sample_corpus / MINUTES) and first["page"] == 2 and first["rank"] == 1
+    assert first["url"] == f"/page/{first['page_id']}?q=parking+lot+resurfacing"
+    html = client.get("/search", params={"q": "parking lot resurfacing"}).text
+    assert f'href="{first["url"]}"' in html and "<mark>parking</mark>" in html.lower()
+    assert f'src="/page/{first["page_id"]}/image?w=220&amp;q=parking+lot+resurfacing"' in html
+    assert client.get("/").url.path == "/search"
+
+
+def test_page_viewer_boxes_the_matching_words(client_for):
+    client = client_for()
+    pid = client.get("/search.json", params={"q": "parking lot"}).json()["hits"][0]["page_id"]
+    data = client.get(f"/page/{pid}.json", params={"q": "$27,500"}).json()
+    [region, *_] = data["evidence"]["regions"]
+    assert "27,500" in region["text"]
+    assert data["page"]["width"] >= region["pixels"][2] > region["pixels"][0] >= 0
+    html = client.get(f"/page/{pid}", params={"q": "$27,500"}).text
+    assert html.count('class="box best"') == len(region["lines"]) and "27,500" in html
+
+    plain = Image.open(io.BytesIO(client.get(f"/page/{pid}/image", params={"w": 600}).content))
+    boxed = client.get(f"/page/{pid}/image", params={"w": 600, "q": "$27,500"})
+    assert boxed.headers["content-type"] == "image/jpeg" and plain.width == 600
+    boxed = Image.open(io.BytesIO(boxed.content))
+    x0, y0, x1, y1 = (round(v * 600 / data["page"]["width"]) for v in region["pixels"])
+    assert plain.getpixel((x0 - 2, (y0 + y1) // 2)) != boxed.getpixel((x0 - 2, (y0 + y1) // 2))
+
+
+def test_images_come_by_page_id_only_and_bad_requests_are_404(client_for):
+    client = client_for()
+    assert client.get("/page/999999.json").status_code == 404
+    assert client.get("/page/999999/image").json()["error"] == "no page 999999 in this index"
+    assert client.get("/page/..%2F..%2Fetc%2Fpasswd/image").status_code == 404
+    assert client.get("/static/..%2Findex.db").status_code == 404
+    page = client.get("/page/1/image", params={"path": "/etc/passwd", "w": 10**6})
+    assert Image.open(io.BytesIO(page.content)).width <= 2000  # the indexed page, its width clamped
+
+
+def test_chat_streams_an_answer_whose_citations_open_the_boxed_page(client_for, sample_corpus):
+    from openai_server import OpenAIServer
+
+    with OpenAIServer(scripted([ANSWER, "It was held in the Maple Room [1]."])) as server:
+        client = client_for(ModelSettings(backend="openai", base_url=server.url, model="pagerag-test"))
+        got = events(client.post("/chat/ask", json={"question": Q_PARKING}))
+        done = got[-1]
+        follow = events(client.post("/chat/ask", json={"question": "Where was the meeting?",
+                                                       "cid": done["conversation_id"]}))[-1]
+    assert "".join(e["text"] for e in got[:-1]) == ANSWER and len(got) > 3  # streamed piece by piece
+    assert done["type"] == "done" and done["answer"] == ANSWER and done["cited"] == [1]
+    link = done["links"]["1"]
+    assert link == f"/conversations/{done['conversation_id']}/turns/1/sources/1"
+    assert follow["turn"] == 2 and follow["conversation_id"] == done["conversation_id"]
+
+    cited = client.get(link + ".json").json()
+    assert cited["page"]["path"] == str(sample_corpus / MINUTES) and cited["colour"] == 1
+    assert any("27,500" in r["text"] for r in cited["evidence"]["regions"])
+    html = client.get(link).text
+    assert 'class="box best"' in html and "cited in answer to" in html
+
+    listing = client.get("/conversations.json").json()["conversations"]
+    assert listing[0]["id"] == done["conversation_id"] and listing[0]["n_turns"] == 2
+    chat = client.get(f"/chat?cid={done['conversation_id']}").text
+    assert f'href="{link}"' in chat  # stored answers keep their citation links
+
+
+def test_without_a_model_chat_shows_the_evidence_and_says_how_to_get_one(client_for):
+    client = client_for()
+    done = events(client.post("/chat/ask", json={"question": Q_PARKING}))[-1]
+    assert done["model_error"].startswith("No answer: the model could not be used. model folder")
+    assert done["sources"][0]["evidence"]["regions"] and done["sources"][0]["url"].startswith("/page/")
+    assert client.get("/conversations.json").json() == {"conversations": []}
+    assert client.post("/chat/ask", json={"question": " "}).status_code == 400
+
+
+def test_status_page(client_for):
+    client = client_for()
+    data = client.get("/status.json").json()["status"]
+    assert data["pages"] == 15 and data["documents"] > 0 and data["chat_model"]["backend"] == "transformers"
+    assert "15 (" in client.get("/status").text
+
+
+def test_loopback_detection():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+
+
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_serve_prints_its_port_warns_off_loopback_and_serves(sample_index, tmp_path, host, warned):
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", host, "--index", str(sample_index)],
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PAGERAG_BACKEND": "openai"})
+    try:
+        lines = []
+        while not any("Serving" in line for line in lines):
+            lines.append(proc.stderr.readline())
+            assert lines[-1], "serve exited: " + "".join(lines)
+        port = int(re.search(r":(\d+)/", lines[-1]).group(1))
+        assert any("Warning: listening on 0.0.0.0" in line for line in lines) == warned
+        for _ in range(50):
+            try:
+                status = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/status.json", timeout=5))
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status["status"]["pages"] == 15
+    finally:
+        proc.terminate()
+        proc.wait(20)
