@@ -17,7 +17,7 @@ Failures on demand, each a reply some real server (or what sits at a wrong URL) 
 of ERROR_BODIES (plus `retry_after_ms`, if given, as vLLM-style hint); `api_key` requires
 `Authorization: Bearer KEY` on every request; `stall` waits that many seconds before answering
 a chat request; `reply` picks a chat reply from REPLIES and `models_reply` the GET /models
-one ("html", "plain", "not-a-list", "truncated"); `ignore_stream` is `reply="json"`.
+one ("html", "plain", "not-a-list", "truncated", "stall"); `ignore_stream` is `reply="json"`.
 """
 from __future__ import annotations
 
@@ -54,6 +54,8 @@ REPLIES = (
     "chunk-truncated", # one good chunk, then a `data:` line cut off in the middle of its JSON
     "disconnect",      # two good chunks, then the connection drops (no end of the chunked body)
     "hangup",          # the connection is closed before any status line
+    "not-http",        # a banner that is not HTTP (an SSH or database port), then the connection closes
+    "bad-utf8",        # an event whose bytes are not UTF-8
     "no-done",         # the whole answer and a finish chunk, but no `data: [DONE]`
 )
 ERROR_BODIES = ("openai", "flat", "html", "text", "empty")
@@ -250,6 +252,15 @@ class _Handler(BaseHTTPRequestHandler):
         replies = {"normal": ("application/json", listing), "html": ("text/html; charset=utf-8", HTML_PAGE),
                    "plain": ("text/plain", b"pong"), "not-a-list": ("application/json", b'{"models": []}'),
                    "truncated": ("application/json", listing[: len(listing) // 2])}
+        if app.models_reply == "stall":  # the headers and half the body, then nothing until the server stops
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(listing)))
+            self.end_headers()
+            self.wfile.write(listing[:10])
+            self.wfile.flush()
+            app._closing.wait()
+            return
         return self._send(200, *replies[app.models_reply])
 
     def _chat(self, app: OpenAIServer, body: dict):
@@ -322,6 +333,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(self._chunk(body, {"content": "The total"}))
             self._send_chunk(f"data: {json.dumps(self._chunk(body, {'content': ' is'}))[:40]}\n\n".encode())
             self._send_chunk(b"data: [DONE]\n\n")
+        elif app.reply == "bad-utf8":
+            self._send_chunk(b'data: {"choices": [{"index": 0, "delta": {"content": "caf\xe9"}}]}\n\n')
+            self._send_chunk(b"data: [DONE]\n\n")
         elif app.reply == "disconnect":
             self._event(self._chunk(body, {"content": "The total"}))
             self._event(self._chunk(body, {"content": " is"}))
@@ -331,6 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_chunk(b"")
 
     def _hangup(self, app, body):
+        if app.reply == "not-http":
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+            self.wfile.flush()
         self.close_connection = True
         self.connection.shutdown(socket.SHUT_RDWR)
 
@@ -398,6 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
 _ODD_REPLIES = {
     **{kind: _Handler._reply_body for kind in ("html", "plain", "json-garbage", "json-truncated", "json-error")},
     **{kind: _Handler._reply_stream for kind in ("empty", "done-only", "no-content", "keepalive", "endless",
-                                                 "chunk-truncated", "disconnect")},
+                                                 "chunk-truncated", "disconnect", "bad-utf8")},
     "hangup": _Handler._hangup,
+    "not-http": _Handler._hangup,
 }

@@ -5,6 +5,8 @@ test serves the tiny Mllama through TransformersBackend, so every layer is real.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -30,6 +32,14 @@ def test_a_json_answer_to_a_stream_request_is_read_whole(serve):
     images = [page(), page((60, 90))]
     server = serve(ignore_stream=True)
     assert client(server).generate(QUESTION, images, OPTIONS) == EchoBackend().generate(QUESTION, images, OPTIONS)
+
+
+def test_the_client_library_is_imported_on_first_use_only():
+    """`import openai` takes about a second: the CLI and a backend not yet used must not pay it."""
+    code = ("import sys; from rag.settings import ModelSettings, create_backend; "
+            "create_backend(ModelSettings(backend='openai')); print('openai' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_registry_finds_the_backend():

@@ -93,13 +93,33 @@ def test_a_dropped_connection_mid_stream_keeps_the_pieces_so_far(serve):
     assert len(server.chat_requests()) == 1  # half an answer is never asked for again
 
 
-def test_a_server_that_hangs_up_before_answering(serve):
-    server = serve(reply="hangup")
+@pytest.mark.parametrize("reply", ["hangup", "not-http"])
+def test_a_server_that_hangs_up_before_answering(serve, reply):
+    server = serve(reply=reply)
     pieces, error = run(client(server, retries=1))
     assert pieces == []
-    assert str(error).startswith(f"cannot reach the OpenAI-compatible server at {server.url} (the server closed "
-                                 f"the connection without answering) after 2 tries: start it")
+    assert str(error) == (f"cannot reach the OpenAI-compatible server at {server.url} (the server closed the "
+                          f"connection without answering) after 2 tries: check the server's log, and that "
+                          f"--base-url points at an OpenAI-compatible server")
     assert len(server.chat_requests()) == 2
+
+
+def test_text_that_is_not_utf8_is_an_error(serve):
+    server = serve(reply="bad-utf8")
+    pieces, error = run(client(server))
+    assert pieces == [] and isinstance(error, ServerReplyError)
+    assert str(error).startswith(f"the server at {server.url} sent text that is not UTF-8 (invalid continuation "
+                                 f"byte in '")
+    assert str(error).endswith('"content": "caf\ufffd\'); check the server\'s log')
+
+
+def test_https_to_a_plain_http_server_says_to_use_http(serve):
+    server = serve()
+    url = server.url.replace("http://", "https://")
+    pieces, error = run(OpenAIBackend(MODEL, base_url=url, retries=0))
+    assert str(error).startswith(f"cannot reach the OpenAI-compatible server at {url} (TLS failed: ")
+    assert str(error).endswith("after 1 try: if the server speaks plain HTTP, use http:// in --base-url; else "
+                               "check its certificate")
 
 
 # --- the deadline holds whatever the server sends ---
@@ -161,6 +181,15 @@ def test_an_error_status_shows_the_servers_message(serve, body, said):
     assert pieces == [] and str(error) == f"the server at {server.url} rejected the request ({said})"
 
 
+def test_a_long_retry_after_is_reported_not_slept(serve):
+    server = serve(fail_first=5, fail_status=429, retry_after_ms=300_000)
+    started = time.monotonic()
+    pieces, error = run(client(server, retries=2))
+    assert time.monotonic() - started < 1.0 and len(server.chat_requests()) == 1
+    assert str(error) == (f"the server at {server.url} answered HTTP 429: the server is overloaded, try again "
+                          f"(injected failure) after 1 try; check its log, or try again later")
+
+
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_a_server_error_with_a_web_page_is_retried_then_explained(serve, status):
     server = serve(fail_first=5, fail_status=status, fail_body="html", retry_after_ms=1)
@@ -185,6 +214,17 @@ def test_load_explains_a_listing_that_is_not_one(serve, reply, message):
     assert str(caught.value).startswith(message.format(url=server.url))
 
 
+def test_load_gives_up_on_a_listing_that_never_ends(serve):
+    server = serve(models_reply="stall")
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable) as caught:
+        client(server).served_models(timeout=0.5)
+    assert time.monotonic() - started < 0.5 + 0.5
+    assert str(caught.value) == (
+        f"the server at {server.url} did not answer GET /models within 0.5 s: it may be overloaded, or something "
+        f"that is not an OpenAI-compatible server listens at --base-url {server.url}")
+
+
 # --- what a server accepts: Ollama's llama3.2-vision takes one image ---
 
 @pytest.mark.parametrize("model, max_images", [
@@ -206,3 +246,29 @@ def test_too_many_images_for_the_model_is_refused_before_any_request(serve):
     assert server.requests == []
     one = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Total?"}]}]
     assert backend.generate(one, [page()], OPTIONS) == "Total? images=120x80 max=7 t=0"
+
+
+# --- settings a request could not carry ---
+
+@pytest.mark.parametrize("options, env, message", [
+    ({"api_key": "sk-\u2013pasted"}, {}, "the API key (PAGERAG_API_KEY or OPENAI_API_KEY) holds characters an HTTP "
+                                         "header cannot carry (outside printable ASCII): set it to the key alone"),
+    ({}, {"PAGERAG_API_KEY": "sk-\udcff"}, "the API key (PAGERAG_API_KEY or OPENAI_API_KEY) holds characters"),
+    ({"model": "llava\udcff"}, {}, "the model name 'llava\\udcff' (-m or PAGERAG_MODEL) is not valid UTF-8"),
+    ({"base_url": "http://gpu\udcffbox:8000/v1"}, {}, "the base URL 'http://gpu\\udcffbox:8000/v1' (--base-url) is "
+                                                       "not valid UTF-8"),
+])
+def test_settings_that_cannot_go_on_the_wire_are_refused_at_once(monkeypatch, options, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ModelUnavailable) as caught:
+        OpenAIBackend(options.pop("model", MODEL), **options)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_broken_proxy_setting_is_named(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:port-missing")
+    backend = OpenAIBackend(MODEL, base_url="http://192.0.2.10:8000/v1")  # TEST-NET: never reached
+    pieces, error = run(backend)
+    assert str(error).startswith("cannot use --base-url http://192.0.2.10:8000/v1 (")
+    assert str(error).endswith("); check the proxy settings too (HTTP_PROXY)")

@@ -27,7 +27,7 @@ def test_every_command_has_help(path):
 
 def test_import_of_the_cli_loads_no_heavy_library():
     code = ("import sys, cli.main; heavy = {'torch', 'transformers', 'faiss', 'sentence_transformers', 'fitz',"
-            " 'pymupdf', 'PIL', 'numpy', 'rapidocr_onnxruntime'} & set(sys.modules); print(sorted(heavy))")
+            " 'pymupdf', 'PIL', 'numpy', 'rapidocr_onnxruntime', 'openai'} & set(sys.modules); print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -27,14 +27,18 @@ class DeadlinePassed(Exception):
 
 
 class Abandoned(Exception):
-    """Raised in a worker whose caller has gone (see refuse_if_abandoned)."""
+    """Raised in a worker whose caller has gone (see on_request)."""
 
 
-def refuse_if_abandoned(*_args) -> None:
-    """An HTTP client hook: a worker whose caller gave up sends no more requests (no retry after the deadline)."""
-    stop = getattr(threading.current_thread(), "pagerag_stop", None)
-    if stop is not None and stop.is_set():
+def on_request(*_args) -> None:
+    """An HTTP client hook: counts a worker's requests (retries included), and refuses them once its
+    caller gave up, so that nothing is asked again after the deadline."""
+    pump = getattr(threading.current_thread(), "pagerag_pump", None)
+    if pump is None:
+        return
+    if pump._stop.is_set():
         raise Abandoned("the caller stopped waiting for this reply")
+    pump.requests += 1
 
 
 class Pump:
@@ -47,11 +51,12 @@ class Pump:
     def __init__(self, produce: Callable[["Pump"], Iterator], deadline: float):
         self.deadline = deadline  # time.monotonic() value
         self.response = None
+        self.requests = 0  # HTTP requests the worker sent, counted by on_request
         self._items: queue.SimpleQueue = queue.SimpleQueue()  # (True, item) | (False, error or None at the end)
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(produce,), name="pagerag-reply", daemon=True)
-        self._thread.pagerag_stop = self._stop  # read by refuse_if_abandoned
+        self._thread.pagerag_pump = self  # read by on_request
         self._thread.start()
 
     def _run(self, produce: Callable[["Pump"], Iterator]) -> None:

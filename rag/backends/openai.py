@@ -27,14 +27,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 import urllib.parse
 from typing import Iterator
 
 from .base import Backend, GenerationOptions, ModelUnavailable
-from .deadline import DeadlinePassed, Pump, refuse_if_abandoned
+from .deadline import DeadlinePassed, Pump, on_request
 from .openai_messages import image_data_url, to_openai_messages
+from .openai_replies import (
+    ServerReplyError, StreamLimit, completion_text, content_type, delta, describe, is_transport_error, message_of,
+    sample, web_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +46,7 @@ BASE_URL_ENV = ("PAGERAG_BASE_URL", "OPENAI_BASE_URL")  # first one set wins
 API_KEY_ENV = ("PAGERAG_API_KEY", "OPENAI_API_KEY")
 NO_KEY = "no-key"  # sent when no key is set: local servers ignore it, one that checks says 401
 LOAD_TIMEOUT = 10.0  # seconds for the GET /models reachability check
-EXTRA_CHUNKS = 16  # chunks a server may send beyond one per token (role, finish, usage) before we stop it
-MAX_CHARS_PER_TOKEN = 64  # no tokenizer's token is longer; more text than this per max_tokens is runaway
 MAX_BODY = 16 * 1024 * 1024  # bytes of a whole-JSON reply read at most
-START_HINT = ("start it (Ollama: `ollama serve`, then `ollama pull llama3.2-vision`; vLLM: `vllm serve MODEL`) "
-              "or point --base-url (or PAGERAG_BASE_URL) at it")
-
-
-class ServerReplyError(ModelUnavailable):
-    """The server answered, but not with a usable chat completion: a web page, an empty or endless
-    stream, broken JSON. The message says what came back and where to look."""
 
 
 class OpenAIBackend(Backend):
@@ -86,6 +80,11 @@ class OpenAIBackend(Backend):
         self.base_url = (base_url or _first_env(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
         self._check_base_url()
         self.api_key = api_key or _first_env(API_KEY_ENV)
+        if self.api_key and not (self.api_key.isascii() and self.api_key.isprintable()):
+            raise ModelUnavailable("the API key (PAGERAG_API_KEY or OPENAI_API_KEY) holds characters an HTTP header "
+                                   "cannot carry (outside printable ASCII): set it to the key alone")
+        if not _is_unicode(self.model):
+            raise ModelUnavailable(f"the model name {self.model!r} (-m or PAGERAG_MODEL) is not valid UTF-8")
         if int(retries) < 0:
             raise ValueError(f"retries must be 0 or more, not {retries}")
         self.retries = int(retries)
@@ -111,7 +110,7 @@ class OpenAIBackend(Backend):
         }
         client = self._openai()
         pump = Pump(lambda p: self._reply(client, p, request, options.timeout), time.monotonic() + options.timeout)
-        limit = _Limit(options.max_new_tokens)
+        limit = StreamLimit(options.max_new_tokens)
         received, finish = 0, None
         try:
             for text, reason in pump:
@@ -123,7 +122,7 @@ class OpenAIBackend(Backend):
         except DeadlinePassed:
             raise ModelUnavailable(self._timeout_message(options.timeout, pump.response, received)) from None
         except Exception as err:  # noqa: BLE001 - _explain re-raises what it does not know
-            raise self._explain(err, "/chat/completions", pump.response is not None, options.timeout) from None
+            raise self._explain(err, "/chat/completions", pump, options.timeout) from None
         finally:
             pump.close()
         if not received:
@@ -145,7 +144,7 @@ class OpenAIBackend(Backend):
         except DeadlinePassed:
             raise ModelUnavailable(self._timeout_message(timeout, pump.response, 0, "/models")) from None
         except Exception as err:  # noqa: BLE001 - _explain re-raises what it does not know
-            raise self._explain(err, "/models", False, timeout) from None
+            raise self._explain(err, "/models", pump, timeout) from None
         finally:
             pump.close()
 
@@ -155,30 +154,30 @@ class OpenAIBackend(Backend):
         """(text, finish_reason) for each chunk of the reply to `request`."""
         raw = client.chat.completions.with_raw_response.create(**request, timeout=timeout)
         response = pump.response = raw.http_response
-        kind = _content_type(response)
+        kind = content_type(response)
         if kind.endswith("json"):  # a server that ignores stream=true answers one chat.completion
-            yield _completion_text(self._json_body(response, "/chat/completions"), self.base_url)
+            yield completion_text(self._json_body(response, "/chat/completions"), self.base_url)
             return
         if kind not in ("text/event-stream", ""):
             raise self._not_an_api(response, "/chat/completions")
         with raw.parse() as events:
             for chunk in events:
-                yield _delta(chunk)
+                yield delta(chunk)
 
     def _listing(self, client, pump: Pump, timeout: float) -> Iterator[list[str]]:
         raw = client.models.with_raw_response.list(timeout=timeout)
         response = pump.response = raw.http_response
-        if not _content_type(response).endswith("json"):
+        if not content_type(response).endswith("json"):
             raise self._not_an_api(response, "/models")
         listing = self._json_body(response, "/models")
         if not isinstance(listing, dict) or not isinstance(listing.get("data"), list):
             raise ServerReplyError(
-                f"{self.base_url}/models did not answer an OpenAI model list ({_sample(json.dumps(listing))}); "
+                f"{self.base_url}/models did not answer an OpenAI model list ({sample(json.dumps(listing))}); "
                 f"check --base-url {self.base_url}")
-        yield [entry["id"] for entry in listing["data"] if isinstance(entry, dict) and "id" in entry]
+        yield [str(entry["id"]) for entry in listing["data"] if isinstance(entry, dict) and "id" in entry]
 
     def _json_body(self, response, path: str):
-        data = b""
+        data = bytearray()
         for block in response.iter_bytes():
             data += block
             if len(data) > MAX_BODY:
@@ -189,7 +188,7 @@ class OpenAIBackend(Backend):
             return json.loads(text)
         except json.JSONDecodeError:
             raise ServerReplyError(
-                f"{self.base_url}{path} answered broken or cut-off JSON ({_sample(text)}); check the server's log"
+                f"{self.base_url}{path} answered broken or cut-off JSON ({sample(text)}); check the server's log"
             ) from None
 
     def _not_an_api(self, response, path: str) -> ServerReplyError:
@@ -198,8 +197,8 @@ class OpenAIBackend(Backend):
             head += block
             if len(head) >= 4096:
                 break
-        kind, text = _content_type(response), head.decode("utf-8", errors="replace")
-        what = _web_page(text) if "html" in kind else f"Content-Type {kind} ({_sample(text)})"
+        kind, text = content_type(response), head.decode("utf-8", errors="replace")
+        what = web_page(text) if "html" in kind else f"Content-Type {kind} ({sample(text)})"
         return ServerReplyError(
             f"{self.base_url}{path} answered {what}, not an OpenAI-compatible reply: something else listens at "
             f"--base-url {self.base_url}; the API usually lives at /v1, e.g. http://localhost:11434/v1 (Ollama)")
@@ -207,14 +206,22 @@ class OpenAIBackend(Backend):
     # --- the client and its errors ---
 
     def _openai(self):
-        if self._client is None:
-            import openai
+        if self._client is not None:
+            return self._client
+        import openai
 
+        try:
             # a server on this machine is reached directly, even when HTTP(S)_PROXY is set for the outside
             http = openai.DefaultHttpxClient(trust_env=not _is_loopback(self.base_url),
-                                             event_hooks={"request": [refuse_if_abandoned]})
+                                             event_hooks={"request": [on_request]})
             self._client = openai.OpenAI(api_key=self.api_key or NO_KEY, base_url=self.base_url,
                                          max_retries=self.retries, http_client=http)
+        except Exception as err:  # noqa: BLE001 - the HTTP library's many kinds of bad URL or proxy setting
+            proxies = [k for k in os.environ if k.lower() in ("http_proxy", "https_proxy", "all_proxy")]
+            raise ModelUnavailable(
+                f"cannot use --base-url {self.base_url} ({err})"
+                + (f"; check the proxy settings too ({', '.join(proxies)})"
+                   if proxies and not _is_loopback(self.base_url) else "")) from None
         return self._client
 
     def _encode(self, image) -> str:
@@ -222,6 +229,8 @@ class OpenAIBackend(Backend):
 
     def _check_base_url(self) -> None:
         example = "e.g. http://localhost:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)"
+        if not _is_unicode(self.base_url):
+            raise ModelUnavailable(f"the base URL {self.base_url!r} (--base-url) is not valid UTF-8, {example}")
         if not self.base_url.startswith(("http://", "https://")):
             raise ModelUnavailable(f"the base URL {self.base_url!r} (--base-url) must start with http:// or "
                                    f"https://, {example}")
@@ -236,6 +245,9 @@ class OpenAIBackend(Backend):
 
     def _timeout_message(self, timeout: float, response, received: int, path: str = "/chat/completions") -> str:
         where = f"the server at {self.base_url}"
+        if path == "/models":  # the quick reachability check, not bound by --timeout
+            return (f"{where} did not answer GET {path} within {timeout:g} s: it may be overloaded, or "
+                    f"something that is not an OpenAI-compatible server listens at --base-url {self.base_url}")
         if response is None:
             what = f"{where} did not answer {path} within {timeout:g} s (--timeout {timeout:g})"
         elif not received:
@@ -246,40 +258,43 @@ class OpenAIBackend(Backend):
         return (f"{what}: the model may still be loading or be too slow for this machine; "
                 f"raise --timeout or use a smaller model")
 
-    def _explain(self, err: Exception, path: str, started: bool, timeout: float) -> ModelUnavailable:
+    def _explain(self, err: Exception, path: str, pump: Pump, timeout: float) -> ModelUnavailable:
         """A library or transport error -> ModelUnavailable that says what to do; unknown errors re-raised."""
         import openai
 
+        tries = f"{max(pump.requests, 1)} {'try' if pump.requests <= 1 else 'tries'}"
         if isinstance(err, ModelUnavailable):
             return err
         if isinstance(err, openai.APIStatusError):
-            return self._explain_status(err, path)
+            return self._explain_status(err, path, tries)
         if isinstance(err, openai.APITimeoutError):  # a read timed out before our deadline (it rarely can)
             return ModelUnavailable(self._timeout_message(timeout, None, 0, path))
-        if isinstance(err, openai.APIConnectionError) or _is_transport_error(err):
-            reason = _describe(err)
-            if started:
+        if isinstance(err, openai.APIConnectionError) or is_transport_error(err):
+            reason, hint = describe(err)
+            if pump.response is not None:
                 return ModelUnavailable(f"the connection to {self.base_url} broke in the middle of the answer "
                                         f"({reason}); check the server's log")
-            tries = self.retries + 1
-            return ModelUnavailable(
-                f"cannot reach the OpenAI-compatible server at {self.base_url} ({reason}) after {tries} "
-                f"{'try' if tries == 1 else 'tries'}: {START_HINT}")
+            return ModelUnavailable(f"cannot reach the OpenAI-compatible server at {self.base_url} ({reason}) "
+                                    f"after {tries}: {hint}")
         if isinstance(err, openai.APIResponseValidationError):
             return ServerReplyError(f"{self.base_url}{path} answered something that is not a chat completion "
                                     f"({err}); check the server's log")
         if isinstance(err, openai.APIError):  # an error event inside the stream, as vLLM sends
             return ModelUnavailable(f"the server at {self.base_url} failed in the middle of the answer: "
-                                    f"{_message_of(err.body) if err.body else err.message}")
+                                    f"{message_of(err.body) if err.body else err.message}")
         if isinstance(err, json.JSONDecodeError):  # a `data:` line that is not JSON
             return ServerReplyError(f"the server at {self.base_url} sent an event that is not JSON "
-                                    f"({_sample(err.doc)}); check the server's log")
+                                    f"({sample(err.doc)}); check the server's log")
+        if isinstance(err, UnicodeDecodeError):  # the event parser reads UTF-8 only, as the format says
+            near = bytes(err.object[max(err.start - 40, 0):err.end]).decode("utf-8", errors="replace")
+            return ServerReplyError(f"the server at {self.base_url} sent text that is not UTF-8 ({err.reason} "
+                                    f"in {sample(near)}); check the server's log")
         raise err
 
-    def _explain_status(self, err, path: str) -> ModelUnavailable:
+    def _explain_status(self, err, path: str, tries: str) -> ModelUnavailable:
         """An error status -> a message that says what to do about it."""
         code = err.status_code
-        said = f"HTTP {code}: {_message_of(err.body)}" if err.body else f"HTTP {code}"
+        said = f"HTTP {code}: {message_of(err.body)}" if err.body else f"HTTP {code}"
         if code in (401, 403):
             which = "was refused" if self.api_key else "was not set"
             return ModelUnavailable(
@@ -299,100 +314,20 @@ class OpenAIBackend(Backend):
                 f"model '{self.model}' not found at {self.base_url} ({said}); the server serves: {listing}. "
                 f"Pass one of those with -m, or load the model into the server (Ollama: `ollama pull {self.model}`)")
         if code in (408, 409, 429) or code >= 500:
-            tries = self.retries + 1
+            wait = err.response.headers.get("retry-after")
             return ModelUnavailable(
-                f"the server at {self.base_url} answered {said} after {tries} {'try' if tries == 1 else 'tries'}; "
-                f"check its log, or try again later")
+                f"the server at {self.base_url} answered {said} after {tries}; "
+                + (f"it asks to wait {wait} s before trying again" if wait else "check its log, or try again later"))
         return ModelUnavailable(f"the server at {self.base_url} rejected the request ({said})")
 
 
-class _Limit:
-    """Stops a stream that outgrows max_tokens: a server that ignores the limit would stream forever."""
-
-    def __init__(self, max_tokens: int):
-        self.max_tokens = max_tokens
-        self.chunks = self.chars = 0
-
-    def take(self, text: str, base_url: str) -> None:
-        self.chunks += 1
-        self.chars += len(text)
-        if self.chunks > self.max_tokens + EXTRA_CHUNKS or self.chars > self.max_tokens * MAX_CHARS_PER_TOKEN:
-            raise ServerReplyError(
-                f"the server at {base_url} kept streaming past the {self.max_tokens}-token limit "
-                f"(--max-new-tokens {self.max_tokens}; {self.chunks} chunks, {self.chars} characters): it ignores "
-                f"max_tokens, so the answer was stopped and dropped; update or reconfigure the server")
-
-
-def _delta(chunk) -> tuple[str, str | None]:
-    """A chat.completion.chunk -> (its text, its finish_reason); a chunk without choices gives ("", None)."""
-    choices = getattr(chunk, "choices", None)
-    if not isinstance(choices, list) or not choices:
-        return "", None  # e.g. a final usage-only chunk
-    choice = choices[0]
-    content = getattr(getattr(choice, "delta", None), "content", None)
-    reason = getattr(choice, "finish_reason", None)
-    return (content if isinstance(content, str) else ""), (reason if isinstance(reason, str) else None)
-
-
-def _completion_text(completion, base_url: str) -> tuple[str, str | None]:
-    if isinstance(completion, dict) and "error" in completion:
-        raise ModelUnavailable(f"the server at {base_url} failed: {_message_of(completion)}")
+def _is_unicode(text: str) -> bool:
+    """False for text holding lone surrogates: bytes that were not UTF-8, from argv or the environment."""
     try:
-        choice = completion["choices"][0]
-        content = choice["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise ServerReplyError(f"the server at {base_url} did not answer a chat completion "
-                               f"({_sample(json.dumps(completion))}); check --base-url {base_url}") from None
-    return (content if isinstance(content, str) else ""), choice.get("finish_reason")
-
-
-def _message_of(body) -> str:
-    """The message in an error body: OpenAI's {"error": {"message"}}, vLLM's {"message"}, or the text."""
-    if isinstance(body, str) and body.lstrip()[:1] == "<":
-        return f"{_web_page(body)}, not an API error"
-    if not isinstance(body, dict):
-        return str(body)[:300]
-    error = body.get("error", body)
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("detail") or error)[:300]
-    return str(error)[:300]
-
-
-def _describe(err: BaseException) -> str:
-    """The root cause of a connection error, in words."""
-    causes, seen = [], err
-    while seen is not None and len(causes) < 8:
-        causes.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    text = " / ".join(str(c) for c in causes).lower()
-    if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in text:
-        return "connection refused"
-    if "without sending a response" in text or "disconnected" in text:
-        return "the server closed the connection without answering"
-    if "incomplete" in text or "peer closed" in text:
-        return "the server closed the connection before the reply was complete"
-    root = causes[-1]
-    return str(root) or type(root).__name__
-
-
-def _is_transport_error(err: BaseException) -> bool:
-    return isinstance(err, OSError) or type(err).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore",
-                                                                              "httpcore2", "h11")
-
-
-def _content_type(response) -> str:
-    return response.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def _web_page(html: str) -> str:
-    """'a web page titled '502 Bad Gateway'' (or its start when it has no title), for messages."""
-    title = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
-    return f"a web page titled {_sample(title.group(1))}" if title else f"a web page ({_sample(html)})"
-
-
-def _sample(text: str) -> str:
-    text = " ".join(text.split())
-    return repr(text[:120] + ("..." if len(text) > 120 else ""))
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_loopback(url: str) -> bool:

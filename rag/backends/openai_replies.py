@@ -1,0 +1,119 @@
+"""What an OpenAI-compatible server sent back, read and put into words: stream chunks, whole
+completions, error bodies, connection failures; and the errors for replies that are not answers.
+
+    delta(chunk) -> ("The", None)                      a chat.completion.chunk's text and finish_reason
+    message_of({"error": {"message": "model not found"}}) -> "model not found"
+    describe(err) -> ("connection refused", "start it (Ollama: `ollama serve`, ...")
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+
+from .base import ModelUnavailable
+
+EXTRA_CHUNKS = 16  # chunks a server may send beyond one per token (role, finish, usage) before we stop it
+MAX_CHARS_PER_TOKEN = 64  # no tokenizer's token is longer; more text than this per max_tokens is runaway
+START_HINT = ("start it (Ollama: `ollama serve`, then `ollama pull llama3.2-vision`; vLLM: `vllm serve MODEL`) "
+              "or point --base-url (or PAGERAG_BASE_URL) at it")
+
+
+class ServerReplyError(ModelUnavailable):
+    """The server answered, but not with a usable chat completion: a web page, an empty or endless
+    stream, broken JSON. The message says what came back and where to look."""
+
+
+class StreamLimit:
+    """Stops a stream that outgrows max_tokens: a server that ignores the limit would stream forever."""
+
+    def __init__(self, max_tokens: int):
+        self.max_tokens = max_tokens
+        self.chunks = self.chars = 0
+
+    def take(self, text: str, base_url: str) -> None:
+        self.chunks += 1
+        self.chars += len(text)
+        if self.chunks > self.max_tokens + EXTRA_CHUNKS or self.chars > self.max_tokens * MAX_CHARS_PER_TOKEN:
+            raise ServerReplyError(
+                f"the server at {base_url} kept streaming past the {self.max_tokens}-token limit "
+                f"(--max-new-tokens {self.max_tokens}; {self.chunks} chunks, {self.chars} characters): it ignores "
+                f"max_tokens, so the answer was stopped and dropped; update or reconfigure the server")
+
+
+def delta(chunk) -> tuple[str, str | None]:
+    """A chat.completion.chunk -> (its text, its finish_reason); a chunk without choices gives ("", None)."""
+    choices = getattr(chunk, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        return "", None  # e.g. a final usage-only chunk
+    choice = choices[0]
+    content = getattr(getattr(choice, "delta", None), "content", None)
+    reason = getattr(choice, "finish_reason", None)
+    return (content if isinstance(content, str) else ""), (reason if isinstance(reason, str) else None)
+
+
+def completion_text(completion, base_url: str) -> tuple[str, str | None]:
+    if isinstance(completion, dict) and "error" in completion:
+        raise ModelUnavailable(f"the server at {base_url} failed: {message_of(completion)}")
+    try:
+        choice = completion["choices"][0]
+        content = choice["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise ServerReplyError(f"the server at {base_url} did not answer a chat completion "
+                               f"({sample(json.dumps(completion))}); check --base-url {base_url}") from None
+    return (content if isinstance(content, str) else ""), choice.get("finish_reason")
+
+
+def message_of(body) -> str:
+    """The message in an error body: OpenAI's {"error": {"message"}}, vLLM's {"message"}, or the text."""
+    if isinstance(body, str) and body.lstrip()[:1] == "<":
+        return f"{web_page(body)}, not an API error"
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    error = body.get("error", body)
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("detail") or error)[:300]
+    return str(error)[:300]
+
+
+def describe(err: BaseException) -> tuple[str, str]:
+    """The root cause of a connection error, in words, and what to do about it."""
+    causes, seen = [], err
+    while seen is not None and len(causes) < 8:
+        causes.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " / ".join(str(c) for c in causes).lower()
+    root = causes[-1]
+    if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in text:
+        return "connection refused", START_HINT
+    if any(isinstance(c, socket.gaierror) for c in causes) or "name or service not known" in text:
+        return f"no such host: {root}", "check the host name in --base-url (or PAGERAG_BASE_URL)"
+    if any(isinstance(c, ssl.SSLError) for c in causes):
+        return f"TLS failed: {root}", "if the server speaks plain HTTP, use http:// in --base-url; else check its certificate"
+    if "without sending a response" in text or "disconnected" in text:
+        return ("the server closed the connection without answering",
+                "check the server's log, and that --base-url points at an OpenAI-compatible server")
+    if "incomplete" in text or "peer closed" in text:
+        return "the server closed the connection before the reply was complete", "check the server's log"
+    return str(root) or type(root).__name__, START_HINT
+
+
+def is_transport_error(err: BaseException) -> bool:
+    return isinstance(err, OSError) or type(err).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore",
+                                                                              "httpcore2", "h11")
+
+
+def content_type(response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def web_page(html: str) -> str:
+    """'a web page titled '502 Bad Gateway'' (or its start when it has no title), for messages."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
+    return f"a web page titled {sample(title.group(1))}" if title else f"a web page ({sample(html)})"
+
+
+def sample(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text[:120] + ("..." if len(text) > 120 else ""))
