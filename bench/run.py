@@ -68,7 +68,7 @@ def throughput_rows(report) -> list[tuple[str, ...]]:
 
 
 def search_rows(report) -> list[tuple[str, ...]]:
-    from search_latency import ONE_THREAD
+    from search_latency import TORCH
 
     idx, lat = report.index, report.latencies
     db = idx.file_bytes.get("index.db", 0)
@@ -87,16 +87,30 @@ def search_rows(report) -> list[tuple[str, ...]]:
     for name, l in lat.items():
         if name == "query embedding":
             continue
-        if name.endswith(ONE_THREAD):
-            label = f"  what-if: {name}"
+        if name.endswith(TORCH):
+            label = f"  before: {name}"
         else:
             label = f"search {name}, k={report.k}" if not name.startswith("FAISS") else f"  {name} alone"
         note = "no query embedding in this mode" if name == "lexical" else ""
         rows.append((label, fmt(l), "query embedding", f"{l.p50 / base.p50:.2f} / {l.p95 / base.p95:.2f}",
                      "; ".join(filter(None, [note, _load(report.span) if name == "hybrid" else ""]))))
     rows.append(("  first search in a process: FAISS load + reconcile", f"{report.load_vectors * 1000:.0f} ms", "", "", ""))
-    rows.append(("  one `pagerag search` in a new process", f"{report.cold_cli.wall:.1f} s", "", "",
-                 f"{report.cold_cli.cpu:.1f} CPU-s: start-up, torch import, model load, FAISS load"))
+    return rows
+
+
+def cold_rows(report) -> list[tuple[str, ...]]:
+    c = report.commands
+    fmt = lambda r: f"median {r.median:.2f} s, {r.peak_rss_mib:.0f} MiB"  # noqa: E731
+    spread = lambda r: f"{len(r.walls)} runs: min {min(r.walls):.2f} / max {max(r.walls):.2f} s"  # noqa: E731
+    rows = [(f"fresh process: {name}", fmt(r), "", "", spread(r)) for name, r in c.items()
+            if name in ("python alone", "imports of a search")]
+    for name, r in c.items():
+        if name in ("python alone", "imports of a search", "search, torch"):
+            continue
+        base = c["search, torch"] if name in ("search", "ask, no model") else c["python alone"]
+        rows.append((f"`pagerag {name}`, fresh process", fmt(r), f"{base.name}: {fmt(base)}",
+                     f"{r.median / base.median:.2f}", spread(r)))
+    rows.append(("  before: `pagerag search`, torch", fmt(c["search, torch"]), "", "", spread(c["search, torch"])))
     return rows
 
 
@@ -115,7 +129,7 @@ def print_table(header: list[str], rows: list[tuple[str, ...]]) -> None:
 # -- main -------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["throughput", "search"], help="run one part only")
+    ap.add_argument("--only", choices=["throughput", "search", "cold"], help="run one part only")
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     g = ap.add_argument_group("throughput")
     g.add_argument("--engines", nargs="+", choices=["tesseract", "rapidocr"],
@@ -135,6 +149,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--queries", type=int, default=200, help="queries to time [200]")
     g.add_argument("-k", type=int, default=5, help="pages returned per search [5]")
     g.add_argument("--rebuild", action="store_true", help="rebuild the cached search index")
+    g.add_argument("--cold-runs", type=int, default=10, help="fresh processes per command for the cold start [10]")
     return ap.parse_args(argv)
 
 
@@ -165,6 +180,17 @@ def main(argv=None) -> None:
                                             rebuild=args.rebuild)
                 rows += search_rows(report)
                 results["search"] = report.as_json()
+            if args.only in (None, "cold"):
+                import cold_start
+                import search_latency
+
+                corpus = search_latency.Corpus(args.search_pages, tuple(args.search_words))
+                index = search_latency.ensure_index(corpus, rebuild=args.rebuild and args.only == "cold")
+                report = cold_start.run(index.folder / "index", search_latency.make_queries(corpus, 1)[0],
+                                        runs=args.cold_runs)
+                rows += [(f"cold start, on the {index.pages:,}-page search index", "", "", "", ""),
+                         *cold_rows(report)]
+                results["cold"] = report.as_json()
         except BenchError as e:
             sys.exit(f"bench: {e}")
     env["loadavg_end"] = os.getloadavg()

@@ -179,9 +179,8 @@ class SearchReport:
     index: SearchIndex
     queries: int
     k: int
-    latencies: dict[str, Latency]  # 'query embedding', 'FAISS top-100', the three modes, and 1-thread what-ifs
+    latencies: dict[str, Latency]  # 'query embedding', 'FAISS top-100', the three modes, and the torch baselines
     load_vectors: float  # seconds: FAISS read + reconcile with SQLite, once per process
-    cold_cli: Span  # one `pagerag search --json` in a fresh process
     span: Span  # the timed loop
 
     def as_json(self) -> dict:
@@ -191,45 +190,44 @@ class SearchReport:
         return data
 
 
-ONE_THREAD = ", torch 1 thread"
+TORCH = ", torch"  # the same, with the query embedded by sentence-transformers on torch (before the ONNX encoder)
 
 
 def time_queries(folder: Path, queries: list[str], k: int = 5, warmup: int = 10) -> tuple:
     """Time every query in every mode, plus its embedding and FAISS search alone, in one process.
 
-    What-if: the query embedding and hybrid search again with torch on one thread (the
-    default is one per core), interleaved with the rest so that both see the same load.
+    The query is embedded as `pagerag search` does (the index's ONNX encoder, one thread);
+    the query embedding and hybrid search run again with sentence-transformers on torch
+    (one thread, as before), interleaved with the rest so that both see the same load.
     """
-    import torch
-
-    from index.embed import Embedder
+    from index.embed import Embedder, load_embedder
     from index.store import Index
     from rag.retrieve import CANDIDATES, Retriever
 
     idx = Index.open(folder)
-    embedder = Embedder(idx.meta["embed_model"])
-    embedder.encode(["warm up"])
+    embedder = load_embedder(idx.meta["embed_model"], idx.folder)
+    reference = Embedder(idx.meta["embed_model"])
+    for e in (embedder, reference):
+        e.encode_query("warm up")
     t0 = time.perf_counter()
     vectors = idx.vectors
     load_vectors = time.perf_counter() - t0
-    retriever = Retriever(idx, embedder)
+    retriever, torch_retriever = Retriever(idx, embedder), Retriever(idx, reference)
     query_vectors = embedder.encode(queries)
-    ops = {"query embedding": lambda i: embedder.encode([queries[i]]),
+    ops = {"query embedding": lambda i: embedder.encode_query(queries[i]),
            f"FAISS top-{CANDIDATES}": lambda i: vectors.search(query_vectors[i], CANDIDATES),
-           **{mode: (lambda i, mode=mode: retriever.search(queries[i], k=k, mode=mode)) for mode in MODES}}
-    ops["query embedding" + ONE_THREAD] = ops["query embedding"]
-    ops["hybrid" + ONE_THREAD] = ops["hybrid"]
-    names, threads = list(ops), torch.get_num_threads()
+           **{mode: (lambda i, mode=mode: retriever.search(queries[i], k=k, mode=mode)) for mode in MODES},
+           "query embedding" + TORCH: lambda i: reference.encode_query(queries[i]),
+           "hybrid" + TORCH: lambda i: torch_retriever.search(queries[i], k=k, mode="hybrid")}
+    names = list(ops)
     latencies = {name: Latency(name) for name in names}
     with measure() as span:
         for i in [*range(min(warmup, len(queries))), *range(len(queries))]:
             for j in range(len(names)):  # rotate the order so no mode always runs right after another
                 name = names[(i + j) % len(names)]
-                torch.set_num_threads(1 if name.endswith(ONE_THREAD) else threads)
                 t = time.perf_counter()
                 ops[name](i)
                 latencies[name].ms.append((time.perf_counter() - t) * 1000)
-    torch.set_num_threads(threads)
     for lat in latencies.values():
         del lat.ms[:min(warmup, len(queries))]  # the warm-up round
     idx.close()
@@ -241,10 +239,9 @@ def run(pages: int = 10_000, queries: int = 200, k: int = 5, words: tuple[int, i
     corpus = Corpus(pages, tuple(words), seed)
     index = ensure_index(corpus, rebuild)
     qs = make_queries(corpus, queries)
-    log(f"search: one cold `pagerag search` process, then {len(qs)} queries x 7 timings in-process")
-    _, cold = run_cli("search", qs[0], "-k", str(k), "--index", str(index.folder))
+    log(f"search: {len(qs)} queries x 7 timings in-process")
     latencies, load_vectors, span = time_queries(index.folder, qs, k)
-    return SearchReport(corpus, index, len(qs), k, latencies, load_vectors, cold, span)
+    return SearchReport(corpus, index, len(qs), k, latencies, load_vectors, span)
 
 
 if __name__ == "__main__":

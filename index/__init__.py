@@ -3,3 +3,11 @@
 Nothing here imports ``rag`` or ``cli``; heavy libraries (torch, faiss, OCR
 engines) are imported lazily inside the functions that need them.
 """
+import sys as _sys
+
+# PyMuPDF 2 imports its optional companions pymupdf.layout (which loads ONNX layout models)
+# and pymupdf4llm on `import pymupdf`: ~3 s per process (every build worker, every `ask` that
+# renders a page) for features pagerag never uses; it reads words and renders pages. Marked
+# absent, `import pymupdf` takes ~0.3 s, and PyMuPDF carries on without them.
+for _name in ("pymupdf.layout", "pymupdf4llm"):
+    _sys.modules.setdefault(_name, None)

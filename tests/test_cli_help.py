@@ -62,3 +62,11 @@ def test_query_commands_run_without_torch(sample_index, tmp_path, args):
     assert out.stderr.strip().splitlines()[-1] == "HEAVY=", out.stderr[-2000:]
     if args[0] in ("search", "ask"):
         assert "harbor-city-water-annual-report-2023.pdf" in out.stdout or "minutes-2024-q1" in out.stdout
+
+
+def test_pymupdf_loads_without_its_layout_models():
+    """PyMuPDF 2 would import pymupdf.layout (ONNX models, ~3 s) and pymupdf4llm; `index` keeps them out."""
+    code = ("import sys, index, pymupdf; loaded = {m for m, v in sys.modules.items() if v is not None};"
+            " print(sorted({'pymupdf.layout', 'pymupdf4llm', 'onnxruntime'} & loaded))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
