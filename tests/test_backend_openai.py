@@ -284,7 +284,11 @@ def test_a_silent_server_times_out_and_is_not_asked_again(serve):
         f"may still be loading or be too slow for this machine; raise --timeout or use a smaller model")
     time.sleep(1.2)  # past the client library's read timeout and first retry delay: a retry would be here
     assert len(server.chat_requests()) == 1
-    assert not [t for t in threading.enumerate() if t.name == "pagerag-reply"]  # the reader gave up too
+    end = time.monotonic() + 3  # the reader gives up too, once the library is done with its (refused) retries
+    while [t for t in threading.enumerate() if t.name == "pagerag-reply"] and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not [t for t in threading.enumerate() if t.name == "pagerag-reply"]
+    assert len(server.chat_requests()) == 1
 
 
 def test_a_failure_in_the_middle_of_the_stream_keeps_the_pieces_so_far(serve):
