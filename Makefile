@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 DEMO_INDEX ?= .pagerag-demo
 
-.PHONY: install demo test test-fast bench eval clean tesseract
+.PHONY: install demo test test-fast bench eval clean tesseract chromium
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ tesseract:
 	      || echo "warning: could not install $$missing; OCR falls back to RapidOCR / English only"; \
 	  else echo "note: not installed: $$missing (apt-get install $$missing); OCR falls back to RapidOCR / English only"; fi; }
 
+# Headless chromium drives the web app's browser test (tests/test_web_browser.py skips without it).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the browser test will be skipped"; \
+	  else echo "note: chromium is not installed (apt-get install chromium); the browser test will be skipped"; fi; }
+
 demo: install
 	$(BIN)/pagerag index build corpora/sample --index $(DEMO_INDEX)
 	$(BIN)/pagerag index status --index $(DEMO_INDEX)
@@ -47,7 +55,7 @@ demo: install
 	  $(if $(MODEL),-m $(MODEL)) $(if $(BACKEND),--backend $(BACKEND)) --index $(DEMO_INDEX); \
 	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 4 ]
 
-test: install
+test: install chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 test-fast: install

@@ -27,10 +27,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from eval_retrieval import EVAL, PAGERAG, REPO, load_jsonl  # noqa: E402
+from eval_retrieval import EVAL, PAGERAG, REPO  # noqa: E402
 
 from index.store import Index  # noqa: E402
 from rag.locate import locate  # noqa: E402
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def iou(a, b) -> float:

@@ -17,10 +17,11 @@ from .common import friendly_errors, index_option, open_index
               help="query: box each matching word; answer: box the best run of words reading like TEXT.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="PNG to write [default: FILE-pPAGE.png in the current folder].")
+@click.option("--width", type=click.IntRange(100, 10000), help="Scale the PNG to this many pixels wide.")
 @click.option("--json", "as_json", is_flag=True, help="Print the boxes (page pixels and fractions) as JSON.")
 @index_option
 @friendly_errors
-def show(file, page, text, kind, output, as_json, index_dir):
+def show(file, page, text, kind, output, width, as_json, index_dir):
     """Draw PAGE (default 1) of indexed FILE, with the words matching --highlight boxed."""
     from rag.highlight import draw, find_page, page_evidence, page_image_by_id
 
@@ -28,7 +29,10 @@ def show(file, page, text, kind, output, as_json, index_dir):
     row = find_page(idx, file, page)
     ev = page_evidence(idx, row["id"], text, kind=kind)
     output = output or Path(f"{Path(row['path']).stem}-p{page}.png")
-    draw(page_image_by_id(idx, row["id"]), [(ev.regions, 1)]).save(output)
+    image = page_image_by_id(idx, row["id"])
+    if width and width != image.width:
+        image = image.resize((width, max(1, round(image.height * width / image.width))))
+    draw(image, [(ev.regions, 1)], label=False).save(output)
     if as_json:
         click.echo(json.dumps({**ev.to_json(), "image": str(output)}, ensure_ascii=False, indent=2))
         return

@@ -80,17 +80,22 @@ _CITED = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 
 
 def cited_statements(answer: str) -> dict[int, list[str]]:
-    """Each citation number -> the sentences that cite it, citations removed.
+    """Each citation number -> the statements that cite it: the clause before each [n] (text after a
+    sentence's last citation goes with it), citations removed.
 
-    cited_statements("Paid on 9/3/92 [1]. Due in May [1, 2].") -> {1: ['Paid on 9/3/92', 'Due in May'], 2: ['Due in May']}
+    cited_statements("Paid on 9/3/92 [1], due in May [2]. Late fee 5% [1, 2].")
+    -> {1: ['Paid on 9/3/92', 'Late fee 5%'], 2: ['due in May', 'Late fee 5%']}
     """
     out: dict[int, list[str]] = {}
     for sentence in re.split(r"(?<=[.!?])\s+|\n+", answer):
-        nums = [int(x) for g in _CITED.findall(sentence) for x in re.findall(r"\d+", g)]
-        plain = " ".join(_CITED.sub(" ", sentence).split()).strip(" .")
-        for num in dict.fromkeys(nums):
-            if plain:
-                out.setdefault(num, []).append(plain)
+        parts = _CITED.split(sentence)  # text, numbers, text, numbers, ..., text
+        texts, groups = parts[0::2], parts[1::2]
+        for i, group in enumerate(groups):
+            clause = texts[i] + (" " + texts[i + 1] if i == len(groups) - 1 else "")
+            plain = " ".join(clause.split()).strip(" .,;:")
+            for num in dict.fromkeys(int(x) for x in re.findall(r"\d+", group)):
+                if plain:
+                    out.setdefault(num, []).append(plain)
     return out
 
 
@@ -160,11 +165,13 @@ def draw(image, marks: list[tuple[list[Region], int]], label: bool = True):
                 x0, y0, x1, y1 = scale(line, w, h)
                 pen.rectangle((x0 - pad, y0 - pad, x1 + pad, y1 + pad), fill=(*rgb, 50), outline=(*rgb, 255),
                               width=width)
-            if label:
-                x0, y0, _, _ = scale(r.box, w, h)
+            if label and r.lines:  # left of the first line, else above it: never over the words
+                x0, y0, _, y1 = scale(r.lines[0], w, h)
                 tag = f"[{n}]"
                 tw, th = pen.textbbox((0, 0), tag, font=font)[2:]
-                top = y0 - pad - th - 4 if y0 - pad - th - 4 >= 0 else y0 + pad
-                pen.rectangle((x0 - pad, top, x0 - pad + tw + 6, top + th + 4), fill=(*rgb, 230))
-                pen.text((x0 - pad + 3, top + 1), tag, fill=(255, 255, 255, 255), font=font)
+                left, top = x0 - pad - tw - 8, (y0 + y1 - th) // 2 - 2
+                if left < 0:
+                    left, top = x0 - pad, max(0, y0 - pad - th - 6)
+                pen.rectangle((left, top, left + tw + 6, top + th + 4), fill=(*rgb, 230))
+                pen.text((left + 3, top + 1), tag, fill=(255, 255, 255, 255), font=font)
     return Image.alpha_composite(base, overlay).convert("RGB")

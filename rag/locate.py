@@ -318,15 +318,20 @@ def terms(words: list[Word], text: str, limit: int = 5, exclude: str | None = No
 
 
 def _group(words: list[Word], indexes: list[int]) -> list[list[int]]:
-    """Matched words merged into regions: words on one line, and lines stacked close above each other."""
+    """Matched words merged into regions: words on one line, and lines close above each other that overlap,
+    or where a sentence wraps (the upper match ends its line, the lower one starts the next)."""
     lines: dict[int, list[int]] = {}
     for i in indexes:
         lines.setdefault(words[i].line, []).append(i)
+    line_words: dict[int, list[int]] = {}
+    for i, w in enumerate(words):
+        if w.line in lines:
+            line_words.setdefault(w.line, []).append(i)
     groups = sorted(lines.values(), key=lambda g: min(words[i].y0 for i in g))
     merged: list[list[int]] = []
     for g in groups:
         for m in merged:
-            if _adjacent([words[i] for i in m], [words[i] for i in g]):
+            if _adjacent(words, m, g, line_words):
                 m.extend(g)
                 break
         else:
@@ -334,12 +339,17 @@ def _group(words: list[Word], indexes: list[int]) -> list[list[int]]:
     return merged
 
 
-def _adjacent(a: list[Word], b: list[Word]) -> bool:
-    ax0, ay0, ax1, ay1 = _union(a)
-    bx0, by0, bx1, by1 = _union(b)
-    height = max(max(w.y1 - w.y0 for w in a), max(w.y1 - w.y0 for w in b), 1e-3)
-    overlap = min(ax1, bx1) - max(ax0, bx0)
-    return overlap > 0 and max(by0 - ay1, ay0 - by1) <= 1.0 * height
+def _adjacent(words: list[Word], a: list[int], b: list[int], line_words: dict[int, list[int]]) -> bool:
+    ax0, ay0, ax1, ay1 = _union([words[i] for i in a])
+    bx0, by0, bx1, by1 = _union([words[i] for i in b])
+    height = max(max(words[i].y1 - words[i].y0 for i in a + b), 1e-3)
+    if max(by0 - ay1, ay0 - by1) > 1.0 * height:
+        return False
+    if min(ax1, bx1) - max(ax0, bx0) > 0:
+        return True
+    upper = line_words[words[max(a)].line]  # the upper group's last line, in reading order
+    lower = line_words[words[min(b)].line]
+    return upper.index(max(a)) >= len(upper) - 3 and lower.index(min(b)) <= 2 and by0 > ay0
 
 
 def _union(words: list[Word]) -> Box:

@@ -11,6 +11,7 @@ Chromium runs with a fresh profile in tmp, no network services, no sandbox (cont
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -44,6 +45,7 @@ class Chromium:
         self._ids = itertools.count(1)
         self.proc = None
         self.ws = None
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "Chromium":
         from websockets.sync.client import connect
@@ -59,7 +61,7 @@ class Chromium:
         port = self._devtools_port(profile)
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
         page = next(t for t in targets if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self.ws = self._stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
         self.send("Page.enable")
         self.send("Runtime.enable")
         self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height, deviceScaleFactor=1,
@@ -83,8 +85,7 @@ class Chromium:
         raise CdpError("chromium did not open its DevTools port in time")
 
     def __exit__(self, *exc) -> None:
-        if self.ws is not None:
-            self.ws.close()
+        self._stack.close()
         if self.proc is not None:
             self.proc.terminate()
             try:

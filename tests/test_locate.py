@@ -80,6 +80,8 @@ def test_a_cited_statement_boxes_its_numbers_and_names():
 def test_cited_statements_split_an_answer_by_citation():
     got = cited_statements("Paid on 9/3/92 [1]. Due in May [1, 2].\nNo other terms.")
     assert got == {1: ["Paid on 9/3/92", "Due in May"], 2: ["Due in May"]}
+    got = cited_statements("Voted 4-0 in May [1], at a cost of $27,500 [2] or less. Held in the hall [1]")
+    assert got == {1: ["Voted 4-0 in May", "Held in the hall"], 2: ["at a cost of $27,500 or less"]}
 
 
 def test_drawing_boxes_each_line_in_the_citation_colour():
