@@ -123,6 +123,9 @@ class Assistant:
                 return answer
             answer.text, answer.cited, answer.removed_citations = check(
                 "".join(pieces).strip(), {s.n for s in evidence.sources})
+            if not answer.text:  # nothing (or only citations we removed): not an answer, not a turn to keep
+                answer.model_error = prompts.EMPTY_ANSWER.format(model=answer.model or answer.backend)
+                return answer
         answer.retrieval_seconds = answer.retrieval_seconds or time.perf_counter() - t0
         self.remember(answer, conversation_id)
         return answer

@@ -34,3 +34,6 @@ CAPTION = (
     "(letter, invoice, receipt, form, slide, chart, photo, ...), what any charts, tables or photos show, "
     "and its key entities (names, organisations, dates, amounts). Plain text, no preamble."
 )
+
+EMPTY_ANSWER = ("the model '{model}' answered with no text; try again, or another model "
+                "(-m MODEL, --backend)")

@@ -202,6 +202,18 @@ def test_invalid_citations_are_removed_and_reported(index_copy):
     assert conv.turns[0].removed_citations == [7, 9]
 
 
+@pytest.mark.parametrize("reply", ["   ", "[9]"])
+def test_an_empty_answer_is_an_error_not_a_saved_turn(index_copy, reply):
+    from openai_server import OpenAIServer
+
+    with OpenAIServer(scripted([reply])) as server:
+        result = invoke("ask", Q_PARKING, "--backend", "openai", "--base-url", server.url, "-m", "pagerag-test", "-k", 3,
+                        "--index", index_copy)
+    assert result.exit_code == 4
+    assert "answered with no text" in result.output
+    assert ConversationStore(index_copy).last_id() is None
+
+
 def test_abstains_without_calling_the_model(index_copy):
     from openai_server import OpenAIServer
 
