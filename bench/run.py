@@ -114,6 +114,63 @@ def cold_rows(report) -> list[tuple[str, ...]]:
     return rows
 
 
+def scale_rows(report) -> list[tuple[str, ...]]:
+    """Rows of bench/scale.py: approximate vs exact vectors, latency and size at `report.size` pages."""
+    from index.store import LEXICAL_BUDGET
+
+    n, q, fit, exact, cal = report.size, report.query, report.fit, report.exact, report.calibration
+    layout = fit["layout"]
+    flat = exact["flat_latency"]
+    flat_n = flat[str(n)] if str(n) in flat else flat[n]
+    kind = (f"IVF{layout['nlist']},{layout['encoding']} nprobe {layout['nprobe']}" if layout["kind"] == "ivf"
+            else "flat")
+    rows = [(f"scale index: {n:,} pages = passages", kind, "", "",
+             f"SQLite written in {report.built['wall']:.0f} s; {cal.get('real', 0):,} real MiniLM passages + "
+             f"synthetic (sigma {cal.get('sigma', 0):.3f}): median top-1 cosine to the real set "
+             f"{cal.get('synthetic_top1_to_real', 0):.3f} synthetic vs {cal.get('real_top1', 0):.3f} real")]
+    rows.append(("  FAISS train + fill from SQLite (fit_vectors)", f"{fit['fit']:.0f} s",
+                 f"exact flat fill: {exact['load_s']:.0f} s", "",
+                 f"{fit['cpu']:.0f} CPU-s; peak RSS {fit['maxrss_mib']:.0f} MiB vs flat "
+                 f"{exact['maxrss_mib']:.0f} MiB; {_load(_span(fit))}"))
+    for nprobe, r in sorted(q["recall"].items(), key=lambda kv: int(kv[0])):
+        mark = " (default)" if int(nprobe) == layout["nprobe"] else ""
+        rows.append((f"  recall@{report.k} vs exact, top-100 search, nprobe {nprobe}{mark}",
+                     f"{r['recall']:.3f}; p50 {r['p50_ms']:.1f} / p95 {r['p95_ms']:.1f} ms",
+                     f"flat: 1.000; p50 {flat_n['p50_ms']:.1f} ms", f"{r['p50_ms'] / flat_n['p50_ms']:.2f}",
+                     f"{report.vector_queries} held-out real queries" if mark else ""))
+    sizes = sorted(flat, key=int)
+    rows.append(("  flat top-100, p50 by size (1 thread)", ", ".join(f"{int(s):,}: {flat[s]['p50_ms']:.1f} ms" for s in sizes),
+                 "", "", f"approximate from {report.threshold:,} passages (index/vectors.py APPROX_THRESHOLD)"))
+    from scale import EXACT_LEXICAL
+
+    lat = q["latency"]
+    base, exact_lex = lat["query embedding"], lat[EXACT_LEXICAL]
+    fmt = lambda l: f"p50 {l['p50_ms']:.1f} / p95 {l['p95_ms']:.1f} ms"  # noqa: E731
+    ratio = lambda a, b: f"{a['p50_ms'] / b['p50_ms']:.2f} / {a['p95_ms'] / b['p95_ms']:.2f}"  # noqa: E731
+    rows.append(("  query embedding alone", fmt(base), "", "", ""))
+    for name in ("hybrid", "dense"):
+        rows.append((f"  search {name}, k=5", fmt(lat[name]), "query embedding", ratio(lat[name], base),
+                     _load(Span(others=q.get("others"))) if name == "hybrid" else ""))
+    agree = q["lexical_agreement"]
+    rows.append(("  search lexical, k=5", fmt(lat["lexical"]), f"{EXACT_LEXICAL}: {fmt(exact_lex)}",
+                 ratio(lat["lexical"], exact_lex),
+                 f"same top-5 pages {agree['top5']:.3f}, same first page {agree['top1']:.3f} "
+                 f"(commonest phrases left out past {LEXICAL_BUDGET:,} postings, index/store.py)"))
+    rows.append(("  first search: FAISS load + reconcile", f"{q['load_s']:.1f} s", "", "",
+                 f"peak RSS of the searching process {q['maxrss_mib']:.0f} MiB (model, FAISS, SQLite cache)"))
+    d = report.disk
+    content = ", ".join(f"{k} {v / d['pages']:.0f}" for k, v in d["content"].items())
+    rows.append(("  size on disk per page", f"{d['bytes_per_page']:,.0f} B", f"format 1: {d['format1_bytes_per_page']:,.0f} B",
+                 f"{d['bytes_per_page'] / d['format1_bytes_per_page']:.2f}",
+                 f"index.db per page: {content} B; word boxes JSON would be {d['words_json_over_packed']:.1f}x; "
+                 + ", ".join(f"{k} {v / MIB:.0f} MiB" for k, v in d["files"].items())))
+    return rows
+
+
+def _span(d: dict) -> Span:
+    return Span(wall=d.get("wall", 0.0), cpu=d.get("cpu", 0.0), others=d.get("others"))
+
+
 def print_table(header: list[str], rows: list[tuple[str, ...]]) -> None:
     cols = ("measurement", "result", "baseline (same run)", "ratio", "notes")
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols[:-1])]
@@ -129,7 +186,7 @@ def print_table(header: list[str], rows: list[tuple[str, ...]]) -> None:
 # -- main -------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["throughput", "search", "cold"], help="run one part only")
+    ap.add_argument("--only", choices=["throughput", "search", "cold", "scale"], help="run one part only")
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     g = ap.add_argument_group("throughput")
     g.add_argument("--engines", nargs="+", choices=["tesseract", "rapidocr"],
@@ -150,6 +207,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("-k", type=int, default=5, help="pages returned per search [5]")
     g.add_argument("--rebuild", action="store_true", help="rebuild the cached search index")
     g.add_argument("--cold-runs", type=int, default=10, help="fresh processes per command for the cold start [10]")
+    g = ap.add_argument_group("scale")
+    g.add_argument("--size", type=int, default=1_000_000,
+                   help="pages (= passages) of the scale index; the first run builds and caches it "
+                        "(10^6: ~1 h, ~3 GiB in bench/.cache) [1000000]")
     return ap.parse_args(argv)
 
 
@@ -191,6 +252,12 @@ def main(argv=None) -> None:
                 rows += [(f"cold start, on the {index.pages:,}-page search index", "", "", "", ""),
                          *cold_rows(report)]
                 results["cold"] = report.as_json()
+            if args.only in (None, "scale"):
+                import scale
+
+                report = scale.run(args.size, args.queries)
+                rows += scale_rows(report)
+                results["scale"] = asdict(report)
         except BenchError as e:
             sys.exit(f"bench: {e}")
     env["loadavg_end"] = os.getloadavg()

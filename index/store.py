@@ -10,6 +10,7 @@ crash between the two can never leave search inconsistent.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -20,6 +21,14 @@ from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
 from .vectors import FAISS_NAME, Layout, VectorStore, id_selector, layout_for, pack_vector, unpack_vectors
 from .wordpack import pack_words, unpack_words
 from .words import Word, fold
+
+
+# Index.without_common: the commonest phrases are left out of bm25 queries on large indexes
+COMMON_MIN_PAGES = 20_000
+LEXICAL_BUDGET = 20_000  # postings scored per query, about
+COMMON_WINDOWS, COMMON_WINDOW = 8, 128
+_PHRASE = re.compile(r'"[^"]*"')
+_OR_OF_PHRASES = re.compile(r'"[^"]*"(?: OR "[^"]*")*')
 
 
 @dataclass
@@ -290,11 +299,16 @@ class Index:
         return dict(self.db.execute(
             f"SELECT id, page_id FROM chunks WHERE id IN ({','.join('?' * len(chunk_ids))})", list(chunk_ids)))
 
-    def lexical(self, match: str, limit: int, doc_ids: list[int] | None = None) -> list[tuple[int, float]]:
+    def lexical(self, match: str, limit: int, doc_ids: list[int] | None = None,
+                budget: int | None = None) -> list[tuple[int, float]]:
         """(page id, bm25) best first for an FTS5 MATCH expression; bm25 is negated so higher is better.
 
-        `doc_ids` restricts the match to those documents' pages inside the query itself.
+        `doc_ids` restricts the match to those documents' pages inside the query itself; on
+        large indexes the commonest phrases are left out (`without_common`).
         """
+        match = self.without_common(match, budget)
+        if not match:
+            return []
         where, args = "", [match]
         if doc_ids is not None:
             where = " AND rowid IN (SELECT id FROM pages WHERE doc_id IN (SELECT value FROM json_each(?)))"
@@ -355,6 +369,41 @@ class Index:
             order = np.argsort(-scores, kind="stable")[:k]
             return scores[order], among[order]
         return self.vectors.search(vector, min(k, len(among)), selector=id_selector(among))
+
+    def without_common(self, match: str, budget: int | None = None) -> str:
+        """`match` (an OR of quoted phrases, as rag.query.fts_match makes) without its commonest phrases,
+        so that bm25 scores at most about `budget` (LEXICAL_BUDGET) postings; other expressions
+        are returned as they are, and so is everything on indexes under COMMON_MIN_PAGES pages.
+
+        bm25's cost is one scoring per page that holds a phrase ('also' is on ~40% of pages:
+        ~1 s at 10^6 pages, bench/scale.py), and its weight is least for those phrases: idf =
+        log((N - n + 0.5) / (n + 0.5)), which FTS5 clamps to 1e-6 past n = N/2. So phrases on more
+        than half the pages are always left out (no page's score changes), then the commonest
+        ones go while the postings to score exceed the budget; the rarest phrase always stays.
+        Counts are estimated from COMMON_WINDOWS windows of COMMON_WINDOW consecutive pages
+        spread over the index (~0.1 ms a phrase).
+        """
+        parts = _PHRASE.findall(match)
+        if not parts or not _OR_OF_PHRASES.fullmatch(match):
+            return match
+        first = self.db.execute("SELECT id FROM pages ORDER BY id LIMIT 1").fetchone()  # min(), max() together
+        last = self.db.execute("SELECT id FROM pages ORDER BY id DESC LIMIT 1").fetchone()  # would scan the table
+        if first is None or last[0] - first[0] < COMMON_MIN_PAGES:
+            return match
+        lo, pages = first[0], last[0] - first[0] + 1  # ids taken as dense: gaps only make it drop more
+        starts = [lo + (pages - COMMON_WINDOW) * i // (COMMON_WINDOWS - 1) for i in range(COMMON_WINDOWS)]
+        sampled = COMMON_WINDOWS * COMMON_WINDOW
+        share = {p: sum(self.db.execute(
+            "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH ? AND rowid BETWEEN ? AND ?",
+            (p, s, s + COMMON_WINDOW - 1)).fetchone()[0] for s in starts) / sampled for p in parts}
+        kept, postings = set(), 0.0
+        for p in sorted(parts, key=lambda p: share[p]):
+            cost = share[p] * pages
+            if share[p] > 0.5 or (kept and postings + cost > (budget or LEXICAL_BUDGET)):
+                break
+            kept.add(p)
+            postings += cost
+        return " OR ".join(p for p in parts if p in kept)
 
     def page_rows(self, page_ids: list[int]) -> dict[int, sqlite3.Row]:
         cur = self.db.execute(

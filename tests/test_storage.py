@@ -132,3 +132,33 @@ def test_ivf_past_the_threshold_with_adds_removes_and_a_lost_file(tmp_path, monk
     assert reader.vectors.layout.kind == "flat" and len(reader.vectors) == 3000
     reader.save_vectors()
     assert VectorStore(tmp_path / "idx2", DIM).layout.kind == "ivf"
+
+
+def _text_index(folder, texts: list[str]) -> Index:
+    idx = Index.open(folder, create=True)
+    idx.set_meta(embed_model="test", embed_dim=DIM)
+    doc = idx.add_document("/t.pdf", "0" * 64, 1, 1, "pdf", "t", len(texts))
+    vec = _clustered(1, 0)[0].tobytes()
+    idx.add_pages([NewPage(doc, i + 1, 100, 100, "text-layer", t, _words([t.split()]), None,
+                           [NewChunk(t, 0, 1, None, vec)]) for i, t in enumerate(texts)], {doc: "t"})
+    return idx
+
+
+def test_lexical_leaves_out_the_commonest_phrases_on_large_indexes(tmp_path, monkeypatch):
+    from index import store
+
+    # 'record' on every page, 'harbor' on 30%, 'ledger' on 10%, 'zephyr' on two pages
+    texts = [" ".join(["record", f"n{i}", *(["harbor"] if i % 10 < 3 else []), *(["ledger"] if i % 10 == 5 else []),
+                       *(["zephyr"] if i in (17, 401) else [])]) for i in range(2000)]
+    idx = _text_index(tmp_path / "idx", texts)
+    asked = '"record" OR "harbor" OR "ledger" OR "zephyr"'
+    assert idx.without_common(asked) == asked  # a small index is searched as asked
+    monkeypatch.setattr(store, "COMMON_MIN_PAGES", 1000)
+    # past half the pages a phrase has no bm25 weight: always out; then the budget (postings) decides
+    assert idx.without_common(asked, budget=10 ** 9) == '"harbor" OR "ledger" OR "zephyr"'
+    assert idx.without_common(asked, budget=300) == '"ledger" OR "zephyr"'
+    assert idx.without_common(asked, budget=1) == '"zephyr"'  # the rarest stays, whatever the budget
+    assert idx.without_common('"record"') == ""
+    assert idx.without_common('"zephyr" AND "harbor"') == '"zephyr" AND "harbor"'  # not ours: as is
+    assert [p for p, _ in idx.lexical(asked, 5, budget=300)] == [18, 402, *[p for p, _ in idx.lexical('"ledger"', 3)]]
+    assert idx.lexical('"record"', 5) == []

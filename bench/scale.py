@@ -1,0 +1,336 @@
+"""Scale: an index of 10^6 pages / passages. Approximate vs exact vector search, hybrid and lexical
+latency, FAISS train/build time and peak memory, bytes on disk per page.
+
+    from scale import run
+    report = run(size=1_000_000)   # -> ScaleReport (run.py prints it as table rows)
+
+The index (bench/.cache/scale-index-*) is written through the real storage code
+(`Index.add_pages`: packed words, float16 vectors, FTS5), one passage per page: page
+texts are harness.Synth pages (real English words, topics, a Zipf background), vectors
+come from scale_data (real MiniLM embeddings of real text, the rest synthesised around
+them). Text and vector of a page are unrelated: the lexical and dense sides are each
+realistic, which is what latency and recall need. Then, each in a fresh process (so
+its peak RSS is its own):
+
+- `fit`: `Index.fit_vectors()` + save, as a build does when it crosses the threshold:
+  train time, build time, peak RSS, the layout recorded in meta;
+- `exact`: the baseline. A flat index over the same float16 vectors: exact top-k for
+  every query (recall's ground truth) and flat single-query latency at growing sizes;
+- `query`: the index as `pagerag search` opens it: FAISS load + reconcile, recall@10 of
+  the IVF index against the exact top-10 over held-out real queries at several nprobe,
+  and hybrid / dense / lexical latency of `Retriever.search` with the real embedder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness import HERE, BenchError, Synth, log, measure
+
+CACHE = HERE / ".cache"
+FAISS_FILE = "vectors.faiss"
+REAL = 20_000  # real passages embedded (~15-30 min once on 2 busy cores); the rest are synthesised
+PROBES = (8, 16, 32, 64, 128)
+FLAT_SIZES = (10_000, 100_000, 200_000, 500_000, 1_000_000)
+WORDS = (15, 110)
+EXACT_LEXICAL = "lexical, every phrase scored"  # the baseline of Index.without_common's budget
+
+
+def _maxrss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- the index --------------------------------------------------------------------------
+def _words_of(lines: list[str]):
+    """Words with plausible boxes: lines 1/60 of the page apart, width by characters."""
+    from index.words import Word
+
+    out = []
+    for lid, line in enumerate(lines):
+        x, y = 0.08, 0.06 + lid * 0.016
+        for t in line.split(" "):
+            w = 0.0105 * len(t)
+            out.append(Word(t, x, y, min(x + w, 0.95), y + 0.012, 0.9, lid))
+            x += w + 0.006
+    return out
+
+
+def ensure_index(size: int, seed: int = 0) -> tuple[Path, dict]:
+    """The cached SQLite index of `size` pages, passages' vectors still zero (`fill_vectors` sets
+    them, so the pages can be written while the real passages are being embedded); no FAISS file
+    yet (`fit` makes it)."""
+    from index.embed import DEFAULT_MODEL
+    from index.schema import FORMAT_VERSION
+    from index.store import Index, NewChunk, NewPage
+    from scale_data import DATA_VERSION, DIM
+
+    folder = CACHE / f"scale-index-v{DATA_VERSION}-f{FORMAT_VERSION}-n{size}-s{seed}"
+    marker = folder / "built.json"
+    if marker.exists():
+        return folder, json.loads(marker.read_text())
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    synth = Synth(seed, WORDS)
+    zero = bytes(4 * DIM)
+    log(f"scale: writing {size:,} pages to {folder.name} (Index.add_pages; minutes)")
+    with measure() as span:
+        idx = Index.open(folder, create=True)
+        idx.set_meta(embed_model=DEFAULT_MODEL, embed_dim=DIM)
+        per_doc = 1000
+        for start in range(0, size, per_doc):
+            stop = min(size, start + per_doc)
+            title = f"doc {start // per_doc}"
+            doc = idx.add_document(f"/bench/scale/doc{start // per_doc:05d}.pdf", f"{start:064d}", 1, 1, "pdf",
+                                   title, stop - start)
+            pages = []
+            for i in range(start, stop):
+                lines = synth.page(i)
+                body = " ".join(lines[1:])
+                pages.append(NewPage(doc, i - start + 1, 612, 792, "text-layer", "\n".join(lines), _words_of(lines),
+                                     None, [NewChunk(body, 0, len(body.split()), (0.08, 0.06, 0.9, 0.5), zero)]))
+            idx.add_pages(pages, {doc: title})
+            idx.finish_document(doc)
+            if stop % 50_000 == 0:
+                log(f"scale: {stop:,} pages written")
+        idx.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        idx.close()
+    built = {"wall": round(span.wall, 1), "cpu": round(span.cpu, 1), "others": span.others,
+             "when": time.strftime("%Y-%m-%d %H:%M"), "vectors": None}
+    marker.write_text(json.dumps(built))
+    return folder, built
+
+
+def fill_vectors(folder: Path, built: dict, vectors, key: str) -> dict:
+    """Set chunks.vector (chunk id i + 1 <- vectors[i], float16 as the store keeps them), once per `key`."""
+    import sqlite3
+
+    if built.get("vectors") == key:
+        return built
+    log(f"scale: setting {len(vectors):,} passage vectors")
+    with measure() as span:
+        db = sqlite3.connect(folder / "index.db", isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        for start in range(0, len(vectors), 50_000):
+            block = vectors[start:start + 50_000].astype("float16")
+            db.execute("BEGIN")
+            db.executemany("UPDATE chunks SET vector = ? WHERE id = ?",
+                           ((block[j].tobytes(), start + j + 1) for j in range(len(block))))
+            db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+    (folder / FAISS_FILE).unlink(missing_ok=True)
+    built = {**built, "vectors": key, "vectors_wall": round(span.wall, 1)}
+    (folder / "built.json").write_text(json.dumps(built))
+    return built
+
+
+def _child(*args: str) -> dict:
+    """Run this file as `python scale.py ARGS` (nice'd), return the JSON it prints last."""
+    out = subprocess.run(["nice", sys.executable, __file__, *args], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    if out.returncode != 0:
+        raise BenchError(f"scale {args[0]} failed:\n{out.stderr[-3000:]}")
+    sys.stderr.write(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- child: fit ------------------------------------------------------------------------
+def child_fit(folder: Path) -> dict:
+    """Train and fill the FAISS cache from SQLite, as a writer does; time it."""
+    from index.lock import WriteLock
+    from index.store import Index
+    from index.vectors import FAISS_NAME
+
+    (folder / FAISS_NAME).unlink(missing_ok=True)
+    with WriteLock(folder), measure() as span:
+        idx = Index.open(folder)
+        t0 = time.perf_counter()
+        layout = idx.fit_vectors()
+        fit = time.perf_counter() - t0
+        idx.save_vectors()
+        idx.close()
+    return {"wall": span.wall, "cpu": span.cpu, "others": span.others, "fit": fit,
+            "layout": asdict(layout), "maxrss_mib": _maxrss_mib()}
+
+
+# -- child: exact ----------------------------------------------------------------------
+def child_exact(vectors_path: Path, size: int, queries_path: Path, k: int) -> dict:
+    """Exact top-k per query (saved beside the vectors) and flat single-query latency by size."""
+    import faiss
+    import numpy as np
+
+    from search_latency import Latency
+
+    faiss.omp_set_num_threads(1)  # as a single search runs (one query: no OpenMP)
+    data = np.memmap(vectors_path, dtype="float16", mode="r").reshape(-1, 384)[:size]
+    queries = np.load(queries_path).astype("float32")
+    flat = faiss.IndexFlatIP(384)
+    latency = {}
+    t0 = time.perf_counter()
+    for n in sorted({n for n in FLAT_SIZES if n < size} | {size}):
+        while flat.ntotal < n:
+            stop = min(n, flat.ntotal + 100_000)
+            flat.add(np.ascontiguousarray(data[flat.ntotal:stop], dtype="float32"))
+        lat = Latency(f"flat {n}")
+        for q in queries[:100]:
+            t = time.perf_counter()
+            flat.search(q[None, :], 100)
+            lat.ms.append((time.perf_counter() - t) * 1000)
+        latency[n] = lat.summary()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    _, truth = flat.search(queries, k)
+    return {"truth": (truth + 1).tolist(), "flat_latency": latency,  # chunk ids are row + 1
+            "load_s": time.perf_counter() - t0, "maxrss_mib": _maxrss_mib()}
+
+
+# -- child: query ----------------------------------------------------------------------
+def child_query(folder: Path, queries_path: Path, truth_path: Path, n_text: int, k: int) -> dict:
+    import numpy as np
+
+    from index.embed import Embedder
+    from index.store import Index
+    from rag.query import fts_match
+    from rag.retrieve import CANDIDATES, Retriever
+    from search_latency import MODES, Corpus, Latency, make_queries
+
+    idx = Index.open(folder)
+    embedder = Embedder(idx.meta["embed_model"])
+    embedder.encode(["warm up"])
+    t0 = time.perf_counter()
+    vs = idx.vectors
+    load = time.perf_counter() - t0
+    layout = vs.layout
+    queries = np.load(queries_path).astype("float32")
+    truth = np.array(json.loads(truth_path.read_text()))
+    recall = {}
+    for nprobe in sorted({*PROBES, layout.nprobe}) if layout.kind == "ivf" else [0]:
+        if nprobe:
+            vs.set_nprobe(nprobe)
+        lat, hits = Latency(f"nprobe {nprobe}"), 0
+        for q, true in zip(queries, truth):
+            t = time.perf_counter()
+            _, ids = vs.search(q, CANDIDATES)
+            lat.ms.append((time.perf_counter() - t) * 1000)
+            hits += len(set(ids[:k].tolist()) & set(true[:k].tolist()))
+        recall[nprobe] = {"recall": hits / (k * len(queries)), **lat.summary()}
+    if layout.kind == "ivf":
+        vs.set_nprobe(layout.nprobe)
+    texts = make_queries(Corpus(idx.counts()["pages"], WORDS, 0), n_text)
+    retriever = Retriever(idx, embedder)
+    ops = {"query embedding": lambda q: embedder.encode_query(q),
+           **{m: (lambda q, m=m: retriever.search(q, k=5, mode=m)) for m in MODES},
+           EXACT_LEXICAL: lambda q: idx.lexical(fts_match(q), CANDIDATES, budget=10 ** 12) if fts_match(q) else []}
+    lats = {name: Latency(name) for name in ops}
+    tops: dict[str, list] = {"lexical": [], EXACT_LEXICAL: []}
+    with measure() as span:
+        for i, q in enumerate([*texts[:10], *texts]):
+            for j in range(len(ops)):
+                name = list(ops)[(i + j) % len(ops)]
+                t = time.perf_counter()
+                got = ops[name](q)
+                if i >= 10:
+                    lats[name].ms.append((time.perf_counter() - t) * 1000)
+                    if name in tops:
+                        tops[name].append([h.page_id for h in got] if name == "lexical" else [p for p, _ in got[:5]])
+    agree = [len(set(a) & set(b)) / max(1, min(5, len(b))) for a, b in zip(tops["lexical"], tops[EXACT_LEXICAL])]
+    top1 = [a[:1] == b[:1] for a, b in zip(tops["lexical"], tops[EXACT_LEXICAL])]
+    return {"layout": asdict(layout), "load_s": load, "recall": recall,
+            "latency": {n: lat.summary() for n, lat in lats.items()}, "others": span.others,
+            "lexical_agreement": {"top5": sum(agree) / len(agree), "top1": sum(top1) / len(top1)},
+            "maxrss_mib": _maxrss_mib()}
+
+
+# -- sizes -----------------------------------------------------------------------------
+def disk_bytes(folder: Path, sample: int = 2000) -> dict:
+    """Bytes per page on disk, what fills index.db, and what format 1 (JSON words, float32 vectors) would take."""
+    import sqlite3
+
+    from index.wordpack import unpack_words
+
+    db = sqlite3.connect(folder / "index.db")
+    pages, chunks = (db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("pages", "chunks"))
+    files = {f.name: f.stat().st_size for f in folder.iterdir() if f.is_file() and f.name != "built.json"}
+    content = dict(zip(("page text", "word boxes"), db.execute("SELECT SUM(length(text)), SUM(length(words)) FROM pages").fetchone()))
+    content["passage text"], content["vectors in SQLite"] = db.execute(
+        "SELECT SUM(length(text)), SUM(length(vector)) FROM chunks").fetchone()
+    try:
+        content["FTS5 index"] = db.execute("SELECT SUM(pgsize) FROM dbstat WHERE name LIKE 'pages_fts%'").fetchone()[0]
+    except sqlite3.Error:
+        pass
+    step = max(1, pages // sample)
+    rows = db.execute("SELECT words, text FROM pages WHERE id % ? = 0", (step,)).fetchall()
+    as_json = sum(len(json.dumps([[w[0], *(round(v, 4) for v in w[1:5]), round(w[5], 3), w[6]]
+                                   for w in unpack_words(b, t)], ensure_ascii=False, separators=(",", ":")).encode())
+                  for b, t in rows)
+    packed = sum(len(b) for b, _ in rows)
+    db.close()
+    total = sum(files.values())
+    v1_extra = content["vectors in SQLite"] + (content["word boxes"] * as_json / packed - content["word boxes"])
+    return {"pages": pages, "chunks": chunks, "files": files, "content": {k: int(v or 0) for k, v in content.items()},
+            "bytes_per_page": total / pages, "format1_bytes_per_page": (total + v1_extra) / pages,
+            "words_json_over_packed": as_json / packed}
+
+
+# -- the whole thing -------------------------------------------------------------------
+@dataclass
+class ScaleReport:
+    size: int
+    calibration: dict
+    built: dict
+    fit: dict
+    exact: dict
+    query: dict
+    disk: dict
+    k: int
+    vector_queries: int
+    threshold: int
+
+
+def run(size: int = 1_000_000, text_queries: int = 200, k: int = 10) -> ScaleReport:
+    import numpy as np
+
+    from scale_data import all_vectors, real_vectors
+
+    folder, built = ensure_index(size)
+    real = real_vectors(min(REAL, size))
+    vectors, calibration = all_vectors(real, size)
+    built = fill_vectors(folder, built, vectors, Path(vectors.filename).name)
+    qpath = folder / "queries.npy"
+    np.save(qpath, real.queries)
+    log(f"scale: exact baseline over {size:,} vectors (flat, float32)")
+    exact = _child("exact", str(vectors.filename), str(size), str(qpath), str(k))
+    truth_path = folder / "truth.json"
+    truth_path.write_text(json.dumps(exact.pop("truth")))
+    log("scale: training and filling the FAISS index from SQLite (fit_vectors)")
+    fit = _child("fit", str(folder))
+    log(f"scale: recall and latency ({len(real.queries)} vector queries, {text_queries} text queries)")
+    query = _child("query", str(folder), str(qpath), str(truth_path), str(text_queries), str(k))
+    from index.vectors import APPROX_THRESHOLD
+
+    return ScaleReport(size, calibration, built, fit, exact, query, disk_bytes(folder), k, len(real.queries),
+                       APPROX_THRESHOLD)
+
+
+def main(argv: list[str]) -> None:
+    what, *args = argv
+    if what == "fit":
+        out = child_fit(Path(args[0]))
+    elif what == "exact":
+        out = child_exact(Path(args[0]), int(args[1]), Path(args[2]), int(args[3]))
+    elif what == "query":
+        out = child_query(Path(args[0]), Path(args[1]), Path(args[2]), int(args[3]), int(args[4]))
+    else:
+        raise SystemExit("run the benchmarks with `python bench/run.py --only scale`")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
