@@ -35,7 +35,7 @@ from harness import HERE, BenchError, Synth, log, measure
 
 CACHE = HERE / ".cache"
 FAISS_FILE = "vectors.faiss"
-REAL = 20_000  # real passages embedded (~15-30 min once on 2 busy cores); the rest are synthesised
+REAL = 10_000  # real passages embedded (~20 min once on 2 busy cores); the rest are synthesised
 PROBES = (8, 16, 32, 64, 128)
 FLAT_SIZES = (10_000, 100_000, 200_000, 500_000, 1_000_000)
 WORDS = (15, 110)
