@@ -22,6 +22,7 @@ its peak RSS is its own):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -62,30 +63,35 @@ def _words_of(lines: list[str]):
 
 
 def ensure_index(size: int, seed: int = 0) -> tuple[Path, dict]:
-    """The cached SQLite index of `size` pages, passages' vectors still zero (`fill_vectors` sets
-    them, so the pages can be written while the real passages are being embedded); no FAISS file
-    yet (`fit` makes it)."""
+    """The cached SQLite index of the first `size` synthetic pages, passages' vectors still zero
+    (`fill_vectors` sets them, so pages can be written while real passages are embedded); no
+    FAISS file (`fit` makes it). One folder per seed that grows: a run for more pages resumes
+    where the last stopped (an interrupted one too: every 1,000-page document is a transaction).
+    """
     from index.embed import DEFAULT_MODEL
-    from index.schema import FORMAT_VERSION
+    from index.schema import FORMAT_VERSION, SCHEMA
     from index.store import Index, NewChunk, NewPage
     from scale_data import DATA_VERSION, DIM
 
-    folder = CACHE / f"scale-index-v{DATA_VERSION}-f{FORMAT_VERSION}-n{size}-s{seed}"
+    schema = hashlib.sha256(SCHEMA.encode()).hexdigest()[:8]  # the format version moves less often
+    folder = CACHE / f"scale-index-v{DATA_VERSION}-f{FORMAT_VERSION}-{schema}-s{seed}"
     marker = folder / "built.json"
-    if marker.exists():
-        return folder, json.loads(marker.read_text())
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
+    built = json.loads(marker.read_text()) if marker.exists() else {"wall": 0.0, "cpu": 0.0, "vectors": None}
+    idx = Index.open(folder, create=True)
+    idx.set_meta(embed_model=DEFAULT_MODEL, embed_dim=DIM)
+    for doc in idx.db.execute("SELECT id FROM documents WHERE status != 'done'").fetchall():
+        idx.remove_document(doc[0])  # the document a killed run was writing
+    have = idx.db.execute("SELECT count(*) FROM pages").fetchone()[0]
+    if have > size:
+        idx.close()
+        raise BenchError(f"{folder} holds {have:,} pages, more than --size {size:,}: delete it or ask for more")
     synth = Synth(seed, WORDS)
     zero = bytes(4 * DIM)
-    log(f"scale: writing {size:,} pages to {folder.name} (Index.add_pages; minutes)")
+    per_doc = 1000
+    if have < size:
+        log(f"scale: writing pages {have:,}-{size:,} to {folder.name} (Index.add_pages; ~10k pages/min on 2 busy cores)")
     with measure() as span:
-        idx = Index.open(folder, create=True)
-        idx.set_meta(embed_model=DEFAULT_MODEL, embed_dim=DIM)
-        per_doc = 1000
-        for start in range(0, size, per_doc):
+        for start in range(have, size, per_doc):
             stop = min(size, start + per_doc)
             title = f"doc {start // per_doc}"
             doc = idx.add_document(f"/bench/scale/doc{start // per_doc:05d}.pdf", f"{start:064d}", 1, 1, "pdf",
@@ -102,8 +108,10 @@ def ensure_index(size: int, seed: int = 0) -> tuple[Path, dict]:
                 log(f"scale: {stop:,} pages written")
         idx.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         idx.close()
-    built = {"wall": round(span.wall, 1), "cpu": round(span.cpu, 1), "others": span.others,
-             "when": time.strftime("%Y-%m-%d %H:%M"), "vectors": None}
+    if have < size:
+        built = {"wall": built["wall"] + round(span.wall, 1), "cpu": built["cpu"] + round(span.cpu, 1),
+                 "others": span.others, "when": time.strftime("%Y-%m-%d %H:%M"), "vectors": None}
+    built["pages"] = size
     marker.write_text(json.dumps(built))
     return folder, built
 
@@ -117,6 +125,8 @@ def fill_vectors(folder: Path, built: dict, vectors, key: str) -> dict:
     log(f"scale: setting {len(vectors):,} passage vectors")
     with measure() as span:
         db = sqlite3.connect(folder / "index.db", isolation_level=None)
+        if db.execute("SELECT count(*), max(id) FROM chunks").fetchone() != (len(vectors), len(vectors)):
+            raise BenchError(f"{folder}: chunk ids are not 1..{len(vectors)}; delete the folder and run again")
         db.execute("PRAGMA journal_mode=WAL")
         for start in range(0, len(vectors), 50_000):
             block = vectors[start:start + 50_000].astype("float16")
@@ -191,38 +201,63 @@ def child_exact(vectors_path: Path, size: int, queries_path: Path, k: int) -> di
             "load_s": time.perf_counter() - t0, "maxrss_mib": _maxrss_mib()}
 
 
-# -- child: query ----------------------------------------------------------------------
-def child_query(folder: Path, queries_path: Path, truth_path: Path, n_text: int, k: int) -> dict:
+# -- child: ann -------------------------------------------------------------------------
+def child_ann(vectors_path: Path, size: int, queries_path: Path, truth_path: Path, k: int) -> dict:
+    """The IVF layout pagerag picks for `size` passages, trained and filled by VectorStore from the
+    cached vectors (as `Index.fit_vectors` does from SQLite), then recall@k and latency by nprobe."""
+    import tempfile
+
     import numpy as np
 
-    from index.embed import Embedder
+    from index.vectors import VectorStore, layout_for, training_ids
+    from search_latency import Latency
+
+    data = np.memmap(vectors_path, dtype="float16", mode="r").reshape(-1, 384)[:size]
+    layout = layout_for(size)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        vs = VectorStore(Path(tmp), 384)
+        t0 = time.perf_counter()
+        picked = training_ids(np.arange(size), layout)
+        vs.rebuild(layout, data[picked].astype("float32"), [])
+        train = time.perf_counter() - t0
+        for start in range(0, size, 20_000):
+            stop = min(size, start + 20_000)
+            vs.add(np.arange(start + 1, stop + 1), data[start:stop].astype("float32"))  # chunk id = row + 1
+        fill = time.perf_counter() - t0 - train
+        vs.save()
+        file_bytes = vs.path.stat().st_size
+        queries = np.load(queries_path).astype("float32")
+        truth = np.array(json.loads(truth_path.read_text()))
+        recall = {}
+        for nprobe in sorted({*PROBES, layout.nprobe}) if layout.kind == "ivf" else [0]:
+            if nprobe:
+                vs.set_nprobe(nprobe)
+            lat, hits = Latency(f"nprobe {nprobe}"), 0
+            for q, true in zip(queries, truth):
+                t = time.perf_counter()
+                _, ids = vs.search(q, 100)
+                lat.ms.append((time.perf_counter() - t) * 1000)
+                hits += len(set(ids[:k].tolist()) & set(true[:k].tolist()))
+            recall[nprobe] = {"recall": hits / (k * len(queries)), **lat.summary()}
+    return {"layout": asdict(layout), "train_s": train, "fill_s": fill, "file_bytes": file_bytes,
+            "recall": recall, "maxrss_mib": _maxrss_mib()}
+
+
+# -- child: query ----------------------------------------------------------------------
+def child_query(folder: Path, n_text: int) -> dict:
+    from index.embed import load_embedder
     from index.store import Index
     from rag.query import fts_match
     from rag.retrieve import CANDIDATES, Retriever
     from search_latency import MODES, Corpus, Latency, make_queries
 
     idx = Index.open(folder)
-    embedder = Embedder(idx.meta["embed_model"])
-    embedder.encode(["warm up"])
+    embedder = load_embedder(idx.meta["embed_model"], idx.folder)  # as `pagerag search` does (ONNX)
+    embedder.encode_query("warm up")
     t0 = time.perf_counter()
     vs = idx.vectors
     load = time.perf_counter() - t0
     layout = vs.layout
-    queries = np.load(queries_path).astype("float32")
-    truth = np.array(json.loads(truth_path.read_text()))
-    recall = {}
-    for nprobe in sorted({*PROBES, layout.nprobe}) if layout.kind == "ivf" else [0]:
-        if nprobe:
-            vs.set_nprobe(nprobe)
-        lat, hits = Latency(f"nprobe {nprobe}"), 0
-        for q, true in zip(queries, truth):
-            t = time.perf_counter()
-            _, ids = vs.search(q, CANDIDATES)
-            lat.ms.append((time.perf_counter() - t) * 1000)
-            hits += len(set(ids[:k].tolist()) & set(true[:k].tolist()))
-        recall[nprobe] = {"recall": hits / (k * len(queries)), **lat.summary()}
-    if layout.kind == "ivf":
-        vs.set_nprobe(layout.nprobe)
     texts = make_queries(Corpus(idx.counts()["pages"], WORDS, 0), n_text)
     retriever = Retriever(idx, embedder)
     ops = {"query embedding": lambda q: embedder.encode_query(q),
@@ -242,7 +277,7 @@ def child_query(folder: Path, queries_path: Path, truth_path: Path, n_text: int,
                         tops[name].append([h.page_id for h in got] if name == "lexical" else [p for p, _ in got[:5]])
     agree = [len(set(a) & set(b)) / max(1, min(5, len(b))) for a, b in zip(tops["lexical"], tops[EXACT_LEXICAL])]
     top1 = [a[:1] == b[:1] for a, b in zip(tops["lexical"], tops[EXACT_LEXICAL])]
-    return {"layout": asdict(layout), "load_s": load, "recall": recall,
+    return {"layout": asdict(layout), "load_s": load,
             "latency": {n: lat.summary() for n, lat in lats.items()}, "others": span.others,
             "lexical_agreement": {"top5": sum(agree) / len(agree), "top1": sum(top1) / len(top1)},
             "maxrss_mib": _maxrss_mib()}
@@ -282,11 +317,13 @@ def disk_bytes(folder: Path, sample: int = 2000) -> dict:
 # -- the whole thing -------------------------------------------------------------------
 @dataclass
 class ScaleReport:
-    size: int
+    size: int  # passages in the vector measurements
+    pages: int  # pages (= passages) of the whole index
     calibration: dict
     built: dict
     fit: dict
     exact: dict
+    ann: dict
     query: dict
     disk: dict
     k: int
@@ -294,29 +331,32 @@ class ScaleReport:
     threshold: int
 
 
-def run(size: int = 1_000_000, text_queries: int = 200, k: int = 10) -> ScaleReport:
+def run(size: int = 1_000_000, pages: int | None = None, text_queries: int = 200, k: int = 10) -> ScaleReport:
+    """Vectors at `size` passages (exact vs IVF), the whole index at `pages` pages (default: `size`)."""
     import numpy as np
 
+    from index.vectors import APPROX_THRESHOLD
     from scale_data import all_vectors, real_vectors
 
-    folder, built = ensure_index(size)
+    pages = pages or size
     real = real_vectors(min(REAL, size))
-    vectors, calibration = all_vectors(real, size)
-    built = fill_vectors(folder, built, vectors, Path(vectors.filename).name)
-    qpath = folder / "queries.npy"
+    vectors, calibration = all_vectors(real, max(size, pages))
+    name = Path(vectors.filename).stem
+    qpath, truth_path = CACHE / f"{name}-queries.npy", CACHE / f"{name}-truth{size}-k{k}.json"
     np.save(qpath, real.queries)
     log(f"scale: exact baseline over {size:,} vectors (flat, float32)")
     exact = _child("exact", str(vectors.filename), str(size), str(qpath), str(k))
-    truth_path = folder / "truth.json"
     truth_path.write_text(json.dumps(exact.pop("truth")))
-    log("scale: training and filling the FAISS index from SQLite (fit_vectors)")
+    log(f"scale: IVF over {size:,} vectors: train, fill, recall@{k} and latency by nprobe")
+    ann = _child("ann", str(vectors.filename), str(size), str(qpath), str(truth_path), str(k))
+    folder, built = ensure_index(pages)
+    built = fill_vectors(folder, built, vectors[:pages], f"{name}:{pages}")
+    log(f"scale: FAISS cache of the {pages:,}-page index from SQLite (Index.fit_vectors, fresh process)")
     fit = _child("fit", str(folder))
-    log(f"scale: recall and latency ({len(real.queries)} vector queries, {text_queries} text queries)")
-    query = _child("query", str(folder), str(qpath), str(truth_path), str(text_queries), str(k))
-    from index.vectors import APPROX_THRESHOLD
-
-    return ScaleReport(size, calibration, built, fit, exact, query, disk_bytes(folder), k, len(real.queries),
-                       APPROX_THRESHOLD)
+    log(f"scale: hybrid, dense and lexical latency on {pages:,} pages ({text_queries} queries)")
+    query = _child("query", str(folder), str(text_queries))
+    return ScaleReport(size, pages, calibration, built, fit, exact, ann, query, disk_bytes(folder), k,
+                       len(real.queries), APPROX_THRESHOLD)
 
 
 def main(argv: list[str]) -> None:
@@ -325,8 +365,10 @@ def main(argv: list[str]) -> None:
         out = child_fit(Path(args[0]))
     elif what == "exact":
         out = child_exact(Path(args[0]), int(args[1]), Path(args[2]), int(args[3]))
+    elif what == "ann":
+        out = child_ann(Path(args[0]), int(args[1]), Path(args[2]), Path(args[3]), int(args[4]))
     elif what == "query":
-        out = child_query(Path(args[0]), Path(args[1]), Path(args[2]), int(args[3]), int(args[4]))
+        out = child_query(Path(args[0]), int(args[1]))
     else:
         raise SystemExit("run the benchmarks with `python bench/run.py --only scale`")
     print(json.dumps(out))

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .errors import IndexFormatError, ModelMismatch, NotIndexed
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
-from .vectors import FAISS_NAME, Layout, VectorStore, id_selector, layout_for, pack_vector, unpack_vectors
+from .vectors import (FAISS_NAME, Layout, VectorStore, id_selector, layout_for, pack_vector, training_ids,
+                      unpack_vectors)
 from .wordpack import pack_words, unpack_words
 from .words import Word, fold
 
@@ -181,9 +182,7 @@ class Index:
         if (have.kind, have.nlist, have.encoding) != (want.kind, want.nlist, want.encoding):
             sample = None
             if want.kind == "ivf":
-                all_ids = np.sort(vs.ids())
-                size = min(n, want.nlist * 40)
-                picked = np.sort(np.random.default_rng(0).choice(all_ids, size, replace=False))
+                picked = training_ids(np.sort(vs.ids()), want)
                 sample = np.vstack([v for _, v in self.iter_vectors(ids=picked)])
             vs.rebuild(want, sample, self.iter_vectors())
         elif want.kind == "ivf" and have.nprobe != want.nprobe:

@@ -71,6 +71,14 @@ def layout_for(n: int, current: Layout | None = None) -> Layout:
     return Layout("ivf", nlist, max(16, nlist // 32), "SQ8", n)
 
 
+def training_ids(ids, layout: Layout, seed: int = 0):
+    """The ids whose vectors train an IVF layout: TRAIN_PER_LIST per list, drawn at random (seeded), sorted."""
+    import numpy as np
+
+    size = min(len(ids), layout.nlist * TRAIN_PER_LIST)
+    return np.sort(np.random.default_rng(seed).choice(np.asarray(ids), size, replace=False))
+
+
 def pack_vector(vector) -> bytes:
     """One float32 vector -> the float16 bytes kept in SQLite (half the size; cosines move < 1e-3)."""
     import numpy as np
