@@ -34,7 +34,7 @@ from pathlib import Path
 
 from harness import HERE, BenchError, Synth, log, measure
 
-CACHE = HERE / ".cache"
+CACHE = Path(os.environ.get("PAGERAG_BENCH_CACHE", HERE / ".cache"))  # a scratch cache for trial runs
 FAISS_FILE = "vectors.faiss"
 REAL = 10_000  # real passages embedded (~20 min once on 2 busy cores); the rest are synthesised
 PROBES = (8, 16, 32, 64, 128)
@@ -173,32 +173,34 @@ def child_fit(folder: Path) -> dict:
 
 # -- child: exact ----------------------------------------------------------------------
 def child_exact(vectors_path: Path, size: int, queries_path: Path, k: int) -> dict:
-    """Exact top-k per query (saved beside the vectors) and flat single-query latency by size."""
+    """Exact top-k per query at `size` and at the approximate threshold (prefixes of the vectors),
+    and flat single-query top-100 latency at growing sizes."""
     import faiss
     import numpy as np
 
+    from index.vectors import APPROX_THRESHOLD
     from search_latency import Latency
 
-    faiss.omp_set_num_threads(1)  # as a single search runs (one query: no OpenMP)
     data = np.memmap(vectors_path, dtype="float16", mode="r").reshape(-1, 384)[:size]
     queries = np.load(queries_path).astype("float32")
     flat = faiss.IndexFlatIP(384)
-    latency = {}
+    latency, truth = {}, {}
     t0 = time.perf_counter()
-    for n in sorted({n for n in FLAT_SIZES if n < size} | {size}):
+    for n in sorted({n for n in (*FLAT_SIZES, APPROX_THRESHOLD) if n < size} | {size}):
         while flat.ntotal < n:
             stop = min(n, flat.ntotal + 100_000)
             flat.add(np.ascontiguousarray(data[flat.ntotal:stop], dtype="float32"))
+        faiss.omp_set_num_threads(1)  # as a single search runs (one query: no OpenMP)
         lat = Latency(f"flat {n}")
         for q in queries[:100]:
             t = time.perf_counter()
             flat.search(q[None, :], 100)
             lat.ms.append((time.perf_counter() - t) * 1000)
         latency[n] = lat.summary()
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    _, truth = flat.search(queries, k)
-    return {"truth": (truth + 1).tolist(), "flat_latency": latency,  # chunk ids are row + 1
-            "load_s": time.perf_counter() - t0, "maxrss_mib": _maxrss_mib()}
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        if n in (size, APPROX_THRESHOLD):
+            truth[n] = (flat.search(queries, k)[1] + 1).tolist()  # chunk ids are row + 1
+    return {"truth": truth, "flat_latency": latency, "load_s": time.perf_counter() - t0, "maxrss_mib": _maxrss_mib()}
 
 
 # -- child: ann -------------------------------------------------------------------------
@@ -323,7 +325,7 @@ class ScaleReport:
     built: dict
     fit: dict
     exact: dict
-    ann: dict
+    ann: dict  # passages -> the IVF measurements at that size (the threshold, and `size`)
     query: dict
     disk: dict
     k: int
@@ -342,13 +344,16 @@ def run(size: int = 1_000_000, pages: int | None = None, text_queries: int = 200
     real = real_vectors(min(REAL, size))
     vectors, calibration = all_vectors(real, max(size, pages))
     name = Path(vectors.filename).stem
-    qpath, truth_path = CACHE / f"{name}-queries.npy", CACHE / f"{name}-truth{size}-k{k}.json"
+    qpath = CACHE / f"{name}-queries.npy"
     np.save(qpath, real.queries)
     log(f"scale: exact baseline over {size:,} vectors (flat, float32)")
     exact = _child("exact", str(vectors.filename), str(size), str(qpath), str(k))
-    truth_path.write_text(json.dumps(exact.pop("truth")))
-    log(f"scale: IVF over {size:,} vectors: train, fill, recall@{k} and latency by nprobe")
-    ann = _child("ann", str(vectors.filename), str(size), str(qpath), str(truth_path), str(k))
+    ann = {}
+    for n, truth in sorted(exact.pop("truth").items(), key=lambda kv: int(kv[0])):
+        truth_path = CACHE / f"{name}-truth{n}-k{k}.json"
+        truth_path.write_text(json.dumps(truth))
+        log(f"scale: IVF over {int(n):,} vectors: train, fill, recall@{k} and latency by nprobe")
+        ann[int(n)] = _child("ann", str(vectors.filename), str(n), str(qpath), str(truth_path), str(k))
     folder, built = ensure_index(pages)
     built = fill_vectors(folder, built, vectors[:pages], f"{name}:{pages}")
     log(f"scale: FAISS cache of the {pages:,}-page index from SQLite (Index.fit_vectors, fresh process)")

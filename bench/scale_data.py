@@ -22,6 +22,7 @@ that measure, like one more real text from the same sources. Cached in bench/.ca
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 import sysconfig
@@ -31,7 +32,7 @@ from random import Random
 
 from harness import HERE, BenchError, log
 
-CACHE = HERE / ".cache"
+CACHE = Path(os.environ.get("PAGERAG_BENCH_CACHE", HERE / ".cache"))  # a scratch cache for trial runs
 DATA_VERSION = 1  # bump when the text sources, passage packing or synthesis change
 DIM = 384
 QUERIES = 1000
