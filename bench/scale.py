@@ -68,14 +68,38 @@ def ensure_index(size: int, seed: int = 0) -> tuple[Path, dict]:
     FAISS file (`fit` makes it). One folder per seed that grows: a run for more pages resumes
     where the last stopped (an interrupted one too: every 1,000-page document is a transaction).
     """
-    from index.embed import DEFAULT_MODEL
     from index.schema import FORMAT_VERSION, SCHEMA
-    from index.store import Index, NewChunk, NewPage
-    from scale_data import DATA_VERSION, DIM
+    from scale_data import DATA_VERSION
 
     schema = hashlib.sha256(SCHEMA.encode()).hexdigest()[:8]  # the format version moves less often
     folder = CACHE / f"scale-index-v{DATA_VERSION}-f{FORMAT_VERSION}-{schema}-s{seed}"
     marker = folder / "built.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = _wait_for_lock(folder)
+    try:
+        return _write_pages(folder, marker, size, seed)
+    finally:
+        lock.release()
+
+
+def _wait_for_lock(folder: Path):
+    """The index's write lock, waiting while another run (say, one filling the cache ahead) holds it."""
+    from index.errors import IndexLocked
+    from index.lock import WriteLock
+
+    while True:
+        try:
+            return WriteLock(folder).acquire()
+        except IndexLocked:
+            log(f"scale: waiting for the other writer of {folder.name}")
+            time.sleep(30)
+
+
+def _write_pages(folder: Path, marker: Path, size: int, seed: int) -> tuple[Path, dict]:
+    from index.embed import DEFAULT_MODEL
+    from index.store import Index, NewChunk, NewPage
+    from scale_data import DIM
+
     built = json.loads(marker.read_text()) if marker.exists() else {"wall": 0.0, "cpu": 0.0, "vectors": None}
     idx = Index.open(folder, create=True)
     idx.set_meta(embed_model=DEFAULT_MODEL, embed_dim=DIM)
