@@ -13,8 +13,28 @@ EXIT_SKIPPED = 3  # a build finished but some files were skipped for an error
 EXIT_NO_MODEL = 4  # `ask`: no model could be loaded; evidence shown instead
 EXIT_INTERRUPTED = 130
 
+class IndexDir(click.ParamType):
+    """An index folder location: not empty, no NUL byte, not an existing file or device."""
+
+    name = "folder"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        source = "PAGERAG_INDEX" if ctx and param and ctx.get_parameter_source(param.name) and \
+            ctx.get_parameter_source(param.name).name == "ENVIRONMENT" else "--index"
+        if not str(value).strip():
+            self.fail(f"{source} is empty; give the index folder (default {DEFAULT_INDEX})", param, ctx)
+        if "\0" in str(value):
+            self.fail(f"{source} contains a NUL byte", param, ctx)
+        path = Path(value).expanduser()
+        if path.exists() and not path.is_dir():
+            self.fail(f"{source} {value!r} exists and is not a folder; point it at a folder", param, ctx)
+        return path
+
+
 index_option = click.option(
-    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar="PAGERAG_INDEX",
+    "--index", "index_dir", type=IndexDir(), envvar="PAGERAG_INDEX",
     default=DEFAULT_INDEX, show_default=True, show_envvar=True, help="Index folder.")
 
 within_option = click.option(
@@ -23,22 +43,42 @@ within_option = click.option(
 
 
 def friendly_errors(fn):
-    """Turn the library's named errors into one-line messages (exit 1) instead of tracebacks."""
+    """Turn the library's named errors into one-line messages (exit 1) instead of tracebacks.
+
+    SQLite and OS errors that escape the library (a file damaged or a disk filled under
+    us) get one line too: what happened, and that `pagerag index verify` can check.
+    """
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from index.errors import PageragError
+        import errno
+        import sqlite3
+
+        from index.errors import PageragError, damaged_message
 
         try:
             return fn(*args, **kwargs)
         except PageragError as e:
             raise click.ClickException(str(e)) from None
+        except sqlite3.DatabaseError as e:
+            folder = kwargs.get("index_dir", "the index")
+            if "full" in str(e):
+                raise click.ClickException(f"the disk holding {folder} is full ({e}); free some space") from None
+            raise click.ClickException(damaged_message(folder, str(e))) from None
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise click.ClickException(f"the disk is full ({e.filename or ''}); free some space and "
+                                           "run the command again") from None
+            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise click.ClickException(f"{e.strerror}: {e.filename} (a read-only or protected location)") \
+                    from None
+            raise
     return wrapper
 
 
-def open_index(index_dir: Path):
+def open_index(index_dir: Path, check: bool = False):
     from index.store import Index
 
-    return Index.open(index_dir)
+    return Index.open(index_dir, check=check)
 
 
 def human_bytes(n: float) -> str:

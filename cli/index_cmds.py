@@ -1,4 +1,4 @@
-"""`pagerag index build|status|remove`."""
+"""`pagerag index build|status|remove|verify`."""
 from __future__ import annotations
 
 import json
@@ -80,6 +80,10 @@ def _captioner(settings):
 def _print_report(report, as_json: bool) -> None:
     if as_json:
         data = asdict(report)
+        from index.sources import shown
+
+        for s in data["skipped"]:
+            s["path"] = shown(s["path"])
         data.update(errors=report.errors, pages_per_second=round(report.pages_per_second, 3))
         click.echo(json.dumps(data, indent=2))
         return
@@ -95,9 +99,11 @@ def _print_report(report, as_json: bool) -> None:
     if report.caption_error:
         echo(f"Captioning stopped: {report.caption_error}")
     if report.skipped:
+        from index.sources import shown
+
         echo(f"Skipped {len(report.skipped)} file(s):")
         for s in report.skipped:
-            echo(f"  {'ERROR ' if s.is_error else ''}{s.path}: {s.reason}")
+            echo(f"  {'ERROR ' if s.is_error else ''}{shown(s.path)}: {s.reason}")
 
 
 @index_group.command("status")
@@ -106,13 +112,17 @@ def _print_report(report, as_json: bool) -> None:
 @friendly_errors
 def status_cmd(index_dir, as_json):
     """What the index holds: documents, pages, chunks, model, skipped files, size."""
-    idx = open_index(index_dir)
+    from index.sources import shown
+
+    idx = open_index(index_dir, check=True)
     data = index_status(idx)
-    counts, skipped = idx.counts(), idx.skipped()
+    counts = idx.counts()
+    skipped = [(shown(p), r, e) for p, r, e in idx.skipped()]
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"Index:      {data['index']} (format {data['format_version']}, {human_bytes(data['size_bytes'])})")
+    click.echo(f"Index:      {data['index']} (format {data['format_version']}, {human_bytes(data['size_bytes'])})"
+               + (", read-only" if idx.readonly else ""))
     click.echo(f"Documents:  {counts['documents']}" + (f" (+{counts['incomplete']} incomplete: run "
                                                          "`pagerag index build` to resume)" if counts["incomplete"] else ""))
     click.echo(f"Pages:      {counts['pages']} ({counts['ocr_pages']} read by OCR)")
@@ -126,11 +136,13 @@ def status_cmd(index_dir, as_json):
 
 def index_status(idx) -> dict:
     """What `index status --json` prints (also the web app's status page)."""
+    from index.sources import shown
+
     meta, counts = idx.meta, idx.counts()
     return {"index": str(idx.folder), **counts, "embed_model": meta.get("embed_model"),
             "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
             "format_version": int(meta["format_version"]), "size_bytes": idx.size_on_disk(),
-            "skipped": [{"path": p, "reason": r, "error": e} for p, r, e in idx.skipped()]}
+            "skipped": [{"path": shown(p), "reason": r, "error": e} for p, r, e in idx.skipped()]}
 
 
 @index_group.command("remove")
@@ -138,12 +150,44 @@ def index_status(idx) -> dict:
 @index_option
 @friendly_errors
 def remove_cmd(paths, index_dir):
-    """Remove documents (files, or every indexed file under a folder) from the index."""
-    from index.maintenance import remove_paths
+    """Remove documents (files, or every indexed file under a folder) from the index.
 
-    removed = remove_paths(index_dir, list(paths))
-    for path, pages in removed:
-        click.echo(f"Removed {path} ({pages} page(s)).")
-    if not removed:
-        raise click.ClickException("nothing indexed under " + ", ".join(map(str, paths)) +
-                                   "; see `pagerag index status`")
+    Every PATH must match something indexed, or nothing is removed.
+    """
+    from index.maintenance import remove_paths
+    from index.sources import shown
+
+    for removed in remove_paths(index_dir, list(paths)):
+        for path, pages in removed.documents:
+            click.echo(f"Removed {shown(path)} ({pages} page(s)).")
+        if removed.is_folder:
+            pages = sum(n for _, n in removed.documents)
+            click.echo(f"Removed {len(removed.documents)} document(s) ({pages} page(s)) under {shown(removed.target)}.")
+
+
+@index_group.command("verify")
+@index_option
+@click.option("--repair", is_flag=True, help="Rebuild what is derivable (full-text rows, FAISS) from the pages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@friendly_errors
+def verify_cmd(index_dir, repair, as_json):
+    """Check the index: SQLite sound; full-text rows, passages and FAISS agree in ids and content.
+
+    Exit 0 when consistent, 1 when a check fails.
+    """
+    from index.maintenance import verify
+
+    report = verify(index_dir, repair=repair)
+    if as_json:
+        click.echo(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    else:
+        for line in report.repaired:
+            click.echo(f"Repaired: {line}.")
+        for c in report.checks:
+            click.echo(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
+        for note in report.notes:
+            click.echo(f"note {note}")
+        click.echo(f"Index {report.index} is " + ("consistent." if report.ok else
+                   "NOT consistent: see FAIL above; `pagerag index verify --repair` fixes what is derivable."))
+    if not report.ok:
+        raise SystemExit(1)

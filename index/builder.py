@@ -10,9 +10,14 @@ per batch, so a kill at any moment loses at most the batch in flight.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import signal
+import stat
+import threading
 import time
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +25,12 @@ from typing import Callable, Protocol
 
 from .chunking import chunk_words
 from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, load_embedder
-from .errors import BadInput, UnsupportedFile
+from .errors import BadInput, DiskFull, UnsupportedFile
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
-from .pages import PageResult, PageTask, ReadOptions, init_worker, read_page
-from .sources import Limits, kind_of, probe, read_image, walk
+from .pages import PageResult, PageTask, ReadOptions, init_pool_worker, init_worker, read_page
+from .sources import Limits, db_path, fs_path, kind_of, probe, read_image, walk
 from .store import Index, NewChunk, NewPage
 from .words import page_text
 
@@ -107,15 +112,22 @@ class _Builder:
         self.embed_threads: int | None = None  # None: the encoder's default (all cores)
         self.titles: dict[int, str] = {}
         self.remaining: dict[int, int] = {}  # doc id -> pages still to read
-        self.paths: dict[int, str] = {}
+        self.paths: dict[int, str] = {}  # doc id -> path as stored (sources.db_path)
+        self.files: dict[int, tuple] = {}  # doc id -> (path on disk, size, mtime_ns, sha256) when planned
         self.failed: set[int] = set()
         self.last_save = time.monotonic()
 
     # -- planning -------------------------------------------------------------------
     def plan(self, paths: list[Path]) -> list[PageTask]:
         tasks: list[PageTask] = []
-        for file, root in walk(paths):
-            key = str(file)
+        unreadable: set[str] = set()
+
+        def folder_error(path, e: OSError):
+            unreadable.add(db_path(path))
+            self.skip(db_path(path), f"cannot read this folder ({e.strerror}); its files were not indexed", True)
+
+        for file, root in walk(paths, on_error=folder_error):
+            key = db_path(file)
             try:
                 kind = kind_of(file)
             except UnsupportedFile as e:
@@ -125,16 +137,25 @@ class _Builder:
                 tasks.extend(self.plan_file(file, root, kind))
             except (BadInput, OSError) as e:
                 self.skip(key, str(e) if isinstance(e, BadInput) else f"cannot read: {e.strerror}", is_error=True)
+        roots = [db_path(p.resolve()) for p in paths]
+        for path, reason, _ in self.idx.skipped():  # a folder readable again: forget its old skip
+            if reason.startswith("cannot read this folder") and path not in unreadable and any(
+                    path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+                self.idx.clear_skip(path)
         return tasks
 
     def plan_file(self, file: Path, root: Path, kind: str) -> list[PageTask]:
-        key, st = str(file), file.stat()
+        key, st = db_path(file), file.stat()
+        if not stat.S_ISREG(st.st_mode):  # reading a pipe would wait forever
+            raise BadInput("not a regular file (a pipe, device or socket)")
         doc = self.idx.document(key)
         if doc and doc["status"] == "done" and doc["size"] == st.st_size and doc["mtime_ns"] == st.st_mtime_ns:
             self.report.unchanged += 1
             return []
         sha = file_sha256(file)
+        planned = (str(file), st.st_size, st.st_mtime_ns, sha)
         if doc and doc["sha256"] == sha:
+            self.files[doc["id"]] = planned
             self.idx.touch_document(doc["id"], st.st_mtime_ns)
             if doc["status"] == "done":
                 self.report.unchanged += 1
@@ -143,7 +164,7 @@ class _Builder:
             self.report.resumed += 1
             done = self.idx.done_pages(doc["id"])
             todo = [n for n in range(1, doc["n_pages"] + 1) if n not in done]
-            return self.schedule(doc["id"], key, kind, doc["title"], todo)
+            return self.schedule(doc["id"], str(file), kind, doc["title"], todo)
         info = probe(file, root, self.options.limits)  # a broken new version leaves the indexed one in place
         if doc:
             self.idx.remove_document(doc["id"])
@@ -151,11 +172,12 @@ class _Builder:
         else:
             self.report.new += 1
         doc_id = self.idx.add_document(key, sha, st.st_size, st.st_mtime_ns, kind, info.title, info.n_pages)
-        return self.schedule(doc_id, key, kind, info.title, range(1, info.n_pages + 1))
+        self.files[doc_id] = planned
+        return self.schedule(doc_id, str(file), kind, info.title, range(1, info.n_pages + 1))
 
-    def schedule(self, doc_id: int, key: str, kind: str, title: str, page_nos) -> list[PageTask]:
-        tasks = [PageTask(doc_id, key, kind, n) for n in page_nos]
-        self.titles[doc_id], self.paths[doc_id] = title, key
+    def schedule(self, doc_id: int, file: str, kind: str, title: str, page_nos) -> list[PageTask]:
+        tasks = [PageTask(doc_id, file, kind, n) for n in page_nos]
+        self.titles[doc_id], self.paths[doc_id] = title, db_path(file)
         self.remaining[doc_id] = len(tasks)
         if not tasks:
             self.finish(doc_id)
@@ -163,11 +185,11 @@ class _Builder:
 
     def prune(self) -> None:
         for doc in self.idx.documents():
-            if not Path(doc["path"]).exists():
+            if not Path(fs_path(doc["path"])).exists():
                 self.idx.remove_document(doc["id"])
                 self.report.pruned += 1
         for path, _, _ in self.idx.skipped():
-            if not Path(path).exists():
+            if not Path(fs_path(path)).exists():
                 self.idx.clear_skip(path)
 
     # -- reading --------------------------------------------------------------------
@@ -188,7 +210,7 @@ class _Builder:
         if read_options.ocr:
             self.embed_threads = 1
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_worker, initargs=(read_options,))
+                                   initializer=init_pool_worker, initargs=(read_options,))
         try:
             pending, queue = set(), iter(tasks)
             window = 3 * jobs
@@ -207,12 +229,12 @@ class _Builder:
 
     def commit(self, results: list[PageResult]) -> None:
         pages, texts = [], []
+        for r in results:  # failures first: a failed document's other pages in this batch must not be added
+            if r.error and r.task.doc_id not in self.failed:
+                self.fail(r.task.doc_id, r.error)
         for r in results:
             doc_id = r.task.doc_id
             if doc_id in self.failed:
-                continue
-            if r.error:
-                self.fail(doc_id, r.error)
                 continue
             title = self.titles[doc_id]
             chunks = chunk_words(r.words)
@@ -234,8 +256,7 @@ class _Builder:
             for c in page.chunks:
                 c.vector = vectors[i].tobytes()
                 i += 1
-        chunk_ids = self.idx.add_pages(pages, self.titles)  # in the order of `texts`
-        self.idx.vectors.add(chunk_ids, vectors)
+        chunk_ids = self.idx.add_pages(pages, self.titles)  # FAISS gets them too
         self.report.chunks_added += len(chunk_ids)
         for page in pages:
             self.report.pages_read += 1
@@ -256,11 +277,9 @@ class _Builder:
         Captions are cached by the page image's pixels (with the model and prompt), so a
         file re-read after a change gets its unchanged pages' captions back for free.
         """
-        import numpy as np
-
         for row in self.idx.pages_without_caption():
             try:
-                image = upright(read_image(Path(row["path"]), row["kind"], row["page_no"], self.options.dpi,
+                image = upright(read_image(Path(fs_path(row["path"])), row["kind"], row["page_no"], self.options.dpi,
                                            self.options.limits), row["rotation"])
             except (BadInput, OSError):
                 continue  # the file changed or vanished since; the next build deals with it
@@ -279,9 +298,7 @@ class _Builder:
             if caption:
                 vector = self.embed([f"{row['title']}\n{caption}"])[0]
                 chunk = NewChunk(caption, 0, 0, None, vector.tobytes(), kind="caption")
-            cid = self.idx.set_caption(row["id"], key, caption, chunk)
-            if cid is not None:
-                self.idx.vectors.add([cid], np.frombuffer(chunk.vector, dtype="float32")[None, :])
+            if self.idx.set_caption(row["id"], key, caption, chunk) is not None:  # FAISS gets it too
                 self.report.chunks_added += 1
 
     def embed(self, texts: list[str]):
@@ -295,8 +312,21 @@ class _Builder:
         return self.embedder.encode(texts, threads=self.embed_threads)
 
     def finish(self, doc_id: int) -> None:
+        if not self.unchanged_since_planned(doc_id):
+            self.fail(doc_id, "the file changed while it was being read; run the build again to index "
+                              "its new version")
+            return
         self.idx.finish_document(doc_id)
         self.idx.clear_skip(self.paths[doc_id])
+
+    def unchanged_since_planned(self, doc_id: int) -> bool:
+        """Size, mtime and content as when planned: pages from two versions of a file are never kept."""
+        file, size, mtime_ns, sha = self.files[doc_id]
+        try:
+            st = os.stat(file)
+            return (st.st_size, st.st_mtime_ns) == (size, mtime_ns) and file_sha256(Path(file)) == sha
+        except OSError:
+            return False
 
     def fail(self, doc_id: int, reason: str) -> None:
         self.failed.add(doc_id)
@@ -312,25 +342,32 @@ class _Builder:
 
 def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
           progress: Callable[[int], object] | None = None) -> BuildReport:
-    """Index `paths` into `folder`. `progress(total_pages)` may return a tqdm-like object (update, close)."""
+    """Index `paths` into `folder`. `progress(total_pages)` may return a tqdm-like object (update, close).
+
+    Ctrl-C or SIGTERM stops it cleanly (BuildInterrupted; the next build resumes); a full
+    disk raises DiskFull. Either way what was committed before stays intact.
+    """
+    import sqlite3
+
     options = options or BuildOptions()
     t0 = time.perf_counter()
-    with WriteLock(folder):
-        idx = Index.open(folder, create=True)
+    with WriteLock(folder), _sigterm_interrupts():
+        idx = Index.open(folder, create=True, check=True)
         report = BuildReport(index=str(idx.folder))
+        bar = None
         try:
             report.embed_model = idx.check_model(options.embed_model) or DEFAULT_MODEL
             report.ocr_engine = resolve_engine(options.ocr)
             resolve_lang(report.ocr_engine, options.lang)
             builder = _Builder(idx, options, report, None)
-            if options.prune:
-                builder.prune()
-            tasks = builder.plan(paths)
-            bar = progress(len(tasks)) if progress and tasks else None
-            builder.progress = bar
-            read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits,
-                                       lang=options.lang)
             try:
+                if options.prune:
+                    builder.prune()
+                tasks = builder.plan(paths)
+                bar = progress(len(tasks)) if progress and tasks else None
+                builder.progress = bar
+                read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits,
+                                           lang=options.lang)
                 builder.run(tasks, read_options)
                 if options.captioner is not None:
                     builder.caption_pages(options.captioner)
@@ -340,12 +377,41 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
                 if bar is not None:
                     bar.close()
             idx.save_vectors()
+        except sqlite3.OperationalError as e:
+            if "full" not in str(e):
+                raise
+            raise DiskFull(_disk_full(idx.folder)) from None
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise DiskFull(_disk_full(idx.folder)) from None
         finally:
             idx.close()
     report.seconds = time.perf_counter() - t0
     if report.interrupted:
         raise BuildInterrupted(report)
     return report
+
+
+def _disk_full(folder: Path) -> str:
+    return (f"the disk holding the index {folder} is full: the pages committed before are kept and "
+            "searchable; free some space and run the same command again to go on")
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (a service stop, `kill`) stops a build the way Ctrl-C does: cleanly, resumable."""
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 class BuildInterrupted(KeyboardInterrupt):

@@ -35,3 +35,29 @@ class EmbedderUnavailable(PageragError):
 
 class NotIndexed(PageragError):
     """A path or page asked for is not in the index."""
+
+
+class IndexLocationError(PageragError):
+    """The index location is not a folder (a file, a device) or cannot be created."""
+
+
+class IndexReadOnly(PageragError):
+    """A write was asked of an index in a folder this process cannot write."""
+
+
+class IndexDamaged(PageragError):
+    """index.db fails SQLite's own checks: the file was damaged outside pagerag."""
+
+
+class DiskFull(PageragError):
+    """The disk filled up during a write; what was committed before is intact."""
+
+
+class BadArgument(PageragError):
+    """A path or value given by the user cannot be right (empty, matches nothing)."""
+
+
+def damaged_message(folder, detail: str) -> str:
+    return (f"the index at {folder} is damaged ({detail}); `pagerag index verify --index {folder}` "
+            "says what is wrong. Rebuild it into a new folder with `pagerag index build PATH --index NEW_DIR`, "
+            "or restore a backup")

@@ -1,6 +1,7 @@
 """One writer at a time: an exclusive flock on `<index>/write.lock`, released by the OS on any exit."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -9,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import IndexLocked
+from .errors import IndexFormatError, IndexLocked, IndexReadOnly
 
 LOCK_NAME = "write.lock"
 
@@ -17,13 +18,28 @@ LOCK_NAME = "write.lock"
 class WriteLock:
     """`with WriteLock(folder): ...` — raises IndexLocked naming the holder if another process writes."""
 
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / LOCK_NAME
+    def __init__(self, folder: Path, create: bool = True):
+        """`create`: make the folder if missing (a build); else a missing index is an error (remove, verify)."""
+        self.path = Path(folder).expanduser().resolve() / LOCK_NAME
+        self.create = create
         self._fd: int | None = None
 
     def acquire(self) -> "WriteLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        from .store import DB_NAME, check_location, make_folder, read_only_message, writable
+
+        folder = self.path.parent
+        check_location(folder)
+        if not (folder / DB_NAME).exists() and not self.create:
+            raise IndexFormatError(f"no index at {folder}: build one with `pagerag index build PATH --index {folder}`")
+        make_folder(folder)
+        if not writable(folder, folder / DB_NAME):
+            raise IndexReadOnly(read_only_message(folder))
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise IndexReadOnly(read_only_message(folder)) from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -98,6 +98,12 @@ class RapidOcr(OcrEngine):
 
         image, _ = _fit(image)
         w, h = image.size
+        if min(w, h) < 32:  # RapidOCR cannot resize a sliver (1x10000); white margins change nothing
+            from PIL import Image
+
+            canvas = Image.new("RGB", (max(w, 32), max(h, 32)), "white")
+            canvas.paste(image, (0, 0))
+            image = canvas
         result, _ = self._engine(np.asarray(image))
         words: list[Word] = []
         # result: [[4 corner points], text, score] per detected line, top to bottom
@@ -142,7 +148,7 @@ def _fit(image):
     if long_side <= MAX_OCR_SIDE:
         return image, 1.0
     scale = MAX_OCR_SIDE / long_side
-    return image.resize((round(image.width * scale), round(image.height * scale))), scale
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale)))), scale
 
 
 ENGINES: dict[str, type[OcrEngine]] = {"tesseract": Tesseract, "rapidocr": RapidOcr}

@@ -54,6 +54,17 @@ def init_worker(options: ReadOptions) -> None:
         _engine = load_engine(options.ocr, threads=1, lang=options.lang)
 
 
+def init_pool_worker(options: ReadOptions) -> None:
+    """init_worker for a pool process: it dies with the build, and leaves Ctrl-C to the build."""
+    import signal
+
+    from .lifeline import die_with_parent
+
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool; it waits for this page
+    init_worker(options)
+
+
 def read_page(task: PageTask) -> PageResult:
     """Never raises for bad input: the error goes into the result."""
     import time

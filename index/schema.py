@@ -6,6 +6,9 @@ DB_NAME = "index.db"
 SCHEMA = """
 -- meta keys: format_version, created, embed_model, embed_dim,
 -- vector_index (JSON index.vectors.Layout: the FAISS cache's kind and parameters)
+-- meta also holds the vector stamp, updated in every transaction that adds or removes chunks:
+--   vectors_uuid (this database's identity), vectors_gen (+1 per change),
+--   vectors_sum (order-free checksum of every (chunk id, vector); see vectors.digest)
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE IF NOT EXISTS documents (
@@ -39,7 +42,9 @@ CREATE TABLE IF NOT EXISTS pages (
 );
 
 CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,             -- also the FAISS id
+    -- also the FAISS id. AUTOINCREMENT: an id is never reused, so a FAISS file written
+    -- before a crash can never hold another chunk's vector under a live id
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     page_id INTEGER NOT NULL REFERENCES pages(id) ON DELETE CASCADE,
     ord INTEGER NOT NULL,
     kind TEXT NOT NULL DEFAULT 'text',  -- text | caption

@@ -1,7 +1,11 @@
 """Finding document files and reading their pages (image and PDF text layer).
 
-A *document* is one file; its *pages* are PDF pages, TIFF frames, or the single
-image of a PNG/JPEG/WebP/BMP/GIF (first frame). Page numbers are 1-based.
+A *document* is one file; its *pages* are PDF pages, or the frames of an image
+(TIFF pages, animated GIF/WebP/PNG frames; one for a still image). Page numbers are 1-based.
+
+File names are kept in the index as text: a name that is not valid UTF-8 (Python's
+surrogate escapes) is stored with those bytes mapped to a private-use range
+(`db_path`), read back with `fs_path` and printed with `shown`.
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import BadInput, UnsupportedFile
 from .words import Word
@@ -41,9 +45,13 @@ class DocumentInfo:
     title: str
 
 
-def walk(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
-    """Yield (file, root) for every non-hidden file under `paths`, sorted, roots first-seen."""
+def walk(paths: list[Path], on_error: Callable[[str, OSError], None] | None = None) -> Iterator[tuple[Path, Path]]:
+    """Yield (file, root) for every non-hidden file under `paths`, sorted, roots first-seen.
+
+    A folder that cannot be listed goes to `on_error(path, error)` and is passed over.
+    """
     seen: set[Path] = set()
+    report = (lambda e: on_error(e.filename, e)) if on_error else None
     for root in paths:
         root = root.resolve()
         if root.is_file():
@@ -52,13 +60,47 @@ def walk(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
         else:
             base = root
             files = []
-            for dirpath, dirnames, filenames in os.walk(root):
+            for dirpath, dirnames, filenames in os.walk(root, onerror=report):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
         for f in files:
             if f not in seen:
                 seen.add(f)
                 yield f, base
+
+
+# bytes of a non-UTF-8 name (surrogates U+DC80..U+DCFF) <-> private-use U+F780..U+F7FF
+_TO_DB = {c: c - 0xDC80 + 0xF780 for c in range(0xDC80, 0xDD00)}
+_FROM_DB = {v: k for k, v in _TO_DB.items()}
+
+
+def db_path(path: str | Path) -> str:
+    """The path as storable text: 'caf\udce9.png' (bytes caf\xe9) -> 'caf\uf7e9.png'; valid UTF-8 unchanged."""
+    path = str(path)
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.translate(_TO_DB)
+
+
+def fs_path(key: str) -> str:
+    """The file system path of a stored path (the inverse of db_path)."""
+    return key.translate(_FROM_DB) if any(0xF780 <= ord(c) <= 0xF7FF for c in key) else key
+
+
+def valid_text(text: str) -> str:
+    """Free text (a title, a reason) as valid UTF-8: undecodable bytes of a file name become '\\xNN'."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def shown(key: str) -> str:
+    """A stored path as printable text: undecodable bytes as \\xNN."""
+    return os.fsencode(fs_path(key)).decode("utf-8", "backslashreplace")
 
 
 def kind_of(path: Path) -> str:
@@ -77,7 +119,7 @@ def humanize(path: Path, root: Path) -> str:
     parts = [*rel.parent.parts, rel.stem]
     if len(parts) == 1 and path.parent.name:
         parts = [path.parent.name, rel.stem]
-    return " / ".join(re.sub(r"[_\-]+", " ", p).strip() for p in parts)
+    return valid_text(" / ".join(re.sub(r"[_\-]+", " ", p).strip() for p in parts))
 
 
 def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
@@ -101,6 +143,8 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
                 raise BadInput("PDF is encrypted (password-protected); decrypt it first, e.g. `qpdf --decrypt`")
             n = doc.page_count
             meta_title = (doc.metadata or {}).get("title") or ""
+            if doc.is_repaired:
+                _check_repaired(doc)
         title = f"{meta_title.strip()} ({name})" if meta_title.strip() else name
     else:
         from PIL import Image
@@ -108,7 +152,7 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
         try:
             with Image.open(path) as img:
                 w, h = img.size
-                n = getattr(img, "n_frames", 1) if kind == "tiff" else 1
+                n = getattr(img, "n_frames", 1)  # TIFF pages; animated GIF/WebP/PNG frames
         except Image.DecompressionBombError:
             raise BadInput(f"image is too large to open safely (over {limits.max_pixels:,} pixels)") from None
         except Exception as e:
@@ -121,6 +165,16 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
     if n > limits.max_pages:
         raise BadInput(f"document has {n} pages, over the {limits.max_pages} page limit")
     return DocumentInfo(path=path, kind=kind, n_pages=n, title=title)
+
+
+def _check_repaired(doc) -> None:
+    """MuPDF repairs a damaged PDF silently; refuse one whose repair left pages without content."""
+    empty = [i + 1 for i in range(doc.page_count)
+             if not any(doc.xref_stream(x) for x in doc[i].get_contents())]
+    if empty:
+        pages = f"page {empty[0]}" if len(empty) == 1 else f"{len(empty)} of {doc.page_count} pages"
+        raise BadInput(f"PDF is damaged (truncated or corrupt): MuPDF repaired it, but {pages} came out empty; "
+                       "get an intact copy of the file")
 
 
 def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = Limits()):

@@ -9,16 +9,21 @@ crash between the two can never leave search inconsistent.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import IndexFormatError, ModelMismatch, NotIndexed
+from .errors import (DiskFull, IndexDamaged, IndexFormatError, IndexLocationError, IndexReadOnly, ModelMismatch,
+                     NotIndexed, damaged_message)
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
-from .vectors import (FAISS_NAME, Layout, VectorStore, id_selector, layout_for, pack_vector, training_ids,
+from .sources import db_path, valid_text
+from .vectors import (FAISS_NAME, Layout, VectorStore, digest, id_selector, layout_for, pack_vector, training_ids,
                       unpack_vectors)
 from .wordpack import pack_words, unpack_words
 from .words import Word, fold
@@ -71,30 +76,48 @@ class Index:
         self.db = db
         self._vectors: VectorStore | None = None
         self._removed = False  # documents removed while FAISS was not loaded
+        self.readonly = False
 
     @classmethod
-    def open(cls, folder: Path | str, create: bool = False) -> "Index":
+    def open(cls, folder: Path | str, create: bool = False, check: bool = False) -> "Index":
+        """Open (or with `create`, make) the index in `folder`.
+
+        A folder this process cannot write is opened read-only (searches work, nothing is
+        created there). `check` runs SQLite's quick_check first (raises IndexDamaged).
+        """
         folder = Path(folder).expanduser().resolve()
+        check_location(folder)
         db_path = folder / DB_NAME
         if not db_path.exists():
             if not create:
                 raise IndexFormatError(
                     f"no index at {folder}: build one with `pagerag index build PATH --index {folder}`")
-            folder.mkdir(parents=True, exist_ok=True)
+            make_folder(folder)
+        readonly = not writable(folder, db_path)
+        if readonly and create:
+            raise IndexReadOnly(read_only_message(folder))
         try:
-            db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = _connect(db_path, readonly)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if check:
+                problems = quick_check(db)
+                if problems:
+                    raise IndexDamaged(damaged_message(folder, problems[0]))
         except sqlite3.DatabaseError as e:
-            raise IndexFormatError(f"{db_path} is not a pagerag index ({e}); point --index at another folder") from None
+            if "not a database" in str(e):
+                raise IndexFormatError(f"{db_path} is not a pagerag index ({e}); point --index at another folder") from None
+            if "disk is full" in str(e):
+                raise DiskFull(f"the disk holding {folder} is full; free some space and run the command again") from None
+            raise IndexDamaged(damaged_message(folder, str(e))) from None
         if "meta" not in tables:
             if tables or not create:
                 raise IndexFormatError(f"{db_path} is not a pagerag index; point --index at another folder")
             db.executescript(SCHEMA)
-            db.execute("INSERT INTO meta VALUES ('format_version', ?), ('created', ?)", (str(FORMAT_VERSION), now()))
+            db.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("format_version", str(FORMAT_VERSION)), ("created", now()), ("vectors_uuid", uuid.uuid4().hex),
+                ("vectors_gen", "0"), ("vectors_sum", "0")])
         idx = cls(folder, db)
+        idx.readonly = readonly
         version = idx.meta.get("format_version")
         if version != str(FORMAT_VERSION):
             raise IndexFormatError(
@@ -134,20 +157,80 @@ class Index:
             self.reconcile()
         return self._vectors
 
+    def vector_stamp(self) -> dict:
+        """What FAISS must hold: {"uuid", "gen", "sum"} of the chunks committed in SQLite."""
+        m = self.meta
+        return {"uuid": m.get("vectors_uuid", ""), "gen": int(m.get("vectors_gen", 0)),
+                "sum": int(m.get("vectors_sum", 0))}
+
     def reconcile(self) -> tuple[int, int]:
-        """Make FAISS hold exactly the chunks in SQLite; returns (added, removed)."""
+        """Make FAISS hold exactly the chunks in SQLite, ids and content; returns (added, removed).
+
+        A file stamped with this database's current generation and checksum is used as is.
+        One stamped with an earlier generation of this database is brought up to date by
+        ids: chunk ids are never reused (AUTOINCREMENT), so an id both sides hold has the
+        same vector. Anything else (no stamp, another database, a later generation) is
+        rebuilt from the vectors in SQLite.
+        """
         import numpy as np
 
         vs = self._vectors
-        in_faiss = vs.ids()
-        in_db = np.fromiter((r[0] for r in self.db.execute("SELECT id FROM chunks")), dtype="int64")
-        extra = np.setdiff1d(in_faiss, in_db)
-        missing = np.setdiff1d(in_db, in_faiss)
-        vs.remove(extra)
-        # a lost or new cache is read in one pass over the table, else just the missing ids
-        for ids, vectors in self.iter_vectors(ids=None if len(missing) == len(in_db) else missing):
-            vs.add(ids, vectors)
-        return len(missing), len(extra)
+        with self.snapshot():
+            want = self.vector_stamp()
+            have = vs.stamp
+            if have == want and len(vs) == self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]:
+                return 0, 0
+            trusted = have is not None and have["uuid"] == want["uuid"] and have["gen"] <= want["gen"]
+            dropped = 0
+            if not trusted:
+                dropped = len(vs)
+                vs.reset()
+            in_faiss = vs.ids()
+            in_db = np.fromiter((r[0] for r in self.db.execute("SELECT id FROM chunks")), dtype="int64")
+            extra = np.setdiff1d(in_faiss, in_db)
+            missing = np.setdiff1d(in_db, in_faiss)
+            vs.remove(extra)
+            # a lost or new cache is read in one pass over the table, else just the missing ids
+            for ids, vectors in self.iter_vectors(ids=None if len(missing) == len(in_db) else missing):
+                vs.add(ids, vectors)
+        vs.stamp = want
+        vs.dirty = True
+        return len(missing), len(extra) + dropped
+
+    def _changed_chunks(self, added: int, removed: int) -> dict:
+        """Inside a write transaction: fold a change into the stamp (gen + 1, sum + added - removed)."""
+        stamp = self.vector_stamp()
+        stamp["gen"] += 1
+        stamp["sum"] = (stamp["sum"] + added - removed) % (1 << 64)
+        self.set_meta(vectors_gen=stamp["gen"], vectors_sum=stamp["sum"])
+        return stamp
+
+    def _faiss_follow(self, before: dict, after: dict, add=None, remove=None) -> None:
+        """After a commit: apply the same change to FAISS in memory, if it is loaded."""
+        vs = self._vectors
+        if vs is None:
+            if remove is not None and len(remove):
+                self._removed = True
+            return
+        if remove is not None:
+            vs.remove(remove)
+        if add is not None:
+            vs.add(*add)
+        # content first, stamp last: an interrupt in between leaves a stamp that under-claims
+        vs.stamp = after if vs.stamp == before else None
+
+    def snapshot(self):
+        """A read transaction: several SELECTs see one committed state even while a build writes."""
+        return _Transaction(self.db, "BEGIN")
+
+    def all_vectors(self):
+        """(ids, float32 vectors) of every chunk, as FAISS should hold them."""
+        import numpy as np
+
+        parts = list(self.iter_vectors())
+        if not parts:
+            return np.zeros(0, dtype="int64"), np.zeros((0, int(self.meta.get("embed_dim", 0) or 0)), "float32")
+        return np.concatenate([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
     def iter_vectors(self, batch: int = 20_000, ids=None):
         """(ids int64, vectors float32) batches of every chunk (or of `ids`, a sorted list), by id."""
@@ -193,7 +276,7 @@ class Index:
 
     def save_vectors(self) -> None:
         """Write FAISS if this process changed it, or removed documents whose vectors the file still has."""
-        if "embed_dim" not in self.meta or (self._vectors is None and not self._removed):
+        if self.readonly or "embed_dim" not in self.meta or (self._vectors is None and not self._removed):
             return
         if self.vectors.dirty or not (self.folder / FAISS_NAME).exists():
             self.fit_vectors()
@@ -214,7 +297,8 @@ class Index:
                      n_pages: int) -> int:
         cur = self.db.execute(
             "INSERT INTO documents (path, sha256, size, mtime_ns, kind, title, n_pages, status, indexed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'indexing', ?)", (path, sha256, size, mtime_ns, kind, title, n_pages, now()))
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'indexing', ?)",
+            (path, sha256, size, mtime_ns, kind, valid_text(title), n_pages, now()))
         return cur.lastrowid
 
     def touch_document(self, doc_id: int, mtime_ns: int) -> None:
@@ -226,16 +310,20 @@ class Index:
     def remove_document(self, doc_id: int) -> int:
         """Delete a document, its pages, chunks, FTS rows and vectors; returns the number of pages removed."""
         with self.transaction():
-            chunk_ids = [r[0] for r in self.db.execute(
-                "SELECT c.id FROM chunks c JOIN pages p ON p.id = c.page_id WHERE p.doc_id = ?", (doc_id,))]
+            before = self.vector_stamp()
+            rows = self.db.execute("SELECT c.id, c.vector FROM chunks c JOIN pages p ON p.id = c.page_id"
+                                   " WHERE p.doc_id = ?", (doc_id,)).fetchall()
+            chunk_ids = [r[0] for r in rows]
             page_ids = [r[0] for r in self.db.execute("SELECT id FROM pages WHERE doc_id = ?", (doc_id,))]
             self.db.executemany("DELETE FROM pages_fts WHERE rowid = ?", [(p,) for p in page_ids])
             self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-        if self._vectors is not None:
-            self._vectors.remove(chunk_ids)
-        else:
-            self._removed = True
+            gone = digest(chunk_ids, unpack_vectors([r[1] for r in rows], self._dim())) if rows else 0
+            after = self._changed_chunks(0, gone) if rows else before
+        self._faiss_follow(before, after, remove=chunk_ids)
         return len(page_ids)
+
+    def _dim(self) -> int:
+        return int(self.meta.get("embed_dim", 0) or 0)
 
     def done_pages(self, doc_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT page_no FROM pages WHERE doc_id = ?", (doc_id,))}
@@ -243,8 +331,9 @@ class Index:
     # -- pages ----------------------------------------------------------------------
     def add_pages(self, pages: list[NewPage], titles: dict[int, str]) -> list[int]:
         """Insert pages with their chunks in one transaction; returns the new chunk ids, in order."""
-        added = []
+        added, blobs = [], []
         with self.transaction():
+            before = self.vector_stamp()
             for p in pages:
                 words = pack_words(p.words, p.text)
                 page_id = self.db.execute(
@@ -256,11 +345,16 @@ class Index:
                                 (page_id, fold(titles[p.doc_id]), fold(p.text), fold(p.caption or "")))
                 for ord_, c in enumerate(p.chunks):
                     box = json.dumps([round(v, 4) for v in c.box]) if c.box else None
+                    blob = _stored(c.vector)
                     cid = self.db.execute(
                         "INSERT INTO chunks (page_id, ord, kind, text, word_start, word_end, box, vector)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (page_id, ord_, c.kind, c.text, c.word_start, c.word_end, box, _stored(c.vector))).lastrowid
+                        (page_id, ord_, c.kind, c.text, c.word_start, c.word_end, box, blob)).lastrowid
                     added.append(cid)
+                    blobs.append(blob)
+            vectors = unpack_vectors(blobs, self._dim())
+            after = self._changed_chunks(digest(added, vectors), 0) if added else before
+        self._faiss_follow(before, after, add=(added, vectors))  # FAISS gets the vectors as stored
         return added
 
     def page(self, path: str, page_no: int) -> sqlite3.Row:
@@ -326,7 +420,7 @@ class Index:
         """
         ids: set[int] = set()
         for raw in paths:
-            path = str(Path(raw).expanduser().resolve())
+            path = db_path(Path(raw).expanduser().resolve())
             prefix = path.rstrip("/") + "/"
             found = [r[0] for r in self.db.execute(
                 "SELECT id FROM documents WHERE path = ? OR (path >= ? AND path < ?)",
@@ -431,14 +525,21 @@ class Index:
             self.db.execute("UPDATE pages_fts SET caption = ? WHERE rowid = ?", (fold(caption), page_id))
             if chunk is None:
                 return None
+            before = self.vector_stamp()
             ord_ = self.db.execute("SELECT count(*) FROM chunks WHERE page_id = ?", (page_id,)).fetchone()[0]
-            return self.db.execute(
+            blob = _stored(chunk.vector)
+            cid = self.db.execute(
                 "INSERT INTO chunks (page_id, ord, kind, text, word_start, word_end, box, vector)"
-                " VALUES (?, ?, 'caption', ?, 0, 0, NULL, ?)", (page_id, ord_, chunk.text, _stored(chunk.vector))).lastrowid
+                " VALUES (?, ?, 'caption', ?, 0, 0, NULL, ?)", (page_id, ord_, chunk.text, blob)).lastrowid
+            vector = unpack_vectors([blob], self._dim())
+            after = self._changed_chunks(digest([cid], vector), 0)
+        self._faiss_follow(before, after, add=([cid], vector))
+        return cid
 
     # -- skips ----------------------------------------------------------------------
     def record_skip(self, path: str, reason: str, is_error: bool) -> None:
-        self.db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)", (path, reason, int(is_error), now()))
+        self.db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)",
+                        (path, valid_text(reason), int(is_error), now()))
 
     def clear_skip(self, path: str) -> None:
         self.db.execute("DELETE FROM skipped WHERE path = ?", (path,))
@@ -472,12 +573,81 @@ def _stored(vector: bytes) -> bytes:
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (KeyboardInterrupt included)."""
 
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE"):
         self.db = db
+        self.begin = begin
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute(self.begin)
         return self.db
 
     def __exit__(self, exc_type, *_):
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+# -- opening an index folder safely ------------------------------------------------------
+def check_location(folder: Path) -> None:
+    """An index location must be a folder, or not exist yet below a folder (not /dev/null, not under a file)."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise IndexLocationError(f"the index location {folder} exists and is not a folder; "
+                                     "point --index (or PAGERAG_INDEX) at a folder")
+        return
+    for parent in folder.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise IndexLocationError(f"the index location {folder} lies under {parent}, which is not a folder; "
+                                         "point --index (or PAGERAG_INDEX) at a folder")
+            return
+
+
+def make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise IndexReadOnly(f"cannot create the index folder {folder} ({e.strerror}); "
+                                "point --index at a folder you can write") from None
+        raise IndexLocationError(f"cannot create the index folder {folder} ({e.strerror})") from None
+
+
+def writable(folder: Path, db_path: Path) -> bool:
+    """Whether this process may write here (a read-only mount, permissions, or a read-only index.db)."""
+    return os.access(folder, os.W_OK) and (not db_path.exists() or os.access(db_path, os.W_OK))
+
+
+def read_only_message(folder: Path) -> str:
+    return (f"the index at {folder} is read-only (for this user or on this mount): searching it works, "
+            "but changing it does not; copy the folder somewhere writable to update it")
+
+
+def _connect(db_path: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection; read-only ones never create files: `immutable` when even -shm cannot be made."""
+    if not readonly:
+        db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+    from urllib.parse import quote
+
+    wal = db_path.with_name(db_path.name + "-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    mode = "ro" if (pending or os.access(db_path.parent, os.W_OK)) else "ro&immutable=1"
+    db = sqlite3.connect(f"file:{quote(str(db_path))}?mode={mode}", uri=True, timeout=30,
+                         isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        if pending:
+            raise IndexReadOnly(
+                f"the index at {db_path.parent} is read-only and holds writes not yet merged ({wal.name}); "
+                "open it once where it is writable (any `pagerag index status`) to merge them") from None
+        raise IndexReadOnly(f"cannot open the read-only index at {db_path.parent} ({e})") from None
+    return db
+
+
+def quick_check(db: sqlite3.Connection) -> list[str]:
+    """SQLite's quick_check: [] when the file is sound, else its findings."""
+    rows = [r[0] for r in db.execute("PRAGMA quick_check")]
+    return [] if rows == ["ok"] else rows

@@ -11,9 +11,15 @@ it, an inverted file (IndexIVFScalarQuantizer, 8-bit codes) whose layout is chos
     layout_for(1_000_000) -> Layout(kind='ivf', nlist=1024, nprobe=32, encoding='SQ8', trained_on=1000000)
 
 Both kinds take add/remove by chunk id and a faiss.IDSelector at search time.
+
+The file carries a stamp (`vectors.faiss.stamp`: the database's uuid, its change
+generation and the checksum of the (id, vector) pairs the file holds) so a reader can
+tell a current file from a stale or foreign one without trusting ids alone
+(`Index.reconcile`).
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -21,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 FAISS_NAME = "vectors.faiss"
+STAMP_NAME = FAISS_NAME + ".stamp"
+_MASK = (1 << 64) - 1
 VECTOR_DTYPE = "float16"  # chunks.vector in SQLite; FAISS is given the same rounded values
 
 # Past this many passages a flat search costs more than the rest of a hybrid query
@@ -95,6 +103,42 @@ def unpack_vectors(blobs: list[bytes], dim: int):
     return np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE).reshape(len(blobs), dim).astype("float32")
 
 
+def _mix(z):
+    """splitmix64's finaliser over a uint64 array: every input bit moves about half the output bits."""
+    import numpy as np
+
+    z = z ^ (z >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def digest(ids, vectors) -> int:
+    """Order-free checksum of (chunk id, vector) pairs: the sum mod 2**64 of one hash per pair.
+
+    `vectors` are float32 rows as FAISS holds them (SQLite's float16 values, widened).
+    Sums compose: digest(a ∪ b) = digest(a) + digest(b) mod 2**64, so the store keeps it
+    up to date by adding the digest of what it inserts and subtracting that of what it
+    deletes. Moving a vector to another id, or changing one bit of one vector, changes it.
+    """
+    import numpy as np
+
+    ids = np.asarray(ids, dtype=np.int64).astype(np.uint64)
+    if not len(ids):
+        return 0
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), -1)
+    weights = _mix(np.arange(vectors.shape[1], dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
+    total = 0
+    with np.errstate(over="ignore"):
+        for start in range(0, len(ids), 8192):
+            bits = vectors[start:start + 8192].view(np.uint32).astype(np.uint64)
+            rows = (bits * weights).sum(axis=1, dtype=np.uint64)
+            h = _mix(rows ^ _mix(ids[start:start + 8192] + np.uint64(1)))
+            total = (total + int(h.sum(dtype=np.uint64))) & _MASK
+    return total
+
+
 def id_selector(ids):
     """A faiss.IDSelector accepting exactly `ids` (sorted, unique int64): a range for one contiguous run."""
     import faiss
@@ -111,25 +155,67 @@ def _as_stored(vectors):
 
 
 class VectorStore:
-    """Chunk vectors by chunk id; vectors are unit length and the metric inner product, so scores are cosines."""
+    """Chunk vectors by chunk id; vectors are unit length and the metric inner product, so scores are cosines.
+
+    `stamp` ({"uuid", "gen", "sum"}) says which database state the content in memory
+    matches; None when unknown (no file, unreadable file, or a stamp that does not belong
+    to the file beside it).
+    """
 
     def __init__(self, folder: Path, dim: int):
         import faiss
 
         self._faiss = faiss
         self.path = Path(folder) / FAISS_NAME
+        self.stamp_path = Path(folder) / STAMP_NAME
         self.dim = dim
         self.index = None
+        self.stamp: dict | None = None
+        self.load_error: str | None = None
         if self.path.exists():
             try:
                 self.index = faiss.read_index(str(self.path))
-            except RuntimeError:
-                self.index = None  # unreadable cache: rebuilt from SQLite by reconcile
+            except RuntimeError as e:  # unreadable cache: rebuilt from SQLite by reconcile
+                self.index, self.load_error = None, f"unreadable ({str(e).splitlines()[0][:120]})"
             if self.index is not None and self.index.d != dim:
-                self.index = None
+                self.index, self.load_error = None, f"holds {self.index.d}-d vectors, the index uses {dim}-d"
+            if self.index is not None:
+                self.stamp = self._read_stamp()
         if self.index is None:
             self.index = self._empty(Layout())
         self.dirty = False
+
+    def _read_stamp(self) -> dict | None:
+        """The stamp, if it was written for exactly the FAISS file beside it (same size and mtime)."""
+        try:
+            stamp = json.loads(self.stamp_path.read_text())
+            st = self.path.stat()
+            if (stamp["size"], stamp["mtime_ns"], stamp["n"]) != (st.st_size, st.st_mtime_ns, self.index.ntotal):
+                return None
+            return {"uuid": str(stamp["uuid"]), "gen": int(stamp["gen"]), "sum": int(stamp["sum"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def reset(self) -> None:
+        """Empty (flat), with an unknown stamp."""
+        self.index = self._empty(Layout())
+        self.stamp = None
+        self.dirty = True
+
+    def contents(self):
+        """(ids, float32 vectors) as stored, or None when the layout cannot give them back exactly (IVF-SQ8)."""
+        import numpy as np
+
+        if self._ivf() is not None:
+            return None
+        ids = self.ids()
+        if not len(ids):
+            return ids, np.zeros((0, self.dim), dtype="float32")
+        try:
+            inner = self._faiss.downcast_index(self.index.index)
+            return ids, inner.reconstruct_n(0, self.index.ntotal)
+        except RuntimeError:
+            return None
 
     # -- what it is -------------------------------------------------------------------
     @property
@@ -250,10 +336,36 @@ class VectorStore:
         return params
 
     def save(self) -> None:
-        """Write to a temporary file, fsync, then rename over the old file: readers see old or new, never half."""
-        tmp = self.path.with_suffix(".faiss.tmp")
-        self._faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        """Write file and stamp to temporary files, fsync, rename: readers see old or new, never half.
+
+        The stamp names the file's size and mtime, so a crash between the two renames leaves
+        a stamp that does not match its file: read as "unknown", and rebuilt from SQLite.
+        Raises OSError (ENOSPC when the disk is full) with the old files left in place.
+        """
+        tmp, stamp_tmp = self.path.with_suffix(".faiss.tmp"), self.stamp_path.with_suffix(".stamp.tmp")
+        try:
+            self._faiss.write_index(self.index, str(tmp))
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            st = os.stat(tmp)
+            if self.stamp is not None:
+                stamp = {**self.stamp, "sum": str(self.stamp["sum"]), "n": self.index.ntotal,
+                         "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+                with open(stamp_tmp, "w") as f:
+                    f.write(json.dumps(stamp))
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            if self.stamp is not None:
+                os.replace(stamp_tmp, self.stamp_path)
+            else:
+                self.stamp_path.unlink(missing_ok=True)
+        except (OSError, RuntimeError) as e:
+            for t in (tmp, stamp_tmp):
+                t.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise
+            full = "space" in str(e).lower()
+            raise OSError(errno.ENOSPC if full else errno.EIO,
+                          "No space left on device" if full else str(e).splitlines()[0], str(self.path)) from None
         self.dirty = False

@@ -1,0 +1,246 @@
+"""Generated corpora for the fault tests and `bench/faults.py`: awkward files, and seeded kill trials.
+
+    kinds = make_bad_corpus(folder)        # [Kind(name, expect, fragment, pages), ...]
+    check_bad_build(folder, kinds, index)  # -> {"handled": ..., "problems": [...]}
+
+Every kind is either indexed (with a known number of pages) or skipped with a reason
+that contains `fragment`. Nothing here mocks pagerag: the files are real bytes on disk.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+@dataclass
+class Kind:
+    name: str  # file (or folder) name inside the corpus, as bytes-safe str
+    expect: str  # "indexed" | "error" (skipped, counts as an error) | "unsupported" (skipped, not an error) | "ignored"
+    fragment: str = ""  # part of the skip reason
+    pages: int = 1  # pages when indexed
+
+
+def text_pdf(path: Path, pages: list[str], title: str = "") -> Path:
+    import pymupdf as fitz
+
+    doc = fitz.open()
+    for text in pages:
+        page = doc.new_page()
+        y = 72
+        for line in text.split("\n"):
+            page.insert_text((72, y), line, fontsize=11)
+            y += 16
+    if title:
+        doc.set_metadata({"title": title})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(path)
+    return path
+
+
+def page_image(lines: list[str], size=(600, 300), mode="RGB"):
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(FONT, 28) if Path(FONT).exists() else ImageFont.load_default(size=28)
+    for i, line in enumerate(lines):
+        draw.text((20, 20 + i * 40), line, fill="black", font=font)
+    return img.convert(mode) if mode != "RGB" else img
+
+
+def _save(img, path: Path, **kw) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, **kw)
+
+
+def _bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _pdf_bytes(pages: int, text: str = "Quarterly harbour crane inspection report") -> bytes:
+    import pymupdf as fitz
+
+    doc = fitz.open()
+    for i in range(pages):
+        doc.new_page().insert_text((72, 72), f"{text} page {i + 1}", fontsize=11)
+    return doc.tobytes()
+
+
+def _encrypted(path: Path) -> None:
+    import pymupdf as fitz
+
+    doc = fitz.open()
+    doc.new_page().insert_text((72, 72), "secret quarterly numbers " * 5)
+    doc.save(path, encryption=fitz.PDF_ENCRYPT_AES_256, user_pw="u", owner_pw="o")
+
+
+def _multi_tiff_last_cut(path: Path) -> None:
+    frames = [page_image([f"Frame {i} of the ledger"]) for i in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="TIFF", save_all=True, append_images=frames[1:], compression="tiff_deflate")
+    data = buf.getvalue()
+    _bytes(path, data[: len(data) - len(data) // 5])
+
+
+def _multi_tiff_last_garbled(path: Path) -> None:
+    """Three frames that all open; the last one's compressed data is garbage (fails only when read)."""
+    from PIL import Image
+
+    frames = [page_image([f"Frame {i} of the ledger"]) for i in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="TIFF", save_all=True, append_images=frames[1:], compression="tiff_deflate")
+    data = bytearray(buf.getvalue())
+    img = Image.open(io.BytesIO(bytes(data)))
+    img.seek(2)
+    start, length = img.tag_v2[273][0], img.tag_v2[279][0]
+    data[start:start + length] = bytes(range(256)) * (length // 256) + bytes(length % 256)
+    _bytes(path, bytes(data))
+
+
+def _gif(path: Path, frames: int) -> None:
+    imgs = [page_image([f"Slide {i + 1}: tram timetable"]).convert("P") for i in range(frames)]
+    _save(imgs[0], path, save_all=True, append_images=imgs[1:], duration=200, loop=0)
+
+
+def _exif_rotated(path: Path) -> None:
+    from PIL import Image
+
+    img = page_image(["Rotated receipt total 42.50"]).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    _save(img, path, exif=exif)
+
+
+def _bomb(path: Path) -> None:
+    """A tiny PNG that claims 100000 x 100000 pixels."""
+    import struct
+    import zlib
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0)
+    _bytes(path, b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) +
+           chunk(b"IEND", b""))
+
+
+def _deep_folder(root: Path) -> None:
+    """A folder whose path is longer than PATH_MAX: listing it fails even for root (ENAMETOOLONG)."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(20):
+            name = "d" * 250
+            os.mkdir(name, dir_fd=fd)
+            nxt = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        img = page_image(["unreachable"])
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        out = os.open("lost.png", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, buf.getvalue())
+        os.close(out)
+    finally:
+        os.close(fd)
+
+
+def make_bad_corpus(folder: Path) -> list[Kind]:
+    """Write the awkward corpus into `folder`; returns what each entry should become."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    good_pdf = _pdf_bytes(3)
+    png = io.BytesIO()
+    page_image(["Harbour crane maintenance schedule"]).save(png, format="PNG")
+    png = png.getvalue()
+    kinds: list[Kind] = []
+
+    def add(kind: Kind, make) -> None:
+        make(folder / kind.name)
+        kinds.append(kind)
+
+    add(Kind("good.pdf", "indexed", pages=3), lambda p: _bytes(p, good_pdf))
+    add(Kind("good.png", "indexed"), lambda p: _bytes(p, png))
+    add(Kind("empty.pdf", "error", "empty file"), lambda p: _bytes(p, b""))
+    add(Kind("empty.png", "error", "empty file"), lambda p: _bytes(p, b""))
+    add(Kind("fake.pdf", "error", "not a readable PDF"), lambda p: _bytes(p, b"this is not a pdf at all\n" * 20))
+    add(Kind("locked.pdf", "error", "encrypted"), _encrypted)
+    add(Kind("repaired.pdf", "error", "damaged"), lambda p: _bytes(p, good_pdf[: int(len(good_pdf) * 0.3)]))
+    add(Kind("cut.png", "error", "truncated"), lambda p: _bytes(p, png[: len(png) * 2 // 5]))
+    add(Kind("cut3.tif", "error", "image"), _multi_tiff_last_cut)
+    add(Kind("garbled3.tif", "error", "page 3"), _multi_tiff_last_garbled)
+    add(Kind("garbage.jpg", "error", "not a readable image"),
+        lambda p: _bytes(p, b"\xff\xd8\xff" + bytes(range(256)) * 40))
+    add(Kind("badcrc.png", "error", "image"), lambda p: _bytes(p, png[:40] + bytes([png[40] ^ 0xFF]) + png[41:]))
+    add(Kind("bomb.png", "error", "too large"), _bomb)
+    add(Kind("pdf-named.png", "error", "not a readable image"), lambda p: _bytes(p, good_pdf))
+    add(Kind("notes.docx", "unsupported", "unsupported file type '.docx'"), lambda p: _bytes(p, b"PK\x03\x04 word"))
+    add(Kind("README", "unsupported", "unsupported file type"), lambda p: _bytes(p, b"read me"))
+    add(Kind("pipe.png", "error", "not a regular file"), lambda p: os.mkfifo(p))
+    add(Kind("dangling.png", "error", "cannot read"), lambda p: os.symlink(folder / "no-such-file.png", p))
+    add(Kind("link.png", "indexed"), lambda p: os.symlink(folder / "good.png", p))
+    add(Kind("png-named.jpg", "indexed"), lambda p: _bytes(p, png))
+    add(Kind("UPPER.PDF", "indexed", pages=3), lambda p: _bytes(p, good_pdf))
+    add(Kind("sliver-1x10000.png", "indexed"), lambda p: _save(Image.new("RGB", (1, 10000), "white"), p))
+    add(Kind("sliver-10000x1.png", "indexed"), lambda p: _save(Image.new("RGB", (10000, 1), "white"), p))
+    add(Kind("dot-1x1.png", "indexed"), lambda p: _save(Image.new("RGB", (1, 1), "white"), p))
+    add(Kind("animated.gif", "indexed", pages=3), lambda p: _gif(p, 3))
+    add(Kind("cmyk.jpg", "indexed"), lambda p: _save(page_image(["CMYK invoice 77"], mode="CMYK"), p))
+    add(Kind("gray16.png", "indexed"),
+        lambda p: _save(page_image(["sixteen bit"]).convert("L").convert("I;16"), p))
+    add(Kind("g4.tif", "indexed"), lambda p: _save(page_image(["fax page"]).convert("1"), p, compression="group4"))
+    add(Kind("exif-rotated.jpg", "indexed"), _exif_rotated)
+    add(Kind("transparent.png", "indexed"), lambda p: _save(page_image(["alpha"]).convert("RGBA"), p))
+    add(Kind("palette.bmp", "indexed"), lambda p: _save(page_image(["bitmap"]).convert("P"), p))
+    add(Kind("blank-text.pdf", "indexed"), lambda p: _bytes(p, _pdf_bytes(1, " ")))
+    add(Kind("caf\udce9-latin1.png", "indexed"), lambda p: _bytes(p, png))
+    add(Kind("name with spaces & ünïcödé ✓.png", "indexed"), lambda p: _bytes(p, png))
+    add(Kind("new\nline.png", "indexed"), lambda p: _bytes(p, png))
+    add(Kind(".hidden.png", "ignored"), lambda p: _bytes(p, b"hidden files are not even looked at"))
+    add(Kind("deep", "error", "cannot read this folder"), _deep_folder)
+    return kinds
+
+
+def check_bad_build(folder: Path, kinds: list[Kind], index: Path) -> tuple[int, list[str]]:
+    """(kinds handled as expected, problems) for a corpus built into `index`."""
+    from index.sources import db_path, fs_path
+    from index.store import Index
+
+    idx = Index.open(index)
+    try:
+        docs = {fs_path(d["path"]): d for d in idx.documents()}
+        pages = {fs_path(p): n for p, n in idx.db.execute(
+            "SELECT d.path, count(*) FROM pages p JOIN documents d ON d.id = p.doc_id GROUP BY d.path")}
+        skipped = {fs_path(p): (r, e) for p, r, e in idx.skipped()}
+    finally:
+        idx.close()
+    handled, problems = 0, []
+    root = str(folder.resolve())
+    for k in kinds:
+        path = os.path.join(root, k.name)
+        if k.expect == "indexed":
+            ok = path in docs and docs[path]["status"] == "done" and pages.get(path) == k.pages
+            why = f"expected {k.pages} page(s) indexed, got {pages.get(path)} ({skipped.get(path)})"
+        elif k.expect == "ignored":
+            ok = path not in docs and path not in skipped
+            why = "should be ignored"
+        else:
+            hits = [(r, e) for p, (r, e) in skipped.items() if p == path or p.startswith(path + "/")]
+            ok = (path not in docs and len(hits) >= 1 and all(k.fragment in r for r, _ in hits)
+                  and all(e == (k.expect == "error") for _, e in hits))
+            why = f"expected a skip with '{k.fragment}', got {hits or docs.get(path) and 'indexed'}"
+        if ok:
+            handled += 1
+        else:
+            problems.append(f"{db_path(k.name)!r}: {why}")
+    return handled, problems
+
+
+def is_regular(path: Path) -> bool:
+    return stat.S_ISREG(os.lstat(path).st_mode)
