@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 DEMO_INDEX ?= .pagerag-demo
 
-.PHONY: install demo test test-fast bench eval clean tesseract chromium
+.PHONY: install demo test test-fast bench eval faults clean tesseract chromium
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ bench: install
 
 eval: install
 	$(BIN)/python bench/eval_retrieval.py
+
+# bad-input corpus and seeded SIGKILL trials: prints the table in README "Fault tolerance"
+faults: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(DEMO_INDEX) .pytest_cache

@@ -33,6 +33,22 @@ class IndexDir(click.ParamType):
         return path
 
 
+class GivenPath(click.ParamType):
+    """A path argument kept as given: an empty or blank one is refused, not read as the current folder."""
+
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            self.fail("an empty path was given; it would mean the current folder. Name the file or folder",
+                      param, ctx)
+        if "\0" in str(value):
+            self.fail("the path contains a NUL byte", param, ctx)
+        return Path(value)
+
+
 index_option = click.option(
     "--index", "index_dir", type=IndexDir(), envvar="PAGERAG_INDEX",
     default=DEFAULT_INDEX, show_default=True, show_envvar=True, help="Index folder.")

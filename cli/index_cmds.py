@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from . import model_options as mo
-from .common import EXIT_INTERRUPTED, EXIT_SKIPPED, friendly_errors, human_bytes, index_option, open_index
+from .common import (EXIT_INTERRUPTED, EXIT_SKIPPED, GivenPath, friendly_errors, human_bytes, index_option,
+                     open_index)
 
 
 @click.group("index")
@@ -146,7 +147,7 @@ def index_status(idx) -> dict:
 
 
 @index_group.command("remove")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=GivenPath())
 @index_option
 @friendly_errors
 def remove_cmd(paths, index_dir):

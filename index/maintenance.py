@@ -126,8 +126,9 @@ def _verify(idx: Index, report: VerifyReport) -> None:
         no_chunk = one("SELECT count(*) FROM pages WHERE id NOT IN (SELECT page_id FROM chunks)")
         stamp = idx.vector_stamp()
         dim = int(idx.meta.get("embed_dim", 0) or 0)
-        bad_len = one(f"SELECT count(*) FROM chunks WHERE length(vector) != {4 * dim}") if dim else 0
-        ids, vecs = idx._vectors_of([r[0] for r in idx.db.execute("SELECT id FROM chunks")]) if dim else ([], None)
+        bad_len = one(f"SELECT count(*) FROM chunks WHERE length(vector) != {2 * dim}") if dim else 0  # float16
+        ids, vecs = idx.all_vectors() if dim else ([], None)
+        ids = ids.tolist() if dim else ids
         incomplete = one("SELECT count(*) FROM documents WHERE status != 'done'")
     fts_ok = n_fts == n_pages and not fts_extra and not fts_missing
     report.add("full-text", fts_ok, f"{n_fts} full-text rows for {n_pages} pages" + (
@@ -193,14 +194,15 @@ def _repair(idx: Index) -> list[str]:
         idx.db.execute("DELETE FROM pages_fts")
         idx.db.execute("INSERT INTO pages_fts (rowid, title, text, caption) SELECT p.id, d.title, p.text, "
                        "coalesce(p.caption, '') FROM pages p JOIN documents d ON d.id = p.doc_id")
-        ids, vecs = idx._vectors_of([r[0] for r in idx.db.execute("SELECT id FROM chunks")])
         stamp = idx.vector_stamp()
-        idx.set_meta(vectors_gen=stamp["gen"] + 1, vectors_sum=digest(ids, vecs) if ids else 0)
+        idx.set_meta(vectors_gen=stamp["gen"] + 1,
+                     vectors_sum=digest(*idx.all_vectors()) if "embed_dim" in idx.meta else 0)
     done.append("full-text rows rebuilt from the pages")
     if "embed_dim" in idx.meta:
         vs = idx.vectors  # loaded and reconciled; then rebuilt outright, whatever the file said
         vs.reset()
         idx.reconcile()
+        idx.fit_vectors()
         vs.save()
         done.append(f"FAISS file rewritten from SQLite ({len(vs)} vectors)")
     return done
