@@ -25,7 +25,8 @@ class WriteLock:
         self._fd: int | None = None
 
     def acquire(self) -> "WriteLock":
-        from .store import DB_NAME, check_location, make_folder, read_only_message, writable
+        from .location import check_location, make_folder, read_only_message, writable
+        from .schema import DB_NAME
 
         folder = self.path.parent
         check_location(folder)

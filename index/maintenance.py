@@ -7,7 +7,8 @@ from pathlib import Path
 from .errors import BadArgument, NotIndexed
 from .lock import WriteLock
 from .sources import db_path
-from .store import Index, quick_check
+from .location import quick_check
+from .store import Index
 from .vectors import VectorStore, digest
 
 

@@ -9,9 +9,7 @@ crash between the two can never leave search inconsistent.
 """
 from __future__ import annotations
 
-import errno
 import json
-import os
 import re
 import sqlite3
 import time
@@ -19,8 +17,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import (DiskFull, IndexDamaged, IndexFormatError, IndexLocationError, IndexReadOnly, ModelMismatch,
-                     NotIndexed, damaged_message)
+from .errors import DiskFull, IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, NotIndexed, damaged_message
+from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
 from .sources import db_path, valid_text
 from .vectors import (FAISS_NAME, Layout, VectorStore, digest, id_selector, layout_for, pack_vector, training_ids,
@@ -583,71 +581,3 @@ class _Transaction:
 
     def __exit__(self, exc_type, *_):
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-# -- opening an index folder safely ------------------------------------------------------
-def check_location(folder: Path) -> None:
-    """An index location must be a folder, or not exist yet below a folder (not /dev/null, not under a file)."""
-    if folder.exists():
-        if not folder.is_dir():
-            raise IndexLocationError(f"the index location {folder} exists and is not a folder; "
-                                     "point --index (or PAGERAG_INDEX) at a folder")
-        return
-    for parent in folder.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise IndexLocationError(f"the index location {folder} lies under {parent}, which is not a folder; "
-                                         "point --index (or PAGERAG_INDEX) at a folder")
-            return
-
-
-def make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise IndexReadOnly(f"cannot create the index folder {folder} ({e.strerror}); "
-                                "point --index at a folder you can write") from None
-        raise IndexLocationError(f"cannot create the index folder {folder} ({e.strerror})") from None
-
-
-def writable(folder: Path, db_path: Path) -> bool:
-    """Whether this process may write here (a read-only mount, permissions, or a read-only index.db)."""
-    return os.access(folder, os.W_OK) and (not db_path.exists() or os.access(db_path, os.W_OK))
-
-
-def read_only_message(folder: Path) -> str:
-    return (f"the index at {folder} is read-only (for this user or on this mount): searching it works, "
-            "but changing it does not; copy the folder somewhere writable to update it")
-
-
-def _connect(db_path: Path, readonly: bool) -> sqlite3.Connection:
-    """A connection; read-only ones never create files: `immutable` when even -shm cannot be made."""
-    if not readonly:
-        db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
-    from urllib.parse import quote
-
-    wal = db_path.with_name(db_path.name + "-wal")
-    pending = wal.exists() and wal.stat().st_size > 0
-    mode = "ro" if (pending or os.access(db_path.parent, os.W_OK)) else "ro&immutable=1"
-    db = sqlite3.connect(f"file:{quote(str(db_path))}?mode={mode}", uri=True, timeout=30,
-                         isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError as e:
-        if pending:
-            raise IndexReadOnly(
-                f"the index at {db_path.parent} is read-only and holds writes not yet merged ({wal.name}); "
-                "open it once where it is writable (any `pagerag index status`) to merge them") from None
-        raise IndexReadOnly(f"cannot open the read-only index at {db_path.parent} ({e})") from None
-    return db
-
-
-def quick_check(db: sqlite3.Connection) -> list[str]:
-    """SQLite's quick_check: [] when the file is sound, else its findings."""
-    rows = [r[0] for r in db.execute("PRAGMA quick_check")]
-    return [] if rows == ["ok"] else rows

@@ -320,8 +320,10 @@ def in_child(fn, *args, timeout: float = 300):
     return value
 
 
-def killed_at(delay: float, fn, *args) -> bool:
-    """Fork fn(*args) and SIGKILL it after `delay` seconds; True if it was still running."""
+def killed_when(ready, delay: float, fn, *args, timeout: float = 300) -> bool:
+    """Fork fn(*args); once ready() (polled every 10 ms) wait `delay` s more and SIGKILL it.
+
+    Returns True if it was still running when killed."""
     import signal
     import time
 
@@ -331,9 +333,18 @@ def killed_at(delay: float, fn, *args) -> bool:
             fn(*args)
         finally:
             os._exit(0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not os.waitpid(pid, os.WNOHANG)[0]:
+        try:
+            if ready():
+                break
+        except Exception:  # noqa: BLE001 - the database may not exist yet
+            pass
+        time.sleep(0.01)
+    else:
+        return False
     time.sleep(delay)
-    done, _ = os.waitpid(pid, os.WNOHANG)
-    if done:
+    if os.waitpid(pid, os.WNOHANG)[0]:
         return False
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
@@ -390,7 +401,8 @@ def committed_pages(index: Path) -> dict:
 @dataclass
 class TrialResult:
     scenario: str
-    delay: float
+    after_pages: int  # killed once this many pages were committed ...
+    delay: float  # ... and this many seconds more
     killed: bool
     verify_ok: bool
     verify_problems: list
@@ -468,8 +480,12 @@ class KillTrials:
         shutil.rmtree(index, ignore_errors=True)
         shutil.copytree(self.start[self.scenario], index)
         before = committed_pages(index) if (index / "index.db").exists() else {}
-        delay = rng.uniform(0.02, 0.9) * self.duration[self.scenario]
-        killed = killed_at(delay, self._build, index, self.scenario)
+        # a random point of the build's progress (k pages committed, k = 0: while planning), plus a
+        # random fraction of one page's time: kills land in planning, reading, committing and saving
+        k = rng.randint(0, self.reads[self.scenario] - 1)
+        delay = rng.uniform(0, self.duration[self.scenario] / max(1, self.reads[self.scenario]))
+        fresh = lambda: sum(before.get(key) != sha for key, sha in committed_pages(index).items())  # noqa: E731
+        killed = killed_when(lambda: fresh() >= k, delay, self._build, index, self.scenario)
         ok, problems, after = in_child(self._after_kill, index)
         final_sha = {name: sha for name, (sha, _) in self.reference[self.scenario]["docs"].items()}
         kept = {k for k, sha in after.items() if final_sha.get(k[0]) == sha and before.get(k) != sha}
@@ -478,7 +494,7 @@ class KillTrials:
         lost = sum(1 for k in want["pages"] if k not in snap["pages"])
         redone = pages_read - (self.reads[self.scenario] - len(kept))
         shutil.rmtree(index, ignore_errors=True)
-        return TrialResult(self.scenario, round(delay, 3), killed, ok and ok2, problems + problems2, lost, redone,
+        return TrialResult(self.scenario, k, round(delay, 3), killed, ok and ok2, problems + problems2, lost, redone,
                            differences(snap, want))
 
 

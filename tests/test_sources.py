@@ -29,14 +29,15 @@ def test_text_layer_is_used_only_when_present(sample_corpus):
     assert read_text_layer(sample_corpus / "warranties/thermavale-heat-pump-warranty.pdf", 1) is None
 
 
-def test_gif_first_frame_and_transparency(tmp_path):
+def test_gif_frames_are_pages_and_transparency(tmp_path):
     from PIL import Image
 
     frames = [Image.new("RGBA", (40, 30), (255, 0, 0, 0)), Image.new("RGBA", (40, 30), (0, 0, 255, 255))]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     info = probe(tmp_path / "anim.gif", tmp_path)
-    assert info.n_pages == 1
+    assert info.n_pages == 2  # every frame is a page, as with TIFF
     assert read_image(tmp_path / "anim.gif", "image", 1, 200).getpixel((5, 5)) == (255, 255, 255)
+    assert read_image(tmp_path / "anim.gif", "image", 2, 200).getpixel((5, 5)) == (0, 0, 255)
 
 
 def test_walk_skips_hidden_and_sorts(tmp_path):

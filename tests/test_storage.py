@@ -75,8 +75,7 @@ def _fill(folder, n: int) -> Index:
     vecs = _clustered(n, 0)
     pages = [NewPage(doc, i + 1, 100, 100, "text-layer", f"page {i}", _words([["page", str(i)]]), None,
                      [NewChunk(f"page {i}", 0, 2, (0.1, 0.1, 0.2, 0.2), vecs[i].tobytes())]) for i in range(n)]
-    ids = idx.add_pages(pages, {doc: "x"})
-    idx.vectors.add(ids, vecs)
+    idx.add_pages(pages, {doc: "x"})  # FAISS, loaded, gets the vectors too
     return idx
 
 

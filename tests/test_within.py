@@ -29,7 +29,7 @@ def fill(folder, docs: int, pages: int) -> Index:
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         new = [NewPage(doc, i + 1, 100, 100, "text-layer", f"p{i}", [Word("p", 0.1, 0.1, 0.2, 0.2, 1.0, 0)], None,
                        [NewChunk(f"p{i}", 0, 1, (0.1, 0.1, 0.2, 0.2), vecs[i].tobytes())]) for i in range(pages)]
-        idx.vectors.add(idx.add_pages(new, {doc: f"d{d}"}), vecs)
+        idx.add_pages(new, {doc: f"d{d}"})  # FAISS, loaded, gets the vectors too
     idx.save_vectors()
     return Index.open(folder)
 
