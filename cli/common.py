@@ -79,6 +79,9 @@ def friendly_errors(fn):
             folder = kwargs.get("index_dir", "the index")
             if "full" in str(e):
                 raise click.ClickException(f"the disk holding {folder} is full ({e}); free some space") from None
+            if "readonly" in str(e) or "unable to open" in str(e):
+                raise click.ClickException(f"cannot write in {folder} ({e}): it is read-only for this user or on "
+                                           "this mount; searching it works, changing it does not") from None
             raise click.ClickException(damaged_message(folder, str(e))) from None
         except OSError as e:
             if e.errno == errno.ENOSPC:

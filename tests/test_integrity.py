@@ -203,6 +203,10 @@ def test_read_only_index_is_searchable_and_refuses_writes(tmp_path, read_only, e
         result = run(*args, "--index", view)
         assert result.exit_code == 1 and "read-only" in result.output, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    # ask keeps conversations beside the index: refused in one line, or answered without saving
+    asked = CliRunner().invoke(cli, ["ask", "ferry times", "--index", str(view), "-k", "1"])
+    assert asked.exception is None or isinstance(asked.exception, SystemExit), asked.exception
+    assert asked.exit_code in (0, 4) or (asked.exit_code == 1 and "read-only" in asked.output), asked.output
     with pytest.raises(IndexReadOnly):
         remove_paths(view, [corpus / "ferry.pdf"])
     assert sorted(p.name for p in idx_dir.iterdir()) == files_before
