@@ -94,7 +94,7 @@ def friendly_errors(fn):
     return wrapper
 
 
-def open_index(index_dir: Path, check: bool = False):
+def open_index(index_dir: Path, check: bool | str = False):
     from index.store import Index
 
     return Index.open(index_dir, check=check)

@@ -68,6 +68,9 @@ def now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
+QUICK_CHECK_BELOW = 1 << 30  # `check="if-small"`: quick_check reads the whole file (~5 s per GiB)
+
+
 class Index:
     def __init__(self, folder: Path, db: sqlite3.Connection):
         self.folder = folder
@@ -77,11 +80,12 @@ class Index:
         self.readonly = False
 
     @classmethod
-    def open(cls, folder: Path | str, create: bool = False, check: bool = False) -> "Index":
+    def open(cls, folder: Path | str, create: bool = False, check: bool | str = False) -> "Index":
         """Open (or with `create`, make) the index in `folder`.
 
         A folder this process cannot write is opened read-only (searches work, nothing is
-        created there). `check` runs SQLite's quick_check first (raises IndexDamaged).
+        created there). `check` runs SQLite's quick_check first (raises IndexDamaged);
+        "if-small" only for a database under QUICK_CHECK_BELOW bytes.
         """
         folder = Path(folder).expanduser().resolve()
         check_location(folder)
@@ -97,7 +101,7 @@ class Index:
         try:
             db = _connect(db_path, readonly)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if check:
+            if check is True or (check == "if-small" and db_path.stat().st_size <= QUICK_CHECK_BELOW):
                 problems = quick_check(db)
                 if problems:
                     raise IndexDamaged(damaged_message(folder, problems[0]))
