@@ -69,10 +69,40 @@ def find_page(index, file: str, page: int = 1):
     return index.page(path, page)
 
 
+REREAD_BELOW = 0.8  # an answer read as a span less similar than this is looked for in a second reading
+
+
+def find(index, page_id: int, text: str, kind: str = "query", context: str | None = None, limit: int = 3,
+         reread: bool = True) -> list[Region]:
+    """`locate` over the page's stored words; for an answer or a statement the stored words do not hold
+    well (no span as similar as REREAD_BELOW; for a statement, nothing), also over a second reading
+    by the other OCR engine (rag.reread), keeping the better."""
+    regions = locate(index.page_words(page_id), text, kind=kind, context=context, limit=limit)
+    if not reread or kind == "query" or _holds(regions, kind):
+        return regions
+    from .reread import second_reading
+
+    words = second_reading(index, page_id)
+    again = locate(words, text, kind=kind, context=context, limit=limit) if words else []
+    if again and (not regions or _rank(again[0]) > _rank(regions[0])):
+        return again
+    return regions
+
+
+def _holds(regions: list[Region], kind: str) -> bool:
+    if kind == "statement":
+        return bool(regions)
+    return bool(regions) and regions[0].how == "span" and regions[0].score >= REREAD_BELOW
+
+
+def _rank(r: Region) -> tuple:
+    return (r.how == "span", r.score)
+
+
 def page_evidence(index, page_id: int, text: str | None, kind: str = "query", context: str | None = None,
                   limit: int = 3, n: int | None = None) -> PageEvidence:
     row = index.page_by_id(page_id)
-    regions = locate(index.page_words(page_id), text, kind=kind, context=context, limit=limit) if text else []
+    regions = find(index, page_id, text, kind=kind, context=context, limit=limit) if text else []
     return PageEvidence(page_id, row["path"], row["page_no"], row["width"], row["height"], regions, n, text or "")
 
 
@@ -118,11 +148,10 @@ def sources_evidence(index, question: str, answer: str, sources: list[tuple[int,
         except NotIndexed:  # removed since the answer was given
             continue
         regions: list[Region] = []
-        words = index.page_words(row["id"])
         for st in statements.get(n, []):
-            regions += locate(words, st, kind="statement", limit=1)
+            regions += find(index, row["id"], st, kind="statement", limit=1)
         if not regions:
-            regions = locate(words, question, kind="query", limit=limit)
+            regions = find(index, row["id"], question, kind="query", limit=limit)
         looked_for = " / ".join(statements.get(n, [])) or question
         out.append(PageEvidence(row["id"], path, page, row["width"], row["height"], _dedupe(regions)[:limit],
                                 n, looked_for))

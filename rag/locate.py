@@ -35,7 +35,7 @@ from .query import STOPWORDS
 
 SPAN_MIN = 0.6  # a span match below this similarity is no match (answer kind falls back to terms)
 SPAN_SLACK = 3  # runs may hold this many more words than the text (OCR splits tokens)
-NEAR_BEST = 0.05  # span candidates this close to the best are told apart by the context
+CONTEXT_WEIGHT = 0.2  # how much nearness to the question's words adds to a span's similarity
 TERM_MIN = 0.8  # edit-distance similarity for a term to match a longer word
 DIGIT_WEIGHT = 2.0  # a number or date in a query says more than a word
 # OCR's usual letter-for-digit slips, folded when a token is mostly digits
@@ -55,6 +55,7 @@ class Region:
     text: str
     score: float
     words: list[int] = field(default_factory=list)  # indexes into the page's words
+    how: str = "terms"  # 'span': the text read as a run of words; 'terms': its words found one by one
 
     def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
         return scale(self.box, width, height)
@@ -208,26 +209,25 @@ class _Layout:
 def _piece_region(pieces: list[Word], origin: list[int], run: list[int], score: float) -> Region:
     r = region(pieces, run, score)
     r.words = sorted({origin[i] for i in run})
+    r.how = "span"
     return r
 
 
 def best_span(words: list[Word], text: str, context: str | None = None) -> Region | None:
-    """The run of words that reads most like `text`; among near-equal runs, the one nearest the
-    context's words (each distinct term counted once, by its nearest occurrence)."""
+    """The run of words that reads most like `text`, helped by the context's words: each run's
+    similarity plus CONTEXT_WEIGHT x its nearness to them (each distinct term counted by its
+    nearest occurrence, 1 when touching, averaged over the terms)."""
     found = spans(words, text, limit=20)
     if not found:
         return None
-    close = [r for r in found if r.score >= found[0].score - NEAR_BEST]
-    if len(close) == 1 or not context:
-        return found[0]
-    anchors = _term_words(words, context, exclude=text)
+    anchors = _term_words(words, context, exclude=text) if context and len(found) > 1 else []
     if not anchors:
         return found[0]
 
     def nearness(r: Region) -> float:
-        return sum(max(1 / (1 + _distance(r.box, w[1:5]) / 0.05) for w in ws) for ws in anchors)
+        return sum(max(1 / (1 + _distance(r.box, w[1:5]) / 0.05) for w in ws) for ws in anchors) / len(anchors)
 
-    return max(close, key=lambda r: (nearness(r), r.score))
+    return max(found, key=lambda r: (r.score + CONTEXT_WEIGHT * nearness(r), r.score))
 
 
 def _distance(a: Box, b: Box) -> float:

@@ -118,3 +118,26 @@ def test_show_draws_the_page_with_matching_words_boxed(sample_index, sample_corp
     assert by_name.exit_code == 0 and (tmp_path / "b.png").exists()
     missing = CliRunner().invoke(cli, ["show", "nope.pdf", "--index", str(sample_index)])
     assert missing.exit_code == 1 and "not in the index" in missing.output and "Traceback" not in missing.output
+
+
+@pytest.mark.slow
+def test_a_value_the_stored_words_miss_is_found_in_a_second_reading(make_page, tmp_path):
+    """A page indexed without OCR has no words; the evidence for an answer comes from reading it again
+    (real Tesseract), once: the reading is cached in the index folder."""
+    from index.builder import BuildOptions, build
+    from index.store import Index
+    from rag.highlight import find
+    from rag.reread import DB_NAME
+
+    page = make_page("form.png", ["Invoice number: 40-1182", "Total due: $2,650.56"])
+    build(tmp_path / "index", [page], BuildOptions(ocr="none"))
+    idx = Index.open(tmp_path / "index")
+    [row] = idx.db.execute("SELECT id FROM pages").fetchall()
+    assert idx.page_words(row[0]) == []
+    assert find(idx, row[0], "$2650.56", kind="answer", reread=False) == []
+    [region] = find(idx, row[0], "$2650.56", kind="answer")
+    assert region.how == "span" and region.text == "$2,650.56"
+    assert 60 / 1200 < region.box[0] and 120 / 900 < region.box[1] < region.box[3] < 200 / 900
+    assert (tmp_path / "index" / DB_NAME).exists()
+    assert find(idx, row[0], "40-1182", kind="answer")[0].text == "40-1182"  # from the cache
+    assert find(idx, row[0], "Total", kind="query") == []  # search highlighting never reads again
