@@ -51,25 +51,36 @@ def _cache(folder: Path) -> sqlite3.Connection:
 def second_reading(index, page_id: int) -> list[Word]:
     """The page's words as the other OCR engine reads them (cached); [] if it is not installed or the
     page's file cannot be read any more."""
-    from .highlight import page_image_by_id
-
     row = index.page_by_id(page_id)
     if row["source"] == "text-layer":
         return []  # a PDF's own text: nothing to read better
     name = other_engine(row["source"])
-    key = f"{index.document(row['path'])['sha256']}:{row['page_no']}:{row['rotation'] if 'rotation' in row.keys() else 0}:{name}"
-    with closing(_cache(index.folder)) as db:
-        hit = db.execute("SELECT words FROM rereads WHERE key = ?", (key,)).fetchone()
-        if hit:
-            return [Word(*w) for w in json.loads(hit[0])]
-        with _lock:
-            engine = _engine(name)
-            if engine is None:
-                return []
-            try:
-                words = engine.recognize(page_image_by_id(index, page_id, dpi=READ_DPI))
-            except OSError:
-                return []
-        with db:
+    rotation = row["rotation"] if "rotation" in row.keys() else 0
+    key = f"{index.document(row['path'])['sha256']}:{row['page_no']}:{rotation}:{name}"
+    try:
+        with closing(_cache(index.folder)) as db:
+            hit = db.execute("SELECT words FROM rereads WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:  # a read-only index folder: read, but do not remember
+        hit = None
+    if hit:
+        return [Word(*w) for w in json.loads(hit[0])]
+    words = _read(index, page_id, name)
+    try:
+        with closing(_cache(index.folder)) as db, db:
             db.execute("INSERT OR REPLACE INTO rereads VALUES (?, ?)", (key, json.dumps([list(w) for w in words])))
+    except sqlite3.Error:
+        pass
     return words
+
+
+def _read(index, page_id: int, name: str) -> list[Word]:
+    from .highlight import page_image_by_id
+
+    with _lock:
+        engine = _engine(name)
+        if engine is None:
+            return []
+        try:
+            return engine.recognize(page_image_by_id(index, page_id, dpi=READ_DPI))
+        except OSError:
+            return []
