@@ -17,6 +17,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from bisect import bisect
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ class Span:
     cpu: float = 0.0  # this process and its children that have exited (workers, tesseract)
     others: float | None = None  # cores busy with other people's work, on average (from /proc/stat)
     steal: float | None = None  # cores' worth of time the hypervisor gave to other machines
+    peak_rss: int | None = None  # bytes: the largest resident set of the process (or one of its workers)
 
 
 def _our_cpu() -> float:
@@ -85,12 +87,17 @@ def measure():
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[dict, Span]:
     """Run `python -m cli ARGS --json` from the repo root (`env`: extra variables); returns its JSON and Span."""
-    with measure() as span:
-        out = subprocess.run([*PAGERAG, *args, "--json"], capture_output=True, text=True, cwd=REPO,
-                             env={**os.environ, **env} if env else None)
-    if out.returncode not in (0, 3):  # 3: finished, some files skipped
-        raise BenchError(f"`pagerag {' '.join(args[:3])} ...` failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout), span
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, measure() as span:
+        proc = subprocess.Popen([*PAGERAG, *args, "--json"], stdout=out, stderr=err, text=True, cwd=REPO,
+                                env={**os.environ, **env} if env else None)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4: this process's own peak RSS
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        span.peak_rss = usage.ru_maxrss * 1024  # Linux reports KiB
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode not in (0, 3):  # 3: finished, some files skipped
+        raise BenchError(f"`pagerag {' '.join(args[:3])} ...` failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    return json.loads(stdout), span
 
 
 # -- the machine ------------------------------------------------------------------------

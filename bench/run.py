@@ -45,13 +45,16 @@ def throughput_rows(report) -> list[tuple[str, ...]]:
                                 f"(ratio {r.cpu_ratio:.2f})", _load(b.span, f.span), *r.notes])))
         start = b.span.wall - b.builder_seconds
         rows.append(("  build wall / floor wall", f"{b.span.wall:.1f} s", f"{f.span.wall:.1f} s", "",
+                     f"peak RSS {b.span.peak_rss / MIB:.0f} MiB; "
                      f"CLI start-up + exit {start:.1f} s; build() {b.builder_seconds:.1f} s; "
                      + (f"floor workers up after {f.startup:.1f} s" if f.startup else "floor in-process")))
         if r.embed is not None:
-            rows.append((f"  embedding its {b.chunks} passages alone", f"{r.embed.wall:.1f} s", "", "",
-                         f"{r.embed.cpu:.1f} CPU-s one call per page (as the builder), "
-                         f"{r.embed_batched.cpu:.1f} CPU-s in one call; "
-                         f"the build used {b.span.cpu - f.span.cpu:.1f} CPU-s more than the floor"))
+            (onnx, onnx_batched), (torch, torch_batched) = r.embed["onnx"], r.embed["torch"]
+            rows.append((f"  embedding its {b.chunks} passages alone, ONNX", f"{onnx.cpu:.1f} CPU-s",
+                         f"torch: {torch.cpu:.1f} CPU-s", f"{onnx.cpu / torch.cpu:.2f}",
+                         f"one call per page (as the builder); in one call {onnx_batched.cpu:.1f} vs "
+                         f"{torch_batched.cpu:.1f} CPU-s; the build used {b.span.cpu - f.span.cpu:.1f} CPU-s "
+                         "more than the floor"))
         if r.what_if is not None:
             w = r.what_if
             env = " ".join(f"{k}={v}" for k, v in throughput.WHAT_IF.items())
@@ -60,10 +63,11 @@ def throughput_rows(report) -> list[tuple[str, ...]]:
                          f"{w.span.wall:.1f} s, {w.span.cpu:.1f} CPU-s (default build {b.span.cpu:.1f}); "
                          + _load(w.span)))
     if report.model_load is not None:
-        m = report.model_load
-        rows.append(("embedding model load, fresh process", f"{m.span.wall:.1f} s", "", "",
-                     f"import sentence_transformers {m.imports:.1f} s + load {m.load:.1f} s; "
-                     f"{m.span.cpu:.1f} CPU-s, paid once per build while the OCR workers run"))
+        m, t = report.model_load["onnx"], report.model_load["torch"]
+        rows.append(("embedding model load, fresh process, ONNX", f"{m.span.wall:.1f} s",
+                     f"torch: {t.span.wall:.1f} s", f"{m.span.wall / t.span.wall:.2f}",
+                     f"imports {m.imports:.1f} s + load {m.load:.1f} s, {m.span.cpu:.1f} CPU-s; torch: import "
+                     f"sentence_transformers {t.imports:.1f} s + load {t.load:.1f} s, {t.span.cpu:.1f} CPU-s"))
     return rows
 
 

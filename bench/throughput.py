@@ -131,15 +131,20 @@ def passages(index: Path) -> list[list[str]]:
     return list(pages.values())
 
 
-def embed_alone(embedder, by_page: list[list[str]]) -> tuple[Span, Span]:
-    """Embedding the passages alone: one page per call, as the builder does when OCR'd pages
-    arrive one by one, and all in one call (batches of Embedder.batch_size)."""
-    with measure() as per_page:
-        for texts in by_page:
-            embedder.encode(texts)
-    with measure() as batched:
-        embedder.encode([t for texts in by_page for t in texts])
-    return per_page, batched
+def embed_alone(embedders: dict, by_page: list[list[str]]) -> dict[str, tuple[Span, Span]]:
+    """Embedding the passages alone with each encoder ('onnx', 'torch'), interleaved: one page per
+    call, as the builder does when OCR'd pages arrive one by one, and all in one call."""
+    out: dict[str, list[Span]] = {name: [] for name in embedders}
+    for name, embedder in embedders.items():
+        with measure() as per_page:
+            for texts in by_page:
+                embedder.encode(texts)
+        out[name].append(per_page)
+    for name, embedder in embedders.items():
+        with measure() as batched:
+            embedder.encode([t for texts in by_page for t in texts])
+        out[name].append(batched)
+    return {name: (a, b) for name, (a, b) in out.items()}
 
 
 @dataclass
@@ -147,25 +152,29 @@ class ModelLoad:
     """Loading the embedding model in a fresh process, as every build does once."""
 
     span: Span  # whole process: interpreter, imports, load, one encode, exit
-    imports: float  # seconds to import sentence_transformers (torch, transformers)
-    load: float  # seconds to build the SentenceTransformer from the bundled files
+    imports: float  # seconds to import the encoder's libraries
+    load: float  # seconds to load the model and encode one text
 
 
 _MODEL_LOAD = """
-import json, time
+import json, sys, time
 t0 = time.perf_counter()
-import sentence_transformers
+if sys.argv[1] == "torch":
+    import sentence_transformers
+else:
+    import onnxruntime, tokenizers
 t1 = time.perf_counter()
-from index.embed import Embedder
-e = Embedder()
+from index.embed import DEFAULT_MODEL, Embedder, load_embedder
+e = Embedder() if sys.argv[1] == "torch" else load_embedder(DEFAULT_MODEL)
 e.encode(["warm up"])
 print(json.dumps({"imports": t1 - t0, "load": time.perf_counter() - t1}))
 """
 
 
-def model_load() -> ModelLoad:
+def model_load(backend: str) -> ModelLoad:
+    """`backend`: 'onnx' (what builds and searches use) or 'torch' (sentence-transformers)."""
     with measure() as span:
-        out = subprocess.run([sys.executable, "-c", _MODEL_LOAD], capture_output=True, text=True, cwd=REPO)
+        out = subprocess.run([sys.executable, "-c", _MODEL_LOAD, backend], capture_output=True, text=True, cwd=REPO)
     if out.returncode:
         raise BenchError(f"loading the embedding model failed:\n{out.stderr[-2000:]}")
     times = json.loads(out.stdout.strip().splitlines()[-1])
@@ -177,8 +186,8 @@ class Throughput:
     name: str  # 'scans (sample x5) / tesseract'
     build: Build
     floor: Floor
-    embed: Span | None = None  # this build's passages embedded alone in this process, one call per page
-    embed_batched: Span | None = None  # the same, in one call
+    embed: dict[str, tuple[Span, Span]] | None = None  # encoder -> this build's passages embedded alone
+    # in this process (one call per page, as the builder), and in one call
     what_if: Build | None = None  # the same build with WHAT_IF set in its environment
     notes: list[str] = field(default_factory=list)
 
@@ -227,7 +236,7 @@ def scan_throughput(files: list[Path], engine: str, jobs: int, label: str, embed
         build = cli_build(files, Path(tmp) / "index", engine, default_jobs)
         result = Throughput(f"{label} / {engine}", build, floor)
         if embedder is not None:
-            result.embed, result.embed_batched = embed_alone(embedder, passages(Path(tmp) / "index"))
+            result.embed = embed_alone(embedder, passages(Path(tmp) / "index"))
         if what_if:
             log(f"{label} / {engine}: pagerag index build with {WHAT_IF}")
             result.what_if = cli_build(files, Path(tmp) / "what-if", engine, default_jobs, env=WHAT_IF)
@@ -245,7 +254,7 @@ def text_throughput(n_pages: int, jobs: int, embedder=None, seed: int = 0) -> Th
         build = cli_build([pdf], Path(tmp) / "index", "none", None if jobs == (os.cpu_count() or 1) else jobs)
         result = Throughput(f"text-layer PDF ({n_pages} p.)", build, floor)
         if embedder is not None:
-            result.embed, result.embed_batched = embed_alone(embedder, passages(Path(tmp) / "index"))
+            result.embed = embed_alone(embedder, passages(Path(tmp) / "index"))
     return _check(result, expect_ocr=False)
 
 
@@ -260,7 +269,7 @@ class ThroughputReport:
     jobs: int
     page_set: str
     results: list[Throughput]
-    model_load: ModelLoad | None = None
+    model_load: dict[str, ModelLoad] | None = None  # 'onnx', 'torch'
 
 
 def run(engines: list[str], pages: int = 40, text_pages: int = 200, jobs: int | None = None,
@@ -274,10 +283,11 @@ def run(engines: list[str], pages: int = 40, text_pages: int = 200, jobs: int | 
                          f"{' '.join(available_engines()) or 'with an installed engine'}")
     embedder = None
     if breakdown:
-        from index.embed import Embedder
+        from index.embed import DEFAULT_MODEL, Embedder, load_embedder
 
-        embedder = Embedder()
-        embedder.encode(["warm up"])
+        embedder = {"onnx": load_embedder(DEFAULT_MODEL), "torch": Embedder()}
+        for e in embedder.values():
+            e.encode(["warm up"])
     results = []
     with tempfile.TemporaryDirectory(prefix="pagerag-bench-scans-") as tmp:
         if eval_dir is not None:
@@ -292,8 +302,8 @@ def run(engines: list[str], pages: int = 40, text_pages: int = 200, jobs: int | 
         results.append(text_throughput(text_pages, jobs, embedder))
     report = ThroughputReport(jobs, label, results)
     if breakdown:
-        log("embedding model load in a fresh process")
-        report.model_load = model_load()
+        log("embedding model load in a fresh process: ONNX, then torch")
+        report.model_load = {backend: model_load(backend) for backend in ("onnx", "torch")}
     return report
 
 

@@ -109,6 +109,8 @@ class _Builder:
         self.report = report
         self.progress = progress
         self.embedder: Embedder | OnnxEmbedder | None = None
+        self.encoder_loading = None  # a Future of the encoder, loaded in a thread while workers read
+        self.pool: ProcessPoolExecutor | None = None  # reading workers, started before planning
         self.embed_threads: int | None = None  # None: the encoder's default (all cores)
         self.titles: dict[int, str] = {}
         self.remaining: dict[int, int] = {}  # doc id -> pages still to read
@@ -193,24 +195,48 @@ class _Builder:
                 self.idx.clear_skip(path)
 
     # -- reading --------------------------------------------------------------------
+    def start_workers(self, read_options: ReadOptions) -> None:
+        """Spawn the reading workers now, so that they start Python and load their OCR engine
+        while this process plans (hashes and probes files) and loads the encoder."""
+        if self.options.jobs <= 1:
+            return
+        import multiprocessing
+
+        # spawn: workers must not inherit the parent's OpenMP threads
+        self.pool = ProcessPoolExecutor(self.options.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=init_pool_worker, initargs=(read_options,))
+        for _ in range(self.options.jobs):
+            self.pool.submit(_started)  # a spawn pool starts a worker per waiting task
+
+    def stop_workers(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def load_encoder(self, ocr: bool) -> None:
+        """Load the encoder (a first build exports it to ONNX) in a thread, while the workers read."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def load():
+            embedder = load_embedder(self.report.embed_model, self.idx.folder)
+            embedder.encode(["warm up"], threads=1 if ocr and self.pool is not None else None)
+            return embedder
+
+        loader = ThreadPoolExecutor(1, thread_name_prefix="encoder")
+        self.encoder_loading = loader.submit(load)
+        loader.shutdown(wait=False)
+
     def run(self, tasks: list[PageTask], read_options: ReadOptions) -> None:
         if not tasks:
+            self.stop_workers()
             return
-        jobs = max(1, min(self.options.jobs, len(tasks)))
-        if jobs == 1:
+        jobs = self.options.jobs
+        pool = self.pool
+        if pool is None:
             init_worker(read_options)
             for task in tasks:
                 self.commit([read_page(task)])
             return
-        import multiprocessing
-
-        # spawn: workers must not inherit the parent's OpenMP threads. While OCR workers
-        # fill the cores, embedding on one thread here stops the encoder's threads from
-        # taking turns away from them (bench, torch: ~17 CPU-s less per 45 pages).
-        if read_options.ocr:
-            self.embed_threads = 1
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_pool_worker, initargs=(read_options,))
         try:
             pending, queue = set(), iter(tasks)
             window = 3 * jobs
@@ -224,8 +250,7 @@ class _Builder:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 self.commit([f.result() for f in done])
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self.embed_threads = None
+            self.stop_workers()
 
     def commit(self, results: list[PageResult]) -> None:
         pages, texts = [], []
@@ -250,6 +275,11 @@ class _Builder:
             pages.append(page)
         if not pages:
             return
+        # While OCR workers fill the cores, the encoder runs on one thread: its threads would
+        # take turns away from them (bench, torch: ~17 CPU-s less per 45 pages). Text-layer
+        # pages leave the workers idle, so their passages get every core.
+        ocr = self.pool is not None and any(p.source not in ("text-layer", "none") for p in pages)
+        self.embed_threads = 1 if ocr else None
         vectors = self.embed(texts)
         i = 0
         for page in pages:
@@ -304,7 +334,10 @@ class _Builder:
     def embed(self, texts: list[str]):
         if self.embedder is None:
             name = self.report.embed_model
-            self.embedder = load_embedder(name, self.idx.folder)
+            if self.encoder_loading is not None:
+                self.embedder = self.encoder_loading.result()
+            else:
+                self.embedder = load_embedder(name, self.idx.folder)
             meta = self.idx.meta
             if "embed_model" not in meta:
                 self.idx.set_meta(embed_model=name, embed_dim=self.embedder.dim)
@@ -355,19 +388,23 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
         idx = Index.open(folder, create=True, check=True)
         report = BuildReport(index=str(idx.folder))
         bar = None
+        builder = None
         try:
             report.embed_model = idx.check_model(options.embed_model) or DEFAULT_MODEL
             report.ocr_engine = resolve_engine(options.ocr)
             resolve_lang(report.ocr_engine, options.lang)
             builder = _Builder(idx, options, report, None)
             try:
+                read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits,
+                                           lang=options.lang)
+                builder.start_workers(read_options)
                 if options.prune:
                     builder.prune()
                 tasks = builder.plan(paths)
+                if tasks:
+                    builder.load_encoder(ocr=bool(read_options.ocr))
                 bar = progress(len(tasks)) if progress and tasks else None
                 builder.progress = bar
-                read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits,
-                                           lang=options.lang)
                 builder.run(tasks, read_options)
                 if options.captioner is not None:
                     builder.caption_pages(options.captioner)
@@ -386,6 +423,8 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
                 raise
             raise DiskFull(_disk_full(idx.folder)) from None
         finally:
+            if builder is not None:
+                builder.stop_workers()
             idx.close()
     report.seconds = time.perf_counter() - t0
     if report.interrupted:
@@ -412,6 +451,10 @@ def _sigterm_interrupts():
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def _started() -> None:
+    """A no-op for the pool: submitting one per worker makes it start them."""
 
 
 class BuildInterrupted(KeyboardInterrupt):
