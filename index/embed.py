@@ -26,6 +26,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 ONNX_FORMAT = 1  # bump when the export or pipeline.json changes: new cache keys, fresh exports
 ONNX_FILE, PIPELINE_FILE, UNSUPPORTED_FILE = "model.onnx", "pipeline.json", "unsupported.txt"
+MAX_BATCH_TOKENS = 4096  # padded tokens per ONNX run: 16 passages of 256 tokens, 32 of 128
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +167,8 @@ class OnnxEmbedder:
 
             p = self.pipeline
             tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-            tok.no_padding()  # tokenizer.json may carry fixed-length padding; pad to the longest, as transformers does
+            tok.no_padding()  # tokenizer.json may carry fixed-length padding; batches are padded in _run
             tok.enable_truncation(max_length=int(p["max_seq_length"]), strategy="longest_first")
-            tok.enable_padding(pad_id=int(p["pad_id"]), pad_token=p["pad_token"], pad_type_id=0)
             self._tokenizer = tok
         return self._tokenizer
 
@@ -181,6 +181,7 @@ class OnnxEmbedder:
             if threads:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
+            options.enable_cpu_mem_arena = False  # an arena keeps the largest batch's buffers for good
             # no busy-waiting between ops: OCR workers may need the cores this thread spins on
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._sessions[threads] = ort.InferenceSession(str(self.onnx_dir / ONNX_FILE), options,
@@ -188,31 +189,41 @@ class OnnxEmbedder:
         return self._sessions[threads]
 
     def encode(self, texts: list[str], threads: int | None = None):
-        """Vectors in the order of `texts`; batches are made of texts of similar length (less padding)."""
+        """Vectors in the order of `texts`. Batches hold texts of similar length (little padding) and at
+        most MAX_BATCH_TOKENS tokens, which bounds memory: attention takes batch x heads x length^2 floats."""
         import numpy as np
 
         out = np.zeros((len(texts), self.dim), dtype="float32")
         if self.pipeline["do_lower_case"]:
             texts = [t.lower() for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        ids = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
+        order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
         session = self.session(threads or self.threads)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            out[rows] = self._encode_batch(session, [texts[i] for i in rows])
+        rows: list[int] = []
+        for i in order:  # longest first: a batch's first row sets its padded length
+            if rows and (len(rows) == self.batch_size or (len(rows) + 1) * len(ids[rows[0]]) > MAX_BATCH_TOKENS):
+                out[rows] = self._run(session, [ids[r] for r in rows])
+                rows = []
+            rows.append(i)
+        if rows:
+            out[rows] = self._run(session, [ids[r] for r in rows])
         return out
 
     def encode_query(self, text: str):
         return self.encode([text], threads=1)[0]
 
-    def _encode_batch(self, session, texts: list[str]):
+    def _run(self, session, ids: list[list[int]]):
+        """Pooled vectors of token id lists, padded on the right to the longest (as transformers pads)."""
         import numpy as np
 
-        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
-        columns = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-        feed = {name: np.array([getattr(e, columns[name]) for e in encodings], dtype=np.int64)
-                for name in self.pipeline["inputs"]}
-        (tokens,) = session.run(None, feed)  # (batch, sequence, dim)
-        return pool(tokens, feed["attention_mask"], self.pipeline["pooling"])
+        input_ids = np.full((len(ids), max(map(len, ids))), int(self.pipeline["pad_id"]), dtype=np.int64)
+        mask = np.zeros_like(input_ids)
+        for row, seq in enumerate(ids):
+            input_ids[row, :len(seq)] = seq
+            mask[row, :len(seq)] = 1
+        columns = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+        (tokens,) = session.run(None, {name: columns[name] for name in self.pipeline["inputs"]})  # (batch, seq, dim)
+        return pool(tokens, mask, self.pipeline["pooling"])
 
 
 def pool(tokens, mask, mode: str):
