@@ -255,7 +255,7 @@ def main(argv=None) -> None:
 
                 corpus = search_latency.Corpus(args.search_pages, tuple(args.search_words))
                 index = search_latency.ensure_index(corpus, rebuild=args.rebuild and args.only == "cold")
-                report = cold_start.run(index.folder / "index", search_latency.make_queries(corpus, 1)[0],
+                report = cold_start.run(index.folder, search_latency.make_queries(corpus, 1)[0],
                                         runs=args.cold_runs)
                 rows += [(f"cold start, on the {index.pages:,}-page search index", "", "", "", ""),
                          *cold_rows(report)]
