@@ -514,3 +514,11 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def sigint_as_usual() -> None:
+    """preexec_fn for a build the test will interrupt: a shell that starts a job in the background
+    (CI runners, `cmd &`) leaves SIGINT ignored in it and its children, and Python keeps it so."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fault_kit import check_bad_build, committed_pages, make_bad_corpus, page_image
+from fault_kit import check_bad_build, committed_pages, make_bad_corpus, page_image, sigint_as_usual
 
 from cli.main import cli
 from index.builder import BuildOptions, build
@@ -68,7 +68,8 @@ def test_signals_stop_the_build_and_its_workers(tmp_path, sig):
         page_image([f"Ledger sheet {i}", f"Shipment of {i * 7 + 3} crates"], size=(900, 500)).save(corpus / f"p{i}.png")
     proc = subprocess.Popen([sys.executable, "-m", "cli", "index", "build", str(corpus), "--index",
                              str(tmp_path / "idx"), "--ocr", "tesseract", "-j", "2"],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_usual)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         try:

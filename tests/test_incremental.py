@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from fault_kit import sigint_as_usual
 from index.builder import BuildInterrupted, BuildOptions, build
 from index.errors import IndexFormatError, IndexLocked, ModelMismatch
 from index.lock import WriteLock
@@ -110,7 +111,7 @@ def test_model_mismatch_and_format_version_are_clear_errors(tmp_path, make_page)
 def _spawn_build(tmp_path, *extra):
     return subprocess.Popen([sys.executable, "-m", "cli", "index", "build", str(tmp_path / "c"), "--index",
                              str(tmp_path / "idx"), "--ocr", "tesseract", "-j", "1", "--json", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_usual)
 
 
 def _wait_for_pages(tmp_path, proc, n, timeout=120):
