@@ -1,12 +1,16 @@
 """Conversations persisted in SQLite beside the index (`<index>/conversations.db`).
 
 A separate file from index.db, so chatting never waits on a running build's write lock.
+An index on a read-only mount (a backup, a shared folder) keeps its conversations in the
+user's data folder instead: `$XDG_DATA_HOME/pagerag/conversations/<hash of the index path>.db`.
 Each turn keeps the question, the query actually retrieved, the answer, the pages shown
 (with their citation numbers), the model and the timings.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -67,9 +71,23 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
 
 
+def store_path(folder: Path | str) -> Path:
+    """Where the conversations of the index at `folder` live: beside it, or in the user's data
+    folder when the index cannot be written (e.g. /mnt/backup/idx -> ~/.local/share/pagerag/conversations/3f2a….db)."""
+    folder = Path(folder)
+    beside = folder / DB_NAME
+    if os.access(folder, os.W_OK) and (not beside.exists() or os.access(beside, os.W_OK)):
+        return beside
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    key = hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:16]
+    path = data / "pagerag" / "conversations" / f"{key}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 class ConversationStore:
     def __init__(self, folder: Path | str):
-        self.path = Path(folder) / DB_NAME
+        self.path = store_path(folder)
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")

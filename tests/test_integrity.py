@@ -187,7 +187,8 @@ def read_only(tmp_path):
         subprocess.run(["umount", "-l", str(m)], check=False)
 
 
-def test_read_only_index_is_searchable_and_refuses_writes(tmp_path, read_only, embedder):
+def test_read_only_index_is_searchable_and_refuses_writes(tmp_path, read_only, embedder, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     corpus, idx_dir = make_corpus(tmp_path / "c"), tmp_path / "idx"
     build(idx_dir, [corpus], TEXT)
     files_before = sorted(p.name for p in idx_dir.iterdir())
@@ -203,10 +204,15 @@ def test_read_only_index_is_searchable_and_refuses_writes(tmp_path, read_only, e
         result = run(*args, "--index", view)
         assert result.exit_code == 1 and "read-only" in result.output, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
-    # ask keeps conversations beside the index: refused in one line, or answered without saving
+    # ask works too: its conversations go to the user's data folder, not into the read-only index
     asked = CliRunner().invoke(cli, ["ask", "ferry times", "--index", str(view), "-k", "1"])
     assert asked.exception is None or isinstance(asked.exception, SystemExit), asked.exception
-    assert asked.exit_code in (0, 4) or (asked.exit_code == 1 and "read-only" in asked.output), asked.output
+    assert asked.exit_code == 4 and "Evidence found" in asked.output, asked.output
+    off_topic = CliRunner().invoke(cli, ["ask", "How do I bake banana bread?", "--min-score", "1", "--index", str(view)])
+    assert off_topic.exit_code == 0 and "do not seem to contain this" in off_topic.output, off_topic.output
+    listed = run("conversations", "--index", view)
+    assert listed.exit_code == 0 and "banana bread" in listed.output
+    assert len(list((tmp_path / "data" / "pagerag" / "conversations").glob("*.db"))) == 1
     with pytest.raises(IndexReadOnly):
         remove_paths(view, [corpus / "ferry.pdf"])
     assert sorted(p.name for p in idx_dir.iterdir()) == files_before
