@@ -81,9 +81,11 @@ class Timed:
         from ocr_variants import VARIANTS
 
         t = cpu_seconds()
-        words = VARIANTS[self.variant](path)
+        out = VARIANTS[self.variant](path)
+        cpu = round(cpu_seconds() - t, 3)
+        words, extra = out if isinstance(out, tuple) else (out, {})
         return {"words": [[w[0], *(round(v, 4) for v in w[1:5]), round(w[5], 3), w[6]] for w in words],
-                "cpu": round(cpu_seconds() - t, 3)}
+                "cpu": cpu, **extra}
 
 
 def text_of(entry: dict) -> str:

@@ -9,9 +9,9 @@ _engines: dict = {}
 def _engine(name: str, **kw):
     key = (name, tuple(sorted(kw.items())))
     if key not in _engines:
-        from index.ocr import load_engine
+        from index.ocr import ENGINES
 
-        _engines[key] = load_engine(name, threads=1, **kw)
+        _engines[key] = ENGINES[name](threads=1, **kw)
     return _engines[key]
 
 
@@ -21,7 +21,19 @@ def _image(path: str):
     return read_image(Path(path), kind_of(Path(path)), 1, 200)
 
 
+def _scaled(image, factor: float):
+    from PIL import Image
+
+    return image.resize((round(image.width * factor), round(image.height * factor)), Image.LANCZOS)
+
+
+def baseline(path: str):
+    """Tesseract as before this ablation: --psm 3 on the image as read."""
+    return _engine("tesseract", min_side=0).recognize(_image(path))
+
+
 def tesseract(path: str):
+    """Tesseract as pagerag runs it now."""
     return _engine("tesseract").recognize(_image(path))
 
 
@@ -29,4 +41,94 @@ def rapidocr(path: str):
     return _engine("rapidocr").recognize(_image(path))
 
 
-VARIANTS = {"tesseract": tesseract, "rapidocr": rapidocr}
+def psm4(path: str):
+    return _engine("tesseract", psm=4, min_side=0).recognize(_image(path))
+
+
+def psm6(path: str):
+    return _engine("tesseract", psm=6, min_side=0).recognize(_image(path))
+
+
+def psm11(path: str):
+    return _engine("tesseract", psm=11, min_side=0).recognize(_image(path))
+
+
+def up2(path: str):
+    return _engine("tesseract", min_side=0).recognize(_scaled(_image(path), 2))
+
+
+def up15(path: str):
+    return _engine("tesseract", min_side=0).recognize(_scaled(_image(path), 1.5))
+
+
+NOINV = "-c tessedit_do_invert=0"
+
+
+def noinv(path: str):
+    return _engine("tesseract", extra=NOINV, min_side=0).recognize(_image(path))
+
+
+def p6n(path: str):
+    return _engine("tesseract", psm=6, extra=NOINV, min_side=0).recognize(_image(path))
+
+
+def up2n(path: str):
+    return _engine("tesseract", extra=NOINV, min_side=0).recognize(_scaled(_image(path), 2))
+
+
+def up2p6n(path: str):
+    return _engine("tesseract", psm=6, extra=NOINV, min_side=0).recognize(_scaled(_image(path), 2))
+
+
+def up15p6n(path: str):
+    return _engine("tesseract", psm=6, extra=NOINV, min_side=0).recognize(_scaled(_image(path), 1.5))
+
+
+def up15n(path: str):
+    return _engine("tesseract", extra=NOINV, min_side=0).recognize(_scaled(_image(path), 1.5))
+
+
+def _oriented(path: str, turn: int):
+    """The page turned `turn` degrees counter-clockwise at run time, read by the pipeline's read_upright."""
+    from index.orient import read_upright
+
+    image = _image(path)
+    words, rotation = read_upright(_engine("tesseract"), image.rotate(turn, expand=True) if turn else image)
+    return words, {"rotation": rotation}
+
+
+def orient0(path: str):
+    return _oriented(path, 0)
+
+
+def orient90(path: str):
+    return _oriented(path, 90)
+
+
+def orient180(path: str):
+    return _oriented(path, 180)
+
+
+def orient270(path: str):
+    return _oriented(path, 270)
+
+
+def recheck(path: str):
+    """Only what read_upright adds on a page whose first reading looks poor: OSD and the trial readings."""
+    from index.orient import candidates, quality, upright
+
+    image = _image(path)
+    tried = []
+    for rotation in candidates(image):
+        turned = upright(image, rotation)
+        tried.append((rotation, quality(_engine("tesseract").recognize(turned), turned.size)[0]))
+    return [], {"tried": tried}
+
+
+def tesseract15(path: str):
+    """Tesseract as pagerag runs it now, enlarging small scans at most 1.5x (cached apart from the 2x trial)."""
+    return tesseract(path)
+
+
+VARIANTS = {f.__name__: f for f in (baseline, tesseract, tesseract15, rapidocr, psm4, psm6, psm11, up2, up15, noinv, p6n, up2n, up2p6n, up15p6n, up15n,
+                                    orient0, orient90, orient180, orient270, recheck)}

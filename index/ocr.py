@@ -24,6 +24,12 @@ DEFAULT_LANG = "eng"
 # OCR works on images no larger than this on their long side: beyond ~300 dpi for a
 # letter page there is nothing more to read and the engines slow down sharply.
 MAX_OCR_SIDE = 3400
+# Tesseract reads images no smaller than this on their long side, about what a letter page
+# rendered at the default 200 dpi gives: smaller scans are enlarged (at most 2x) first. Below
+# it, small and underlined print and faint receipts are lost (dev sets: README "Faint and
+# small print").
+MIN_TESSERACT_SIDE = 2000
+MAX_UPSCALE = 1.5
 
 
 class OcrEngine(ABC):
@@ -38,11 +44,15 @@ class OcrEngine(ABC):
 class Tesseract(OcrEngine):
     name = "tesseract"
 
-    def __init__(self, lang: str = DEFAULT_LANG, threads: int | None = None):
+    def __init__(self, lang: str = DEFAULT_LANG, threads: int | None = None, psm: int = 3, extra: str = "",
+                 min_side: int = MIN_TESSERACT_SIDE):
         import pytesseract
 
         self._tess = pytesseract
         self.lang = lang
+        self.psm = psm  # page segmentation mode: 3 automatic, 4 one column, 6 one block, 11 sparse
+        self.extra = extra  # more command-line options (bench/ablations)
+        self.min_side = min_side
         if threads:  # read by the tesseract binary each call pytesseract makes
             os.environ["OMP_THREAD_LIMIT"] = str(threads)
 
@@ -55,9 +65,9 @@ class Tesseract(OcrEngine):
         return shutil.which("tesseract") is not None
 
     def recognize(self, image) -> list[Word]:
-        image, _ = _fit(image)
+        image, _ = _fit(image, self.min_side)
         w, h = image.size
-        d = self._tess.image_to_data(image.convert("L"), lang=self.lang, config="--psm 3",
+        d = self._tess.image_to_data(image.convert("L"), lang=self.lang, config=f"--psm {self.psm} {self.extra}",
                                      output_type=self._tess.Output.DICT)
         words, line_ids = [], {}
         for i, text in enumerate(d["text"]):
@@ -143,12 +153,19 @@ def _reading_order(lines):
     return out
 
 
-def _fit(image):
+def _fit(image, min_side: int = 0):
+    """The image scaled to a long side within [min_side (enlarging at most MAX_UPSCALE x), MAX_OCR_SIDE]."""
     long_side = max(image.size)
-    if long_side <= MAX_OCR_SIDE:
+    if long_side > MAX_OCR_SIDE:
+        scale = MAX_OCR_SIDE / long_side
+    elif long_side < min_side:
+        scale = min(MAX_UPSCALE, min_side / long_side)
+    else:
         return image, 1.0
-    scale = MAX_OCR_SIDE / long_side
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale)))), scale
+    from PIL import Image
+
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.LANCZOS), scale
 
 
 ENGINES: dict[str, type[OcrEngine]] = {"tesseract": Tesseract, "rapidocr": RapidOcr}
