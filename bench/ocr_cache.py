@@ -123,14 +123,15 @@ def _title(page: str) -> str:
     return humanize(Path(page), Path("."))
 
 
-def recall(ds: str, texts: dict[str, str], ks=(1, 5)) -> dict[int, float]:
-    """Recall@k of lexical search over `texts`; questions whose gold page is not in `texts` are left out."""
+def recall(ds: str, texts: dict[str, str], ks=(1, 5), only: set[str] | None = None) -> dict[int, float]:
+    """Recall@k of lexical search over `texts`; questions whose gold page is not in `texts`
+    (or not in `only`, when given) are left out."""
     qas = load_jsonl(EVAL / ds / "qa.jsonl")
     ranked = rank(ds, texts, max(ks))
     hits, n = {k: 0 for k in ks}, 0
     for qa, top in zip(qas, ranked):
         gold = qa["gold_page"] if isinstance(qa["gold_page"], list) else [qa["gold_page"]]
-        if not any(g in texts for g in gold):
+        if not any(g in texts and (only is None or g in only) for g in gold):
             continue
         n += 1
         for k in ks:

@@ -5,7 +5,9 @@
 Every page variant is OCR'd once into bench/.cache/ocr/<variant>/<dataset>.json (with the
 CPU seconds it took: OCR process and its tesseract children, so other people's load moves
 it little) and scored in memory by bench/ocr_cache.py's lexical search, which is the code
-path of `pagerag search --mode lexical`. A second run prints from the cache.
+path of `pagerag search --mode lexical`. A second run prints from the cache; the cache is
+keyed by variant name only, so delete bench/.cache/ocr/<variant> after changing what that
+variant runs (`tesseract` is whatever index/ocr.py does now).
 
 orientation: `--pages` pages per dev set (the gold pages of randomly drawn questions), each
 turned 0/90/180/270 degrees at run time (never stored), read by index.orient.read_upright.
@@ -67,7 +69,7 @@ def orientation(datasets: list[str], n: int, jobs: int) -> list[dict]:
             cache = OcrCache(ds, f"orient{turn}")
             cache.fill(pages, Timed(f"orient{turn}"), jobs)
             texts = dict(base) | {p: text_of(cache.data[p]) for p in pages}
-            r = recall(ds, texts, ks=(5,))
+            r = recall(ds, texts, ks=(5,), only=set(pages))
             right = sum(cache.data[p]["rotation"] == turn for p in pages)  # turned counter-clockwise, undone clockwise
             cpu = sum(cache.data[p]["cpu"] for p in pages) / len(pages)
             rows.append({"dataset": ds, "turn": turn, "pages": len(pages), "questions": r["n"], "R@5": r[5],
@@ -142,7 +144,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["orientation", "overhead", "quality"])
     ap.add_argument("--pages", type=int, default=24, help="pages per dev set for the orientation table")
     ap.add_argument("--datasets", nargs="+", default=["sroie", "funsd", "mmlongbench_doc"])
-    ap.add_argument("--variants", nargs="+", default=["tesseract", "psm6", "psm4", "up2", "rapidocr"])
+    ap.add_argument("--variants", nargs="+", default=["baseline", "tesseract", "psm6"],
+                    help="bench/ocr_variants.py names; the first is the cost baseline")
     ap.add_argument("--cost-pages", type=int, default=12,
                     help="pages per set timed variant by variant, in turn, for the cost column")
     ap.add_argument("-j", "--jobs", type=int, default=2)

@@ -68,14 +68,13 @@ def osd_rotation(image) -> int | None:
 def candidates(image, use_osd: bool = True) -> list[int]:
     """Rotations to try on a page that read poorly, most likely first.
 
-    OSD mostly errs between a rotation and its opposite (90 for 270), so both are tried.
+    OSD mostly errs between a rotation and its opposite (90 for 270, 0 for 180: 1 in 8
+    upside-down receipts in bench/ocr_eval.py), so the opposite is tried too.
     """
     proposed = osd_rotation(image) if use_osd else None
     if proposed is None:
         return [90, 270, 180]
-    if proposed == 0:
-        return []
-    return [proposed, (proposed + 180) % 360] if proposed != 180 else [180]
+    return [r for r in (proposed, (proposed + 180) % 360) if r]
 
 
 def read_upright(engine, image, use_osd: bool = True) -> tuple[list[Word], int]:
