@@ -51,7 +51,7 @@ def test_words_blob_is_smaller_than_json_and_versioned():
 def test_layout_by_size():
     assert layout_for(1000) == Layout()
     big = layout_for(1_000_000)
-    assert big == Layout("ivf", 1024, 32, "SQ8", 1_000_000)
+    assert big == Layout("ivf", 1024, 128, "SQ8", 1_000_000)
     assert layout_for(1_500_000, big) == big  # grown less than RETRAIN_GROWTH-fold: kept
     assert layout_for(5_000_000, big).nlist > big.nlist  # retrained, more lists
     assert layout_for(vectors.APPROX_THRESHOLD // 2 + 1, big) == big  # hysteresis: no flip-flop
