@@ -230,8 +230,9 @@ class VectorStore:
         ivf = self._ivf()
         if ivf is None:
             return Layout()
-        sq8 = isinstance(ivf, self._faiss.IndexIVFScalarQuantizer) and ivf.sq.qtype == self._faiss.ScalarQuantizer.QT_8bit
-        return Layout("ivf", ivf.nlist, ivf.nprobe, "SQ8" if sq8 else "fp16")
+        # by bytes a vector: a read index is a plain IndexIVF to SWIG, so its class says nothing
+        encoding = {self.dim: "SQ8", 2 * self.dim: "fp16"}.get(ivf.code_size, "flat")
+        return Layout("ivf", ivf.nlist, ivf.nprobe, encoding)
 
     def _ivf(self):
         try:

@@ -100,7 +100,8 @@ def test_ivf_past_the_threshold_with_adds_removes_and_a_lost_file(tmp_path, monk
     idx.save_vectors()
     layout = Layout.from_json(idx.meta["vector_index"])
     assert (layout.kind, layout.nlist, layout.nprobe, layout.trained_on) == ("ivf", 64, 16, 4000)
-    assert VectorStore(folder, DIM).layout.kind == "ivf"  # the file on disk
+    on_disk = VectorStore(folder, DIM).layout  # the file, read back, is what meta records: no retraining
+    assert (on_disk.kind, on_disk.nlist, on_disk.nprobe, on_disk.encoding) == ("ivf", 64, 16, "SQ8")
 
     exact = _clustered(4000, 0).astype("float16").astype("float32")
     queries = _clustered(50, 1)
