@@ -105,6 +105,8 @@ def run_turn(assistant, question, cid, as_json=False):
 @friendly_errors
 def ask(question, cont, cid, as_json, save_evidence, index_dir, **kw):
     """Answer QUESTION from the indexed pages, citing them."""
+    if not question.strip():
+        raise click.UsageError("give a QUESTION (it is blank)")
     assistant = _assistant(index_dir, kw)
     if cont and not cid:
         cid = assistant.store.last_id()

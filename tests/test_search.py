@@ -57,10 +57,18 @@ def test_plain_output_and_batch(sample_index, sample_corpus):
     assert first.startswith(" 1. " + str(sample_corpus / "letters/pinecrest-rent-increase-notice.jpg"))
     assert "page 1" in first and "score" in first
     batch = runner.invoke(cli, ["search", "--batch", "-k", "1", "--index", str(sample_index)],
-                          input="rent increase\nheat pump warranty terms\n", catch_exceptions=False)
+                          input="rent increase\n\n   \nheat pump warranty terms\n", catch_exceptions=False)
     lines = [json.loads(line) for line in batch.output.splitlines()]
-    assert [h[0]["path"].rsplit("/", 1)[1] for h in lines] == ["pinecrest-rent-increase-notice.jpg",
-                                                              "thermavale-heat-pump-warranty.pdf"]
+    assert lines[1:3] == [[], []]  # a blank line keeps its place: output line N answers input line N
+    assert [h[0]["path"].rsplit("/", 1)[1] for h in lines[::3]] == ["pinecrest-rent-increase-notice.jpg",
+                                                                   "thermavale-heat-pump-warranty.pdf"]
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+def test_blank_query_is_a_usage_error(sample_index, command):
+    for blank in ("", "   "):
+        result = CliRunner().invoke(cli, [command, blank, "--index", str(sample_index)])
+        assert result.exit_code == 2 and "blank" in result.output, (blank, result.output)
 
 
 def test_status_reports_contents(sample_index):
