@@ -32,6 +32,7 @@ from .orient import upright
 from .pages import PageResult, PageTask, ReadOptions, init_pool_worker, init_worker, read_page
 from .sources import Limits, db_path, fs_path, kind_of, probe, read_image, walk
 from .store import Index, NewChunk, NewPage
+from .structure import page_facts
 from .words import page_text
 
 CHECKPOINT_SECONDS = 60  # how often the FAISS file is rewritten during a long build
@@ -117,6 +118,7 @@ class _Builder:
         self.paths: dict[int, str] = {}  # doc id -> path as stored (sources.db_path)
         self.files: dict[int, tuple] = {}  # doc id -> (path on disk, size, mtime_ns, sha256) when planned
         self.failed: set[int] = set()
+        self._n_pages: dict[int, int] = {}  # doc id -> its page count (page structure facts)
         self.last_save = time.monotonic()
 
     # -- planning -------------------------------------------------------------------
@@ -176,6 +178,12 @@ class _Builder:
         doc_id = self.idx.add_document(key, sha, st.st_size, st.st_mtime_ns, kind, info.title, info.n_pages)
         self.files[doc_id] = planned
         return self.schedule(doc_id, str(file), kind, info.title, range(1, info.n_pages + 1))
+
+    def n_pages(self, doc_id: int) -> int:
+        if doc_id not in self._n_pages:
+            row = self.idx.db.execute("SELECT n_pages FROM documents WHERE id = ?", (doc_id,)).fetchone()
+            self._n_pages[doc_id] = row[0] if row else 1
+        return self._n_pages[doc_id]
 
     def schedule(self, doc_id: int, file: str, kind: str, title: str, page_nos) -> list[PageTask]:
         tasks = [PageTask(doc_id, file, kind, n) for n in page_nos]
@@ -267,7 +275,8 @@ class _Builder:
             confs = [w.conf for w in r.words]
             page = NewPage(doc_id, r.task.page_no, r.width, r.height, r.source, text, r.words,
                            sum(confs) / len(confs) if confs and r.source != "text-layer" else None, [],
-                           rotation=r.rotation, lang=r.lang)
+                           rotation=r.rotation, lang=r.lang,
+                           facts=page_facts(r.words, r.task.page_no, self.n_pages(doc_id), r.task.path))
             for c in chunks or [None]:  # a page without text stays findable by its document's name
                 body = c.text if c else ""
                 page.chunks.append(NewChunk(body, c.start if c else 0, c.end if c else 0, c.box if c else None, b""))

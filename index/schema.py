@@ -62,6 +62,16 @@ CREATE INDEX IF NOT EXISTS pages_doc ON pages(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS pages_fts USING fts5(
     title, text, caption, tokenize = 'porter unicode61 remove_diacritics 2');
 
+-- page structure a question may name (index/structure.py): ('page', '14'), ('printed', '12'),
+-- ('figure', '10'), ('table', '2'), ('appendix', 'e'), ('position', 'last'), ...
+CREATE TABLE IF NOT EXISTS page_facts (
+    page_id INTEGER NOT NULL REFERENCES pages(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (kind, value, page_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS page_facts_page ON page_facts(page_id);
+
 CREATE TABLE IF NOT EXISTS skipped (
     path TEXT PRIMARY KEY,
     reason TEXT NOT NULL,

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DiskFull, IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, NotIndexed, damaged_message
@@ -59,6 +59,7 @@ class NewPage:
     caption: str | None = None
     rotation: int = 0  # degrees clockwise applied to the file's image (see schema)
     lang: str | None = None
+    facts: list = field(default_factory=list)  # [(kind, value)]: page structure (index/structure.py)
 
 
 EXACT_BELOW = 4096  # passages in a search scope scored exactly when the FAISS cache is approximate
@@ -345,6 +346,8 @@ class Index:
                      p.rotation, p.lang)).lastrowid
                 self.db.execute("INSERT INTO pages_fts (rowid, title, text, caption) VALUES (?, ?, ?, ?)",
                                 (page_id, fold(titles[p.doc_id]), fold(p.text), fold(p.caption or "")))
+                self.db.executemany("INSERT OR IGNORE INTO page_facts (page_id, kind, value) VALUES (?, ?, ?)",
+                                    [(page_id, kind, value) for kind, value in p.facts])
                 for ord_, c in enumerate(p.chunks):
                     box = json.dumps([round(v, 4) for v in c.box]) if c.box else None
                     blob = _stored(c.vector)
@@ -499,6 +502,20 @@ class Index:
             kept.add(p)
             postings += cost
         return " OR ".join(p for p in parts if p in kept)
+
+    def pages_with_facts(self, facts: list[tuple[str, str]], doc_ids: list[int] | None = None) -> dict[int, int]:
+        """page id -> how many of `facts` ([(kind, value)]) it holds, for the pages holding any
+        (of those documents only, when `doc_ids` is given)."""
+        if not facts:
+            return {}
+        where, args = "", [json.dumps([list(f) for f in facts])]
+        if doc_ids is not None:
+            where = " AND f.page_id IN (SELECT id FROM pages WHERE doc_id IN (SELECT value FROM json_each(?)))"
+            args.append(json.dumps(doc_ids))
+        return dict(self.db.execute(
+            "SELECT f.page_id, count(*) FROM page_facts f JOIN json_each(?) j"
+            " ON f.kind = json_extract(j.value, '$[0]') AND f.value = json_extract(j.value, '$[1]')"
+            f"{where} GROUP BY f.page_id", args))
 
     def page_rows(self, page_ids: list[int]) -> dict[int, sqlite3.Row]:
         cur = self.db.execute(

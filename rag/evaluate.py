@@ -168,7 +168,8 @@ def summarise(questions: Sequence[Question], outcomes: Sequence[Outcome]) -> lis
     for o in outcomes:
         for g in groups_of[o.id]:
             cells.setdefault((o.scope, g, o.mode), []).append(o)
-    order = {name: i for i, name in enumerate(dict.fromkeys(g for q in questions for g in groups_of[q.id]))}
+    names = ["all", "single-page", "multi-page", *(g for q in questions for g in groups_of[q.id])]
+    order = {name: i for i, name in enumerate(dict.fromkeys(names))}
     modes = {m: i for i, m in enumerate(dict.fromkeys(o.mode for o in outcomes))}
     rows = []
     for (scope, group, mode), os_ in sorted(cells.items(), key=lambda c: (SCOPES.index(c[0][0]), order[c[0][1]],

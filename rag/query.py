@@ -19,6 +19,28 @@ document documents many much
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
+_SENTENCE = re.compile(r"(?<=[.?!])\s+(?=[\"'(\[]?[A-Za-z])")
+_INSTRUCTION = re.compile(
+    r"^\s*(?:please\s+|kindly\s+)?(?:(?:write|give|return|save|round|express|provide|format|present|enumerate|"
+    r"answer|respond|reply|output|state|put|keep|use|list)\b|(?:directly|just|only)\s+answer\b|(?:your|the)\s+"
+    r"(?:final\s+)?(?:answer|response|result)\b|(?:for\s+example|e\.\s?g\.)|(?:make\s+sure|note\s+that)\b)",
+    re.IGNORECASE)
+_EXAMPLE_TAIL = re.compile(r",?\s*(?:e\.\s?g\.|for\s+example)[\s,:].*$", re.IGNORECASE)
+
+
+def content(question: str) -> str:
+    """The question without the instructions on the answer's form that follow it: they name no page.
+
+    'What is the gap? Please write the answer in float format, e.g. 1.5' -> 'What is the gap?'
+    'Revenue in 2023? Answer in USD millions. Base it on the income statement.'
+      -> 'Revenue in 2023? Base it on the income statement.'
+    The first sentence always stays (it may itself be the request: 'List the areas ...').
+    """
+    sentences = _SENTENCE.split(question.strip())
+    kept = sentences[:1] + [s for s in sentences[1:] if not _INSTRUCTION.match(s)]
+    return " ".join(_EXAMPLE_TAIL.sub("", s) or s for s in kept)
+
+
 def terms(question: str) -> list[str]:
     """Content words, lower-cased, in order, without repeats.
 
@@ -54,6 +76,7 @@ def fts_match(question: str) -> str | None:
     'total of invoice 2024-07?' -> '"total" OR "invoice" OR "2024" OR "07" OR "2024 07"'
     """
     question = fold(question)  # as the index folded the pages: 'Straße' finds 'STRASSE'
+    question = content(question)
     parts = terms(question) + phrases(question)
     if not parts:
         return None
@@ -82,3 +105,45 @@ def snippet(text: str, question: str, width: int = 220) -> str:
     if start + width < len(flat):
         piece = piece.rsplit(" ", 1)[0] + " …"
     return ("… " if start > 0 else "") + piece
+
+
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_ORDINALS = {w: i for i, w in enumerate(
+    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split()) if i}
+_PAGE_REF = re.compile(r"\b(?:page|p\.|pg\.?)\s*\(?\s*(\d{1,5}|" + "|".join(_NUMBER_WORDS) + r")\b(?!\s*%)")
+_ORDINAL_PAGE = re.compile(r"\b(" + "|".join(_ORDINALS) + r")\s+page\b")
+_CAPTION_REF = re.compile(r"\b(figure|fig\.?|table|appendix|exhibit|chart)\s+(\d{1,3}(?:\.\d{1,2})?|[a-h]\b|[ivx]{1,5}\b)")
+_LAST = re.compile(r"\b(?:second|2nd)[\s-]+(?:to[\s-]+)?last\b|\bpenultimate\b")
+
+
+def structure_refs(question: str) -> list[tuple[str, str]]:
+    """The page-structure facts a question names (index/structure.py's kinds), in order.
+
+    'In figure 3 on page 6, ...' -> [('page', '6'), ('printed', '6'), ('figure', '3')]
+    'What is on the cover page?' -> [('position', 'first')]; 'the last page' -> [('position', 'last')]
+    A page number may be the place in the document or the number printed on the page: both are asked.
+    """
+    from index.structure import roman_to_int
+
+    text = question.lower()
+    refs: list[tuple[str, str]] = []
+    for m in _PAGE_REF.finditer(text):
+        n = m.group(1)
+        n = str(_NUMBER_WORDS[n]) if n in _NUMBER_WORDS else str(int(n))
+        refs += [("page", n), ("printed", n)]
+    for m in _ORDINAL_PAGE.finditer(text):
+        refs.append(("page", str(_ORDINALS[m.group(1)])))
+    if _LAST.search(text):
+        refs.append(("position", "second-last"))
+    elif re.search(r"\blast\s+page\b", text):
+        refs.append(("position", "last"))
+    if re.search(r"\b(?:cover|front|title)\s+page\b|\bthe\s+cover\b", text):
+        refs.append(("position", "first"))
+    for m in _CAPTION_REF.finditer(text):
+        kind = {"fig": "figure", "fig.": "figure"}.get(m.group(1), m.group(1))
+        ident = m.group(2)
+        roman = roman_to_int(ident)
+        refs.append((kind, str(roman) if roman and kind != "appendix" else ident))
+    return list(dict.fromkeys(refs))

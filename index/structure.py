@@ -1,0 +1,151 @@
+"""Page structure as searchable facts: page numbers, captions and positions a question may name.
+
+    page_facts(words, page_no=3, n_pages=12)
+    -> [("page", "3"), ("printed", "14"), ("figure", "10"), ("table", "2")]
+
+A fact is (kind, value), both lower case:
+- ("page", N): the page's place in its document: the page number of a multi-page file, or
+  the number a page image's file name ends in (scans/p014.jpg is page 14 of scans/);
+- ("printed", N): the page number printed in its header or footer ("14", "Page 14", "- 14 -",
+  "14 of 30", "xii"), which often differs from the place (covers and front matter are unnumbered);
+- ("figure" | "table" | "appendix" | "exhibit" | "chart", ID): a caption starting a line
+  ("Figure 10: ...", "TABLE II", "Appendix E"); roman numerals also as digits;
+- ("position", "first" | "last" | "second-last"): where the page sits in its document.
+
+`rag.query.structure_refs` reads the same kinds out of a question ("the figure on page 6",
+"Appendix E", "the cover", "the last page"), and retrieval ranks the pages holding them up.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+
+KINDS = ("page", "printed", "figure", "table", "appendix", "exhibit", "chart", "position")
+HEADER, FOOTER = 0.10, 0.88  # page fractions: lines above / below these are header / footer
+_ROMAN = re.compile(r"^(?=[ivxlc]+$)c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
+_CAPTION = re.compile(r"^(figure|fig|table|tab|appendix|exhibit|chart)\.?\s*([0-9]{1,3}(?:\.[0-9]{1,2})?|[a-z]|[ivx]{1,5})"
+                      r"(?=$|[\s.:,)\-–—|])", re.IGNORECASE)
+_KIND = {"fig": "figure", "tab": "table"}
+_PAGE_LINE = re.compile(r"^(?:[-–—]\s*)?(?:page|p\.?|pg\.?)?\s*([0-9]{1,4}|[ivxlc]{1,6})\s*(?:[-–—]|(?:of|/)\s*[0-9]{1,4})?$",
+                        re.IGNORECASE)
+_SEQUENCE = re.compile(r"^(.*?)(\d{1,5})$")
+
+
+def roman_to_int(s: str) -> int | None:
+    """'xii' -> 12; None if `s` is not a (lower-case) roman numeral."""
+    if not s or not _ROMAN.match(s):
+        return None
+    values = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+    total = 0
+    for a, b in zip(s, s[1:] + " "):
+        total += -values[a] if values.get(b, 0) > values[a] else values[a]
+    return total
+
+
+def _lines(words) -> list[tuple[str, float, float]]:
+    """(text, top, bottom) of each line, in reading order."""
+    lines: dict[int, list] = {}
+    for w in words:
+        lines.setdefault(w[6], []).append(w)
+    out = []
+    for ws in lines.values():
+        out.append((" ".join(w[0] for w in ws).strip(), min(w[2] for w in ws), max(w[4] for w in ws)))
+    return out
+
+
+def printed_numbers(words) -> list[str]:
+    """Page numbers printed in the header or footer: a line that is only a number ('14', 'Page 14',
+    '- 14 -', '14 of 30', 'xii'), or a number that opens or closes a header/footer line
+    ('Annual Report | 14', '14 Introduction'), years (1900-2099) left out there. Only the two
+    candidates nearest the page's edge count (a reference list running into the footer has many)."""
+    found = []  # (distance to the edge, value)
+    for text, top, bottom in _lines(words):
+        if not text or (bottom > HEADER and top < FOOTER):
+            continue
+        edge = top if bottom <= HEADER else 1 - bottom
+        m = _PAGE_LINE.match(text)
+        if m:
+            value = m.group(1).lower()
+            found.append((edge, value if value.isdigit() else str(roman_to_int(value) or "")))
+            continue
+        tokens = text.split()
+        for tok in (tokens[0], tokens[-1]):
+            tok = tok.strip("|·•-–—")
+            if tok.isdigit() and len(tok) <= 4 and not (1900 <= int(tok) <= 2099):
+                found.append((edge, str(int(tok))))
+                break
+    values = [v for _, v in sorted(found) if v and v != "0"]
+    return list(dict.fromkeys(values))[:2]
+
+
+def captions(words) -> list[tuple[str, str]]:
+    """(kind, id) of the captions opening a line: 'Figure 10: Results' -> ('figure', '10'),
+    'TABLE II' -> ('table', 'ii') and ('table', '2'), 'Appendix E' -> ('appendix', 'e')."""
+    out = []
+    for text, _, _ in _lines(words):
+        m = _CAPTION.match(text)
+        if not m:
+            continue
+        kind = _KIND.get(m.group(1).lower(), m.group(1).lower())
+        ident = m.group(2).lower()
+        if len(ident) == 1 and ident.isalpha() and kind != "appendix" and ident not in "iv":
+            continue  # 'Table A' is rare; 'Figure a' is usually text ('Table a lists ...')
+        out.append((kind, ident))
+        number = roman_to_int(ident)
+        if number and kind != "appendix":
+            out.append((kind, str(number)))
+    return list(dict.fromkeys(out))
+
+
+def sequence(path: str | Path) -> tuple[int, int, int] | None:
+    """(number, first, last) of a page image named like its siblings with an unbroken running number:
+    scans/p014.jpg beside p001.jpg ... p030.jpg -> (14, 1, 30); None for a lone or unnumbered file."""
+    path = Path(path)
+    m = _SEQUENCE.match(path.stem)
+    if not m:
+        return None
+    numbers = _numbered(str(path.parent)).get((m.group(1), path.suffix.lower()))
+    if not numbers or numbers[2] < 2 or numbers[2] != numbers[1] - numbers[0] + 1:
+        return None  # a lone file, or numbers with gaps (receipt ids, not the pages of one scan)
+    return int(m.group(2)), numbers[0], numbers[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _numbered(folder: str) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(name prefix, suffix) -> (lowest number, highest number, count) of the numbered files in a folder;
+    read once per folder (a build asks for every page image in it)."""
+    out: dict[tuple[str, str], tuple[int, int, int]] = {}
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return out
+    for name in names:
+        stem, suffix = os.path.splitext(name)
+        m = _SEQUENCE.match(stem)
+        if m:
+            n, key = int(m.group(2)), (m.group(1), suffix.lower())
+            lo, hi, count = out.get(key, (n, n, 0))
+            out[key] = (min(lo, n), max(hi, n), count + 1)
+    return out
+
+
+def page_facts(words, page_no: int, n_pages: int, path: str | Path | None = None) -> list[tuple[str, str]]:
+    """Every fact of one page (see the module docstring), without repeats."""
+    place, first, last = page_no, 1, n_pages
+    if n_pages == 1 and path is not None:
+        seq = sequence(path)
+        if seq:
+            place, first, last = seq
+    facts = [("page", str(place))] if last > first else []
+    if last > first:
+        if place == first:
+            facts.append(("position", "first"))
+        if place == last:
+            facts.append(("position", "last"))
+        if place == last - 1:
+            facts.append(("position", "second-last"))
+    facts += [("printed", n) for n in printed_numbers(words)]
+    facts += captions(words)
+    return list(dict.fromkeys(facts))
