@@ -68,8 +68,8 @@ CREATE TABLE IF NOT EXISTS page_facts (
     page_id INTEGER NOT NULL REFERENCES pages(id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
     value TEXT NOT NULL,
-    PRIMARY KEY (kind, value, page_id)
-) WITHOUT ROWID;
+    UNIQUE (kind, value, page_id)       -- a rowid table: SQLite 3.40's quick_check misreads this
+);                                      -- key as NULLs in a WITHOUT ROWID table
 CREATE INDEX IF NOT EXISTS page_facts_page ON page_facts(page_id);
 
 CREATE TABLE IF NOT EXISTS skipped (
