@@ -173,7 +173,7 @@ class OnnxEmbedder:
             from tokenizers import Tokenizer
 
             p = self.pipeline
-            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tok = Tokenizer.from_str((self.folder / "tokenizer.json").read_text(encoding="utf-8"))  # any folder name
             tok.no_padding()  # tokenizer.json may carry fixed-length padding; batches are padded in _run
             tok.enable_truncation(max_length=int(p["max_seq_length"]), strategy="longest_first")
             self._tokenizer = tok
@@ -273,7 +273,15 @@ def onnx_dirs(key: str, index_folder: Path | None) -> list[Path]:
     dirs = [cache_root() / key]
     if index_folder is not None:
         dirs.append(Path(index_folder) / "onnx" / key)
-    return dirs
+    return [d for d in dirs if _utf8(d)]  # torch.onnx, onnx and onnxruntime take str paths they encode as UTF-8
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a folder name with bytes that are not UTF-8
+        return False
 
 
 def missing_model_message(name: str) -> str:

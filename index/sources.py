@@ -103,6 +103,20 @@ def shown(key: str) -> str:
     return os.fsencode(fs_path(key)).decode("utf-8", "backslashreplace")
 
 
+def open_pdf(path: Path):
+    """pymupdf.open(path), also for a name with bytes that are not UTF-8 (MuPDF takes a UTF-8 str):
+    such a file is handed over as its bytes."""
+    import pymupdf
+
+    pymupdf.TOOLS.mupdf_display_errors(False)  # damage is reported as a skip with its reason, not on stderr
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return pymupdf.open(stream=Path(path).read_bytes(), filetype="pdf")
+    return pymupdf.open(path)
+
+
 def kind_of(path: Path) -> str:
     kind = KINDS.get(path.suffix.lower())
     if kind is None:
@@ -132,19 +146,23 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
         raise BadInput(f"file is {size / 2**20:.0f} MiB, over the {limits.max_file_bytes / 2**20:.0f} MiB limit")
     name = humanize(path, root)
     if kind == "pdf":
-        import pymupdf as fitz
-
         try:
-            doc = fitz.open(path)
+            doc = open_pdf(path)
         except Exception as e:  # fitz raises its own FileDataError, RuntimeError...
             raise BadInput(f"not a readable PDF ({e})") from None
         with doc:
             if doc.needs_pass:
                 raise BadInput("PDF is encrypted (password-protected); decrypt it first, e.g. `qpdf --decrypt`")
-            n = doc.page_count
-            meta_title = (doc.metadata or {}).get("title") or ""
-            if doc.is_repaired:
-                _check_repaired(doc)
+            try:
+                n = doc.page_count
+                meta_title = (doc.metadata or {}).get("title") or ""
+                if doc.is_repaired:
+                    _check_repaired(doc)
+            except BadInput:
+                raise
+            except Exception as e:  # e.g. a truncated file: "code=7: Invalid number of pages"
+                raise BadInput(f"PDF is damaged (truncated or corrupt): {str(e).splitlines()[0][:200]}; "
+                               "get an intact copy of the file") from None
         title = f"{meta_title.strip()} ({name})" if meta_title.strip() else name
     else:
         from PIL import Image
@@ -184,7 +202,7 @@ def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = L
     if kind == "pdf":
         import pymupdf as fitz
 
-        with fitz.open(path) as doc:
+        with open_pdf(path) as doc:
             page = doc[page_no - 1]
             scale = dpi / 72
             pixels = page.rect.width * scale * page.rect.height * scale
@@ -216,9 +234,7 @@ def _to_rgb(img):
 
 def read_text_layer(path: Path, page_no: int) -> tuple[list[Word], tuple[float, float]] | None:
     """Words of a PDF page's text layer with normalised boxes, or None when it has no usable text."""
-    import pymupdf as fitz
-
-    with fitz.open(path) as doc:
+    with open_pdf(path) as doc:
         page = doc[page_no - 1]
         w, h = page.rect.width, page.rect.height
         raw = page.get_text("words", sort=True)  # (x0, y0, x1, y1, word, block, line, word_no)

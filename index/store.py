@@ -20,7 +20,7 @@ from pathlib import Path
 from .errors import DiskFull, IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, NotIndexed, damaged_message
 from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
-from .sources import db_path, valid_text
+from .sources import db_path, shown, valid_text
 from .vectors import (FAISS_NAME, Layout, VectorStore, digest, id_selector, layout_for, pack_vector, training_ids,
                       unpack_vectors)
 from .wordpack import pack_words, unpack_words
@@ -287,7 +287,7 @@ class Index:
 
     # -- documents ------------------------------------------------------------------
     def document(self, path: str) -> sqlite3.Row | None:
-        cur = self.db.execute("SELECT * FROM documents WHERE path = ?", (path,))
+        cur = self.db.execute("SELECT * FROM documents WHERE path = ?", (db_path(path),))  # a surrogate path too
         cur.row_factory = sqlite3.Row
         return cur.fetchone()
 
@@ -365,11 +365,11 @@ class Index:
     def page(self, path: str, page_no: int) -> sqlite3.Row:
         cur = self.db.execute(
             "SELECT p.*, d.path, d.title, d.kind FROM pages p JOIN documents d ON d.id = p.doc_id"
-            " WHERE d.path = ? AND p.page_no = ?", (path, page_no))
+            " WHERE d.path = ? AND p.page_no = ?", (db_path(path), page_no))
         cur.row_factory = sqlite3.Row
         row = cur.fetchone()
         if row is None:
-            raise NotIndexed(f"page {page_no} of {path} is not in the index")
+            raise NotIndexed(f"page {page_no} of {shown(db_path(path))} is not in the index")
         return row
 
     def page_words(self, page_id: int) -> list[Word]:
@@ -431,8 +431,8 @@ class Index:
                 "SELECT id FROM documents WHERE path = ? OR (path >= ? AND path < ?)",
                 (path, prefix, prefix[:-1] + "0"))]  # '0' sorts right after '/'
             if not found:
-                raise NotIndexed(f"nothing is indexed at or under {path}: check the path, "
-                                 f"or index it with `pagerag index build {path} --index {self.folder}`")
+                raise NotIndexed(f"nothing is indexed at or under {shown(path)}: check the path, or index it "
+                                 f"with `pagerag index build {shown(path)} --index {shown(db_path(self.folder))}`")
             ids.update(found)
         return sorted(ids)
 

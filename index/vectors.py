@@ -99,6 +99,33 @@ def pack_vector(vector) -> bytes:
     return np.asarray(vector, dtype="float32").astype(VECTOR_DTYPE).tobytes()
 
 
+def read_faiss(path: Path):
+    """faiss.read_index through a Python file: any path works (faiss's own wants str, and a folder
+    name with bytes that are not UTF-8 is a surrogate str it cannot encode)."""
+    import faiss
+
+    with open(path, "rb", buffering=1 << 20) as f:
+        reader = faiss.PyCallbackIOReader(f.read)
+        try:
+            return faiss.read_index(reader)
+        finally:
+            del reader
+
+
+def write_faiss(index, path: Path) -> None:
+    """faiss.write_index through a Python file (see read_faiss), flushed and fsynced."""
+    import faiss
+
+    with open(path, "wb", buffering=1 << 20) as f:
+        writer = faiss.PyCallbackIOWriter(f.write)
+        try:
+            faiss.write_index(index, writer)
+        finally:
+            del writer
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def unpack_vectors(blobs: list[bytes], dim: int):
     """SQLite blobs -> float32 array (n, dim)."""
     import numpy as np
@@ -186,7 +213,7 @@ class VectorStore:
         self.load_error: str | None = None
         if self.path.exists():
             try:
-                self.index = faiss.read_index(str(self.path))
+                self.index = read_faiss(self.path)
             except RuntimeError as e:  # unreadable cache: rebuilt from SQLite by reconcile
                 self.index, self.load_error = None, f"unreadable ({str(e).splitlines()[0][:120]})"
             if self.index is not None and self.index.d != dim:
@@ -357,9 +384,7 @@ class VectorStore:
         """
         tmp, stamp_tmp = self.path.with_suffix(".faiss.tmp"), self.stamp_path.with_suffix(".stamp.tmp")
         try:
-            self._faiss.write_index(self.index, str(tmp))
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
+            write_faiss(self.index, tmp)
             st = os.stat(tmp)
             if self.stamp is not None:
                 stamp = {**self.stamp, "sum": str(self.stamp["sum"]), "n": self.index.ntotal,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.orient import upright
-from index.sources import read_image
+from index.sources import fs_path, read_image
 
 from . import prompts
 from .retrieve import Hit
@@ -58,7 +58,7 @@ class Evidence:
 def page_image(index, path: str, page: int, dpi: int = IMAGE_DPI):
     """The page as a PIL image, read from the file as indexed and turned upright as OCR found it."""
     row = index.page(path, page)
-    return upright(read_image(Path(path), row["kind"], page, dpi), row["rotation"])
+    return upright(read_image(Path(fs_path(row["path"])), row["kind"], page, dpi), row["rotation"])  # the file, not its key
 
 
 def gather(index, hits: list[Hit], images: int = 1) -> Evidence:
