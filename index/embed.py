@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 from .errors import EmbedderUnavailable
@@ -60,11 +61,31 @@ def model_folder(name: str) -> Path | None:
         return None
 
 
+_OFFLINE_BY_US = False  # HF_HUB_OFFLINE=1 came from pagerag, not from the user
+
+
 def _set_quiet_offline_env() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: fail at once, don't retry for a minute
+    global _OFFLINE_BY_US
+    if "HF_HUB_OFFLINE" not in os.environ:  # offline first: fail at once, don't retry for a minute
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        _OFFLINE_BY_US = True
     os.environ.setdefault("TRANSFORMERS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def allow_hub_downloads() -> None:
+    """Undo pagerag's own offline default (the user asked for a download, e.g. --allow-download),
+    also in huggingface_hub when it was imported meanwhile: it read HF_HUB_OFFLINE once, at import."""
+    global _OFFLINE_BY_US
+    if not _OFFLINE_BY_US:
+        return  # the user's own HF_HUB_OFFLINE stands
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.pop(var, None)
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = False
+    _OFFLINE_BY_US = False
 
 
 def downloads_allowed() -> bool:

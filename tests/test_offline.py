@@ -42,3 +42,23 @@ def test_search_on_index_whose_model_is_gone(tmp_path, sample_index):
     result = _cli("search", "rent increase", "--index", str(idx), cwd=os.environ.get("PYTHONPATH", "."))
     assert result.returncode == 1 and "hf download someorg/gone" in result.stderr, result.stderr
     assert "huggingface.co" not in result.stderr and "Retrying" not in result.stderr
+
+
+PROBE = """
+import sys
+from index.embed import model_folder
+from rag.backends.hf import TransformersBackend
+model_folder("someorg/absent")  # imports huggingface_hub offline, as a search before an answer may
+import huggingface_hub.constants as c
+assert c.HF_HUB_OFFLINE, "offline by default"
+TransformersBackend("org/model", allow_download=sys.argv[1] == "1")._hub_env()
+print(c.HF_HUB_OFFLINE)
+"""
+
+
+@pytest.mark.parametrize("allow, offline", [("0", "True"), ("1", "False")])
+def test_allow_download_undoes_the_offline_default(allow, offline):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    out = subprocess.run([sys.executable, "-c", PROBE, allow], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == offline

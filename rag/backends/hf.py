@@ -90,6 +90,7 @@ class TransformersBackend(Backend):
             return
         if self.quantize:
             self._check_quantization()  # before touching files: the answer does not depend on them
+        self._hub_env()
         self._check_cached()
         from transformers import AutoConfig, AutoProcessor
 
@@ -121,9 +122,7 @@ class TransformersBackend(Backend):
 
     def _from_pretrained(self, cls, **kwargs):
         """`cls.from_pretrained(self.model)`, offline unless allowed; failures become ModelUnavailable."""
-        if not self.allow_download:
-            # huggingface_hub reads this once, at import; local_files_only covers the case where it came first
-            os.environ["HF_HUB_OFFLINE"] = "1"
+        self._hub_env()
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from transformers.utils import logging as hf_logging
 
@@ -138,6 +137,16 @@ class TransformersBackend(Backend):
             return cls.from_pretrained(location, local_files_only=not self.allow_download, **kwargs)
         except (OSError, ValueError) as e:  # ValueError: names the hub refuses, e.g. 'a/b/c'
             raise ModelUnavailable(self._unavailable_message(e)) from None
+
+    def _hub_env(self) -> None:
+        """Offline unless --allow-download; set before huggingface_hub is imported (it reads HF_HUB_OFFLINE
+        once, at import; local_files_only covers the case where it came first)."""
+        if not self.allow_download:
+            os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        else:
+            from index.embed import allow_hub_downloads
+
+            allow_hub_downloads()
 
     def _check_cached(self) -> None:
         """A hub model missing from the local cache fails here, before importing transformers (seconds):
