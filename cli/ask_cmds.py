@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from . import model_options as mo
-from .common import EXIT_NO_MODEL, friendly_errors, index_option, open_index, within_option
+from .common import EXIT_NO_MODEL, friendly_errors, index_option, open_index, shown, within_option
 from .text_input import QUERY, clean_text, lenient_stdin
 
 RETRIEVAL_OPTIONS = [
@@ -45,7 +46,7 @@ def print_sources(answer) -> None:
     click.echo("\n" + header)
     for s in answer.sources:
         mark = "*" if answer.model_error is None and s.n in answer.cited else " "
-        click.echo(f" {mark}[{s.n}] {s.path}, page {s.page}" + (" (image shown)" if s.image else ""))
+        click.echo(f" {mark}[{s.n}] {shown(s.path)}, page {s.page}" + (" (image shown)" if s.image else ""))
         if answer.model_error or answer.abstained:
             click.echo("      " + snippet(s.text, answer.question, width=200))
     if answer.removed_citations:
@@ -107,6 +108,10 @@ def ask(question, cont, cid, as_json, save_evidence, index_dir, **kw):
     """Answer QUESTION from the indexed pages, citing them."""
     if not question.strip():
         raise click.UsageError("give a QUESTION (it is blank)")
+    if save_evidence:
+        from .evidence_out import evidence_folder
+
+        evidence_folder(save_evidence)  # before the model runs: a bad folder is said at once
     assistant = _assistant(index_dir, kw)
     if cont and not cid:
         cid = assistant.store.last_id()
@@ -119,7 +124,7 @@ def ask(question, cont, cid, as_json, save_evidence, index_dir, **kw):
         from .evidence_out import save_evidence as save
 
         for path in save(assistant.index, answer, save_evidence):
-            click.echo(f"Saved {path}", err=True)
+            click.echo(f"Saved {shown(path)}", err=True)
     if answer.model_error:
         raise SystemExit(EXIT_NO_MODEL)
 
@@ -162,7 +167,11 @@ def chat(cont, cid, index_dir, **kw):
         if not line:
             continue
         if line.startswith("/"):
-            cmd, *args = line.split()
+            try:
+                cmd, *args = shlex.split(line)
+            except ValueError as e:  # an unclosed quote
+                click.echo(f"Error: {e}", err=True)
+                continue
             if cmd in ("/exit", "/quit"):
                 return
             if cmd == "/new":
@@ -170,10 +179,11 @@ def chat(cont, cid, index_dir, **kw):
                 click.echo("New conversation.", err=True)
             elif cmd == "/sources":
                 print_sources(last) if last else click.echo("No answer yet.", err=True)
-            elif cmd == "/page":
-                _page_command(assistant, last, args)
-            elif cmd == "/in":
-                _in_command(assistant, args)
+            elif cmd in ("/page", "/in"):
+                try:
+                    _page_command(assistant, last, args) if cmd == "/page" else _in_command(assistant, args)
+                except PageragError as e:  # a page removed from the index since: chat goes on
+                    click.echo(f"Error: {e}", err=True)
             else:
                 click.echo(CHAT_HELP, err=True)
             continue
@@ -204,7 +214,9 @@ def _in_command(assistant, args) -> None:
 
 
 def _page_command(assistant, last, args) -> None:
-    from .evidence_out import evidence_for, save_page
+    from index.errors import PageragError
+
+    from .evidence_out import evidence_for, message, png_target, save_page
 
     if not last or not args or not args[0].isdigit():
         click.echo("Usage: /page N [--save FILE], N a source number of the last answer.", err=True)
@@ -213,11 +225,20 @@ def _page_command(assistant, last, args) -> None:
     if source is None:
         click.echo(f"No source [{args[0]}] in the last answer.", err=True)
         return
-    if len(args) >= 3 and args[1] == "--save":
-        target = Path(args[2]).expanduser()
-        for ev in evidence_for(assistant.index, last, only=source.n):
-            save_page(assistant.index, ev, target)
-            click.echo(f"Saved page {source.page} of {source.path} to {target}, evidence boxed.", err=True)
+    if len(args) > 1:
+        if args[1] != "--save" or len(args) != 3:
+            click.echo("Usage: /page N --save FILE.png (one file name; quote it if it has spaces).", err=True)
+            return
+        try:
+            target = png_target(args[2], "--save")
+            if target is None:
+                raise click.ClickException("--save - is not for chat: name a .png file")
+            for ev in evidence_for(assistant.index, last, only=source.n):
+                save_page(assistant.index, ev, target)
+                click.echo(f"Saved page {source.page} of {shown(source.path)} to {shown(target)}, evidence boxed.",
+                           err=True)
+        except (click.ClickException, PageragError) as e:  # chat goes on: the conversation is not lost
+            click.echo(f"Error: {message(e)}", err=True)
         return
     row = assistant.index.page(source.path, source.page)
-    click.echo(f"[{source.n}] {source.path}, page {source.page}\n\n{row['text'] or '(no text)'}")
+    click.echo(f"[{source.n}] {shown(source.path)}, page {source.page}\n\n{row['text'] or '(no text)'}")

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from .common import friendly_errors, index_option, open_index
+from .common import friendly_errors, index_option, open_index, shown
 
 
 @click.group(invoke_without_command=True)
@@ -52,4 +52,4 @@ def show(cid, index_dir, as_json):
             click.echo(f"   (searched: {t.query})")
         click.echo(f"A: {t.answer}")
         for s in t.sources:
-            click.echo(f"   [{s['n']}] {s['path']}, page {s['page']}" + (" (image)" if s["image"] else ""))
+            click.echo(f"   [{s['n']}] {shown(s['path'])}, page {s['page']}" + (" (image)" if s["image"] else ""))

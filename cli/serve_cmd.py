@@ -11,22 +11,32 @@ from .ask_cmds import RETRIEVAL_OPTIONS
 from .common import friendly_errors, index_option, open_index
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def addresses(host: str) -> list[tuple]:
+    """What `host` resolves to, as getaddrinfo gives it: [(family, sockaddr), ...]; [] if it cannot be resolved."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return []
+    return [(family, sockaddr) for family, _, _, _, sockaddr in found]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address `host` resolves to is loopback: "127.1", "::1" and "localhost" are; "0.0.0.0" is not."""
+    found = addresses(host)
+    return bool(found) and all(ipaddress.ip_address(sockaddr[0].split("%")[0]).is_loopback
+                               for _, sockaddr in found)
 
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: a free one), so the printed port is the one served."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    found = addresses(host)
+    if not found:
+        raise click.ClickException(f"--host {host} cannot be resolved to an address; give one such as 127.0.0.1")
+    family, sockaddr = found[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock.bind((sockaddr[0], port, *sockaddr[2:]))
     except OSError as e:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port") from None
@@ -60,6 +70,8 @@ def serve(host, port, index_dir, **kw):
                            generation=mo.generation_options(kw))
     kw.pop("min_score")
     state = WebState(idx, mo.model_settings(kw), settings)
+    if not addresses(host):
+        raise click.ClickException(f"--host {host} cannot be resolved to an address; give one such as 127.0.0.1")
     if not is_loopback(host):
         click.echo(f"Warning: listening on {host}, not loopback: anyone who can reach this machine can read "
                    "your indexed pages and use the model. Use --host 127.0.0.1 to keep it local.", err=True)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.errors import NotIndexed
+from index.errors import BadArgument, NotIndexed
 
 DB_NAME = "conversations.db"
 SCHEMA = """
@@ -104,8 +104,12 @@ class ConversationStore:
         return row[0] if row else None
 
     def resolve(self, cid: str) -> str:
-        """A full id from an id or a unique prefix of one."""
-        rows = [r[0] for r in self.db.execute("SELECT id FROM conversations WHERE id LIKE ? || '%'", (cid,))]
+        """A full id from an id or a unique prefix of one (compared literally: `%` and `_` are no wildcards)."""
+        cid = str(cid).strip()
+        if not cid:
+            raise BadArgument("an empty conversation id was given; see `pagerag conversations` for the ids")
+        rows = [r[0] for r in self.db.execute(
+            "SELECT id FROM conversations WHERE substr(id, 1, length(?)) = ?", (cid, cid))]
         if len(rows) != 1:
             raise NotIndexed(f"no conversation '{cid}'" if not rows else f"'{cid}' matches {len(rows)} conversations"
                              + "; see `pagerag conversations`")

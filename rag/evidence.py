@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.errors import BadInput
 from index.orient import upright
 from index.sources import fs_path, read_image
 
@@ -58,7 +59,22 @@ class Evidence:
 def page_image(index, path: str, page: int, dpi: int = IMAGE_DPI):
     """The page as a PIL image, read from the file as indexed and turned upright as OCR found it."""
     row = index.page(path, page)
-    return upright(read_image(Path(fs_path(row["path"])), row["kind"], page, dpi), row["rotation"])  # the file, not its key
+    file = Path(fs_path(row["path"]))  # the file, not its key
+    if not file.is_file():
+        raise BadInput(gone_message(path))
+    try:
+        image = read_image(file, row["kind"], page, dpi)
+    except BadInput:
+        raise
+    except (OSError, RuntimeError, ValueError, IndexError) as e:  # pymupdf's errors for a damaged PDF
+        raise BadInput(f"{path}, page {page}: cannot be read ({e}); if it was replaced, re-run "
+                       "`pagerag index build` on its folder") from None
+    return upright(image, row["rotation"])
+
+
+def gone_message(path: str) -> str:
+    return (f"{path} is gone or was moved since it was indexed: re-run `pagerag index build FOLDER --prune` "
+            "on its folder to drop it (or index it where it is now)")
 
 
 def gather(index, hits: list[Hit], images: int = 1) -> Evidence:

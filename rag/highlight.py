@@ -56,15 +56,19 @@ def region_json(r: Region, width: int, height: int) -> dict:
 
 
 def find_page(index, file: str, page: int = 1):
-    """The indexed page of a file given as a path (absolute or relative) or as a file name that is unique in
-    the index; raises NotIndexed with what to do."""
+    """The indexed page of a file given as a path (absolute or relative), or as a bare file name (no folder
+    part) that only one indexed file has; raises NotIndexed with what to do (the candidates, when several)."""
     path = str(Path(file).expanduser().resolve())
     if index.document(path) is None:
-        matches = [d["path"] for d in index.documents() if Path(d["path"]).name == Path(file).name]
+        bare = "/" not in file and Path(file).name == file
+        matches = [d["path"] for d in index.documents() if Path(d["path"]).name == file] if bare else []
         if len(matches) != 1:
-            hint = ("several indexed files have that name: give its path" if matches
-                    else "index it with `pagerag index build FILE`, or check the path")
-            raise NotIndexed(f"{file} is not in the index at {index.folder}: {hint}")
+            if len(matches) > 1:
+                hint = "several indexed files have that name: give its path, one of " + ", ".join(
+                    repr(m) for m in sorted(matches)[:10]) + (f" (and {len(matches) - 10} more)" if len(matches) > 10 else "")
+            else:
+                hint = "index it with `pagerag index build FILE`, or check the path"
+            raise NotIndexed(f"{file!r} is not in the index at {index.folder}: {hint}")
         path = matches[0]
     return index.page(path, page)
 
@@ -194,13 +198,13 @@ def draw(image, marks: list[tuple[list[Region], int]], label: bool = True):
                 x0, y0, x1, y1 = scale(line, w, h)
                 pen.rectangle((x0 - pad, y0 - pad, x1 + pad, y1 + pad), fill=(*rgb, 50), outline=(*rgb, 255),
                               width=width)
-            if label and r.lines:  # left of the first line, else above it: never over the words
+            if label and r.lines:  # in the page's left margin beside the first line, else above it
                 x0, y0, _, y1 = scale(r.lines[0], w, h)
                 tag = f"[{n}]"
                 tw, th = pen.textbbox((0, 0), tag, font=font)[2:]
-                left, top = x0 - pad - tw - 8, (y0 + y1 - th) // 2 - 2
-                if left < 0:
-                    left, top = x0 - pad, max(0, y0 - pad - th - 6)
+                left, top = 2, (y0 + y1 - th) // 2 - 2
+                if min(x0 for x0, *_ in (scale(b, w, h) for b in r.lines)) - pad < left + tw + 10:
+                    left, top = x0 - pad, max(0, y0 - pad - th - 6)  # the box reaches the margin
                 pen.rectangle((left, top, left + tw + 6, top + th + 4), fill=(*rgb, 230))
                 pen.text((left + 3, top + 1), tag, fill=(255, 255, 255, 255), font=font)
     return Image.alpha_composite(base, overlay).convert("RGB")

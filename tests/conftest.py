@@ -70,6 +70,21 @@ def sample_index(tmp_path_factory, sample_corpus) -> Path:
 
 
 @pytest.fixture
+def pdf_index(tmp_path) -> tuple[Path, list[Path]]:
+    """A fresh index of two one-page text PDFs (no OCR: quick to build) and their paths, for tests that
+    move or damage an indexed file."""
+    from fault_kit import text_pdf
+
+    from index.builder import BuildOptions, build
+
+    docs = tmp_path / "docs"
+    pdfs = [text_pdf(docs / "budget.pdf", ["The annual budget of $27,500 was approved."]),
+            text_pdf(docs / "parking.pdf", ["The parking lot will be resurfaced in May."])]
+    build(tmp_path / "index", [docs], BuildOptions(ocr="none"))
+    return tmp_path / "index", pdfs
+
+
+@pytest.fixture
 def sample_copy(tmp_path, sample_corpus) -> Path:
     dest = tmp_path / "corpus"
     shutil.copytree(sample_corpus, dest)

@@ -123,7 +123,7 @@ def test_status_page(client_for):
 
 
 def test_loopback_detection():
-    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
 
 
@@ -148,3 +148,109 @@ def test_serve_prints_its_port_warns_off_loopback_and_serves(sample_index, tmp_p
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+@pytest.fixture
+def pdf_client(pdf_index, tmp_path):
+    """A test client over a fresh index of two text PDFs (fast), and their paths."""
+    folder, pdfs = pdf_index
+    state = WebState(Index.open(folder), ModelSettings(model=str(tmp_path / "no-model")), AskSettings(k=2))
+    return TestClient(create_app(state)), pdfs
+
+
+def test_a_page_whose_file_went_or_broke_is_410_with_what_to_do(pdf_client):
+    client, (gone, damaged) = pdf_client
+    ids = {h["path"]: h["page_id"] for h in client.get("/search.json", params={"q": "budget parking", "k": 5})
+           .json()["hits"]}
+    assert set(ids) == {str(gone), str(damaged)}
+    gone.unlink()
+    damaged.write_bytes(b"%PDF-1.4 this is not a PDF any more")
+    for path in (gone, damaged):
+        for params in ({"w": 333}, {"w": 333, "q": "budget"}):
+            r = client.get(f"/page/{ids[str(path)]}/image", params=params)
+            assert r.status_code == 410 and str(path) in r.json()["error"], r.text
+    assert "--prune" in client.get(f"/page/{ids[str(gone)]}/image").json()["error"]
+    assert client.get(f"/page/{ids[str(gone)]}.json").status_code == 200  # its text still shows
+
+
+BAD_REQUESTS = [
+    ("get", "/page/999999999999999999999999", 404), ("get", "/page/999999999999999999999999.json", 404),
+    ("get", "/page/9223372036854775808/image", 404), ("get", "/page/1?n=99999999999999999999999&q=a", 200),
+    ("get", "/page/1/image?w=1e5&n=-3&kind=x", 200), ("get", "/search.json?k=99999999999999999999999&q=a", 200),
+    ("get", "/conversations/d613%25.json", 404), ("get", "/conversations/%25", 404),
+    ("get", "/conversations/_.json", 404), ("get", "/conversations/x/turns/99999999999999999999/sources/1", 404),
+    ("get", "/chat?cid=%25", 404), ("get", "/chat/ask", 405),
+]
+
+
+@pytest.mark.parametrize("method, url, status", BAD_REQUESTS)
+def test_bad_urls_get_a_4xx_never_a_500(pdf_client, method, url, status):
+    client, _ = pdf_client
+    r = getattr(client, method)(url)
+    assert r.status_code == status, r.text
+    if status >= 400 and (url.endswith(".json") or "/image" in url or url.startswith("/chat/ask")):
+        assert r.json()["error"]
+
+
+@pytest.mark.parametrize("body, status", [
+    ("[]", 400), ("null", 400), ('"str"', 400), ("7", 400), ('{"question": 7}', 400), ('{"question": ["a"]}', 400),
+    ('{"question": "a", "cid": 5}', 400), ('{"question": "a", "cid": "%"}', 404), ("{not json", 400),
+    (b"\xff\xfe", 400)])
+def test_chat_ask_refuses_a_body_that_is_not_a_question_with_a_json_400(pdf_client, body, status):
+    client, _ = pdf_client
+    r = client.post("/chat/ask", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status and r.headers["content-type"] == "application/json" and r.json()["error"]
+
+
+def test_chat_ask_answers_a_form_with_415(pdf_client):
+    client, _ = pdf_client
+    r = client.post("/chat/ask", data={"question": "budget"})
+    assert r.status_code == 415 and "JSON" in r.json()["error"]
+
+
+def test_a_page_viewed_without_a_query_has_no_boxed_image(pdf_client):
+    client, _ = pdf_client
+    pid = client.get("/search.json", params={"q": "budget"}).json()["hits"][0]["page_id"]
+    assert client.get(f"/page/{pid}.json", params={"n": 3}).json()["boxed_image"] is None
+    assert "n=3" in client.get(f"/page/{pid}.json", params={"n": 3, "q": "budget"}).json()["boxed_image"]
+
+
+def test_conversation_ids_in_urls_are_prefixes_not_patterns(pdf_client, pdf_index):
+    from rag.conversations import ConversationStore
+
+    client, _ = pdf_client
+    cid = ConversationStore(pdf_index[0]).new("What was approved?")
+    assert client.get(f"/conversations/{cid[:3]}.json").json()["conversation"]["id"] == cid
+    for pattern in ("%25", f"{cid[:2]}%25", f"{cid[:-1]}_", "_" * len(cid)):
+        r = client.get(f"/conversations/{pattern}.json")
+        assert r.status_code == 404 and "no conversation" in r.json()["error"], pattern
+    assert client.get("/chat.json", params={"cid": "%"}).status_code == 404
+    assert client.get("/chat.json", params={"cid": " "}).status_code == 400
+
+
+def test_conversation_ids_are_matched_literally_and_an_empty_one_is_refused(pdf_index):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from index.errors import BadArgument, NotIndexed
+    from rag.conversations import ConversationStore
+
+    store = ConversationStore(pdf_index[0])
+    cid = store.new("What was approved?")
+    assert store.resolve(cid[:2]) == cid
+    for pattern in ("%", f"{cid[:2]}%", f"{cid[:-1]}_", "_"):
+        with pytest.raises(NotIndexed):
+            store.resolve(pattern)
+    with pytest.raises(BadArgument):
+        store.resolve(" ")
+    shown = CliRunner().invoke(cli, ["conversations", "show", "", "--index", str(pdf_index[0])])
+    assert shown.exit_code == 1 and "empty conversation id" in shown.output and shown.output.count("\n") == 1
+
+
+def test_serve_says_a_host_that_does_not_resolve(pdf_index):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--host", "not.a.host.invalid", "--index", str(pdf_index[0])])
+    assert result.exit_code == 1 and "cannot be resolved" in result.output and "Warning" not in result.output

@@ -70,8 +70,12 @@ class WebState:
         return data
 
 
+API_PATHS = ("/chat/ask",)  # endpoints that speak JSON only, their errors too
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id in a URL names nothing
+
+
 def wants_json(request: Request) -> bool:
-    return request.url.path.endswith(".json")
+    return request.url.path.endswith(".json") or request.url.path in API_PATHS
 
 
 def respond(request: Request, template: str, data: dict, status_code: int = 200) -> Response:
@@ -93,6 +97,17 @@ async def not_found(request: Request, exc: HTTPException) -> Response:
     return templates.TemplateResponse(request, "error.html", {"data": data, **data}, status_code=exc.status_code)
 
 
+async def library_error(request: Request, exc: Exception) -> Response:
+    """A named error of the library that a request ran into: its message, with the status it means
+    (a page or conversation that is not there: 404; an indexed file gone or unreadable: 410; a bad
+    value: 400). Never a bare 500 for what the request asked."""
+    from index.errors import BadArgument, BadInput, NotIndexed
+
+    status = 404 if isinstance(exc, NotIndexed) else 410 if isinstance(exc, BadInput) else \
+        400 if isinstance(exc, BadArgument) else 503
+    return await not_found(request, HTTPException(status, str(exc)))
+
+
 def create_app(state: WebState) -> Starlette:
     from . import filters
     from .views import chat, conversations, page, search, status
@@ -111,7 +126,9 @@ def create_app(state: WebState) -> Starlette:
         *both("/status", status.view),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+    from index.errors import PageragError
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found, PageragError: library_error})
     app.state.web = state
     return app
 

@@ -60,18 +60,38 @@ def answer_payload(state, answer) -> dict:
             "model": answer.model, "sources": sources, "links": {s["n"]: s["url"] for s in sources if s["url"]}}
 
 
+ASK_BODY = 'send a JSON object: {"question": "...", "cid": "optional conversation id"}'
+
+
+async def _question(request: Request) -> tuple[str, str | None]:
+    """The question and conversation id of a POST /chat/ask; 400 (415 for another content type) if the body
+    is not a JSON object with a non-empty string question."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except ValueError:  # a form, or not JSON at all (incl. bytes that are not UTF-8)
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        if kind and kind != "application/json":
+            raise HTTPException(415, f"{kind} is not accepted: {ASK_BODY}") from None
+        raise HTTPException(400, f"the body is not JSON: {ASK_BODY}") from None
+    if not isinstance(body, dict):
+        raise HTTPException(400, f"the body is a JSON {type(body).__name__}, not an object: {ASK_BODY}")
+    question, cid = body.get("question"), body.get("cid")
+    if not isinstance(question, str) or not question.strip():
+        raise HTTPException(400, f"ask a question (a non-empty string): {ASK_BODY}")
+    if cid is not None and cid != "" and not isinstance(cid, str):
+        raise HTTPException(400, f"cid must be a string: {ASK_BODY}")
+    return question.strip(), cid or None
+
+
 async def ask(request: Request):
     from index.errors import PageragError
+    from rag.conversations import ConversationStore
 
     state = state_of(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        body = dict(await request.form())
-    question = str(body.get("question") or "").strip()
-    if not question:
-        raise HTTPException(400, "ask a question: {\"question\": \"...\"}")
-    cid = body.get("cid") or None
+    question, cid = await _question(request)
+    if cid is not None:  # an unknown or ambiguous id: 404 before anything streams (app.library_error)
+        cid = ConversationStore(state.index.folder).resolve(cid)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
 
@@ -80,7 +100,6 @@ async def ask(request: Request):
 
     def work() -> None:
         from rag.assistant import Assistant
-        from rag.conversations import ConversationStore
 
         try:
             with state.generating:  # one answer at a time: one model

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..app import respond, state_of
+from ..app import MAX_ID, respond, state_of
 from .search import _int
 
 KINDS = ("query", "answer", "statement")
@@ -22,6 +22,8 @@ VIEW_WIDTH = 1100  # px of the page image in the viewer (scaled once, cached)
 def _page_row(state, page_id: int):
     from index.errors import NotIndexed
 
+    if not 0 <= page_id <= MAX_ID:
+        raise HTTPException(404, f"no page {page_id} in this index")
     try:
         return state.index.page_by_id(page_id)
     except NotIndexed:
@@ -62,7 +64,8 @@ async def view(request: Request):
     kind = kind if kind in KINDS else "query"
     n = _int(request.query_params.get("n"), 1, 1, 99)
     ev = await run_in_threadpool(page_evidence, state.index, row["id"], q, kind, None, 5, n)
-    return respond(request, "page.html", page_data(state, row, ev, {"q": q, "kind": kind if q else "", "n": n}))
+    query = {"q": q, "kind": kind if q else "", "n": n if q else None}  # nothing looked for: nothing to box
+    return respond(request, "page.html", page_data(state, row, ev, query))
 
 
 async def cited(request: Request):
@@ -104,10 +107,8 @@ async def image(request: Request):
     kind = kind if kind in KINDS else "query"
     n = _int(request.query_params.get("n"), 1, 1, 99)
     key = (row["id"], row["width"], row["height"], width, q, kind, n)
-    try:
-        data = await run_in_threadpool(state.cached_image, key, lambda: _render(state, row["id"], width, q, kind, n))
-    except OSError as e:  # the file moved or became unreadable since indexing
-        raise HTTPException(404, f"cannot read {row['path']}: {e}") from None
+    # the file moved or became unreadable since indexing: BadInput, answered 410 with what to do (app.library_error)
+    data = await run_in_threadpool(state.cached_image, key, lambda: _render(state, row["id"], width, q, kind, n))
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
