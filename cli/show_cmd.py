@@ -16,8 +16,8 @@ from .common import friendly_errors, index_option, open_index, shown
 @click.option("--kind", type=click.Choice(["query", "answer"]), default="query", show_default=True,
               help="query: box each matching word; answer: box the best run of words reading like TEXT.")
 @click.option("-o", "--output", metavar="FILE",
-              help="PNG to write (written as PNG whatever its name; '-': to standard output, which must not be "
-                   "a terminal) [default: FILE-pPAGE.png in the current folder].")
+              help="PNG to write (a .png name, or one without an extension such as /dev/null; '-': standard "
+                   "output, not a terminal) [default: FILE-pPAGE.png in the current folder].")
 @click.option("--width", type=click.IntRange(100, 10000),
               help="Scale the PNG to this many pixels wide (box coordinates printed are the PNG's).")
 @click.option("--json", "as_json", is_flag=True,
