@@ -54,6 +54,8 @@ demo: install
 	@$(BIN)/pagerag ask "What did the library board decide about the parking lot?" -k 3 \
 	  $(if $(MODEL),-m $(MODEL)) $(if $(BACKEND),--backend $(BACKEND)) --index $(DEMO_INDEX); \
 	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 4 ]
+	@echo; echo '$$ pagerag eval corpora/sample-questions.jsonl --root corpora/sample --mode hybrid'
+	@$(BIN)/pagerag eval corpora/sample-questions.jsonl --root corpora/sample --mode hybrid --index $(DEMO_INDEX)
 
 test: install chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

@@ -21,6 +21,16 @@ def format_table(result) -> str:
     return "\n".join(lines)
 
 
+def _check_writable(path: Path) -> None:
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {folder} does not exist; create it or pick another path", param_hint="--report")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.BadParameter(f"{path} cannot be written here", param_hint="--report")
+
+
 @click.command("eval")
 @click.argument("qa", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -39,14 +49,16 @@ def format_table(result) -> str:
 def eval_command(qa, root, k, modes, scope, as_json, report, index_dir):
     """Measure how well the index finds the gold pages of the questions in QA (a qa.jsonl).
 
-    Each line of QA: {"id", "question", "gold_page": PATH or [PATH, ...], "doc_id"?};
-    paths relative to --root. A corpus.jsonl in --root ({"page", "doc_id"} per line) names
+    Each line of QA (UTF-8): {"id", "question", "gold_page": PATH or [PATH, ...], "doc_id"?}
+    or {"question", "path", "page"}; paths relative to --root. A corpus.jsonl in --root ({"page", "doc_id"} per line) names
     the files of each document, so questions with a doc_id are also searched within it.
     """
     from rag.evaluate import SCOPES, evaluate, load_questions
     from rag.retrieve import Retriever
 
-    questions = load_questions(qa, root)
+    if report:
+        _check_writable(report)  # before the evaluation, not after it
+    questions = load_questions(qa, root, require_files=True)
     retriever = Retriever(open_index(index_dir))
     with click.progressbar(length=len(questions), label="Searching", file=sys.stderr) as bar:
         result = evaluate(retriever, questions, modes or MODE_CHOICES, k, SCOPES if scope == "both" else (scope,),

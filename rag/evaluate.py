@@ -5,8 +5,9 @@
     result.rows       # one Row per scope x group x mode
     result.outcomes   # one Outcome per question x scope x mode: the gold rank and what was retrieved
 
-The data format (that of ../shared/eval): `qa.jsonl` holds one question a line,
-`{"id", "question", "gold_page": PATH or [PATH, ...], "doc_id"?, "doc_scoped_wording"?}`,
+The data format (that of ../shared/eval): `qa.jsonl` holds one question a line, UTF-8,
+`{"id", "question", "gold_page": PATH or [PATH, ...], "doc_id"?, "doc_scoped_wording"?}`
+(or `{"question", "path", "page"}` as in corpora/sample-questions.jsonl),
 paths relative to the root folder (default: the folder of qa.jsonl); a PATH may end in
 `#page=N` to name page N of a multi-page file, else any page of the file counts. A
 `corpus.jsonl` beside it (`{"page": PATH, "doc_id"?}` per line) tells which files make up
@@ -14,7 +15,8 @@ each document: a question with a `doc_id` is then also searched within its docum
 
 A question is a hit at k when any of its gold pages is among the first k pages; its
 reciprocal rank is 1/rank of the first gold page (0 past the k retrieved); nDCG@5 counts
-every gold page in the top 5, against the ideal of all gold pages first. E.g. gold
+every gold page in the top 5, against the ideal of all gold pages first (a whole-file gold
+counts each of its indexed pages, so nDCG stays within 0..1). E.g. gold
 {a, b} and retrieved [x, a, y, b, z]: R@1 0, R@5 1, RR 0.5,
 nDCG@5 = (1/log2(3) + 1/log2(5)) / (1 + 1/log2(3)) = 0.651.
 """
@@ -106,13 +108,19 @@ def _documents(root: Path) -> dict[str, list[str]]:
     return docs
 
 
-def load_questions(qa_path: Path, root: Path | None = None) -> list[Question]:
-    """Read a qa.jsonl; raises EvalDataError naming the line of anything malformed."""
+def load_questions(qa_path: Path, root: Path | None = None, require_files: bool = False) -> list[Question]:
+    """Read a qa.jsonl; raises EvalDataError naming the line of anything malformed, and with
+    `require_files` when none of the gold files exists under `root` (the wrong root)."""
     qa_path = Path(qa_path)
     root = Path(root or qa_path.parent).resolve()
     docs = _documents(root)
     questions = []
-    for n, line in enumerate(qa_path.read_text().splitlines(), 1):
+    try:
+        text = qa_path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise EvalDataError(f"{qa_path} is not UTF-8 JSON lines (byte {e.start} is not UTF-8; "
+                            "a UTF-16 file starts with \\xff\\xfe): save it as UTF-8") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         where = f"{qa_path}, line {n}"
@@ -120,8 +128,11 @@ def load_questions(qa_path: Path, root: Path | None = None) -> list[Question]:
             item = json.loads(line)
         except json.JSONDecodeError as e:
             raise EvalDataError(f"{where}: not JSON ({e})") from None
+        if isinstance(item, dict) and "gold_page" not in item and isinstance(item.get("path"), str):
+            item = {**item, "gold_page": _path_page(item, where)}  # corpora/sample-questions.jsonl's shape
         if not isinstance(item, dict) or not str(item.get("question", "")).strip() or "gold_page" not in item:
-            raise EvalDataError(f"{where}: each line needs a \"question\" and a \"gold_page\"")
+            raise EvalDataError(f"{where}: each line needs a \"question\" and a \"gold_page\" "
+                                "(or a \"path\" and a \"page\")")
         raw = item["gold_page"] if isinstance(item["gold_page"], list) else [item["gold_page"]]
         gold = list(dict.fromkeys(_gold(g, root, where) for g in raw))
         if not gold:
@@ -137,7 +148,20 @@ def load_questions(qa_path: Path, root: Path | None = None) -> list[Question]:
                                   document, groups))
     if not questions:
         raise EvalDataError(f"{qa_path} holds no questions")
+    if require_files and not any(Path(path).exists() for q in questions for path, _ in q.gold):
+        raise EvalDataError(f"none of the gold files of {qa_path} is under {root}: pass --root, the folder "
+                            f"its paths are relative to (e.g. {questions[0].gold[0][0]} does not exist)")
     return questions
+
+
+def _path_page(item: dict, where: str) -> str:
+    """{"path": "a.pdf", "page": 2} -> "a.pdf#page=2" (no page: any page of the file)."""
+    page = item.get("page")
+    if page is None:
+        return item["path"]
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise EvalDataError(f"{where}: \"page\" should be a page number (1, 2, ...), got {page!r}")
+    return f"{item['path']}#page={page}"
 
 
 def _is_gold(path: str, page: int, gold: list[tuple[str, int | None]]) -> bool:
@@ -151,10 +175,21 @@ def ndcg(relevant: list[bool], n_gold: int, k: int = 5) -> float:
     return dcg / ideal if ideal else 0.0
 
 
-def score(q: Question, scope: str, mode: str, hits: list, error: str | None = None) -> Outcome:
+def gold_pages(q: Question, pages_of: Callable[[str], int]) -> int:
+    """How many distinct pages count as gold: a named page is one; a whole file, each of its
+    `pages_of(path)` pages (at least one). [a.pdf (3 pages), a.pdf#page=2, b.png#page=1] -> 4."""
+    named = {(path, page) for path, page in q.gold if page is not None}
+    whole = {path for path, page in q.gold if page is None}
+    n = sum(max(pages_of(path), 1) for path in whole)
+    return n + sum(path not in whole for path, _ in named)
+
+
+def score(q: Question, scope: str, mode: str, hits: list, error: str | None = None,
+          n_gold: int | None = None) -> Outcome:
+    """`n_gold`: the pages that can be hit (gold_pages), for nDCG's ideal; default one per gold entry."""
     flags = [_is_gold(h.path, h.page, q.gold) for h in hits]
     rank = flags.index(True) + 1 if True in flags else None
-    return Outcome(q.id, q.question, scope, mode, rank, round(ndcg(flags, len(q.gold)), 4),
+    return Outcome(q.id, q.question, scope, mode, rank, round(ndcg(flags, n_gold or len(q.gold)), 4),
                    [g if p is None else f"{g}#page={p}" for g, p in q.gold],
                    [{"path": h.path, "page": h.page, "score": h.score, "gold": f} for h, f in zip(hits, flags)],
                    error)
@@ -184,6 +219,11 @@ def summarise(questions: Sequence[Question], outcomes: Sequence[Outcome]) -> lis
     return rows
 
 
+def _indexed_pages(index, path: str) -> int:
+    row = index.document(path)
+    return int(row["n_pages"]) if row is not None else 1
+
+
 def evaluate(retriever: Retriever, questions: Sequence[Question], modes: Sequence[str] = MODES,
              k: int = 10, scopes: Sequence[str] = SCOPES,
              on_progress: Callable[[int], None] | None = None, qa: str = "") -> EvalResult:
@@ -197,14 +237,15 @@ def evaluate(retriever: Retriever, questions: Sequence[Question], modes: Sequenc
     k = max(k, max(CUTOFFS))
     outcomes: list[Outcome] = []
     for q in questions:
+        n_gold = gold_pages(q, lambda path: _indexed_pages(retriever.index, path))
         for scope in scopes:
             if scope == "document" and not q.document:
                 continue
             try:
                 ranked = retriever.search_modes(q.question, k, modes, within=q.document if scope == "document" else None)
-                outcomes.extend(score(q, scope, mode, ranked[mode]) for mode in modes)
+                outcomes.extend(score(q, scope, mode, ranked[mode], n_gold=n_gold) for mode in modes)
             except NotIndexed as e:  # its document is not in the index: a miss, with the reason
-                outcomes.extend(score(q, scope, mode, [], str(e)) for mode in modes)
+                outcomes.extend(score(q, scope, mode, [], str(e), n_gold) for mode in modes)
         if on_progress:
             on_progress(1)
     return EvalResult(qa, str(retriever.index.folder), k, summarise(questions, outcomes), outcomes)

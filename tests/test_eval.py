@@ -86,3 +86,35 @@ def test_eval_command_on_the_sample(sample_index, sample_corpus, tmp_path):
     first = next(o for o in lines if o["scope"] == "document" and o["mode"] == "hybrid" and o["id"] == "6")
     assert first["rank"] == 1 and first["retrieved"][0]["gold"] is True
     assert {h["path"] for h in first["retrieved"]} == {str(sample_corpus / rows[6]["path"])}  # only its document
+
+
+def test_whole_file_gold_keeps_ndcg_within_one():
+    from rag.evaluate import gold_pages, score
+
+    class Hit:
+        def __init__(self, path, page):
+            self.path, self.page, self.score = path, page, 1.0
+
+    q = Question("a", "q", [("/r.pdf", None)])
+    hits = [Hit("/r.pdf", p) for p in (1, 2, 3)] + [Hit("/x", 1)]
+    n = gold_pages(q, lambda path: 3)
+    assert n == 3 and score(q, "corpus", "hybrid", hits, n_gold=n).ndcg5 == 1.0
+    assert gold_pages(Question("b", "q", [("/r.pdf", None), ("/r.pdf", 2), ("/s.png", 1)]), lambda p: 3) == 4
+
+
+def test_sample_questions_shape_utf16_and_wrong_root(tmp_path, sample_corpus):
+    qa = sample_corpus.parent / "sample-questions.jsonl"
+    questions = load_questions(qa, sample_corpus, require_files=True)
+    assert questions[0].gold == [(str(sample_corpus / "invoices/bluefin-office-supply-invoice.pdf"), 1)]
+    with pytest.raises(EvalDataError, match="pass --root"):
+        load_questions(qa, require_files=True)
+    (tmp_path / "u16.jsonl").write_bytes('{"question": "x", "gold_page": "a.pdf"}\n'.encode("utf-16"))
+    with pytest.raises(EvalDataError, match="not UTF-8 JSON lines"):
+        load_questions(tmp_path / "u16.jsonl")
+
+
+def test_report_folder_is_checked_before_evaluating(tmp_path, sample_corpus):
+    result = CliRunner().invoke(cli, ["eval", str(sample_corpus.parent / "sample-questions.jsonl"), "--root",
+                                      str(sample_corpus), "--report", str(tmp_path / "no" / "r.jsonl"),
+                                      "--index", str(tmp_path / "missing-index")])
+    assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output
