@@ -89,7 +89,7 @@ def _print_report(report, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     echo = lambda s="": click.echo(s, err=True)  # noqa: E731
-    echo(f"Index {report.index}: {report.new} new, {report.changed} changed, {report.resumed} resumed, "
+    echo(f"Index {_shown(report.index)}: {report.new} new, {report.changed} changed, {report.resumed} resumed, "
          f"{report.unchanged} unchanged, {report.pruned} pruned file(s).")
     rate = f" ({report.pages_per_second:.2f} pages/s)" if report.pages_read else ""
     echo(f"Read {report.pages_read} page(s), {report.pages_ocr} by OCR ({report.ocr_engine or 'off'}), "
@@ -188,7 +188,14 @@ def verify_cmd(index_dir, repair, as_json):
             click.echo(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
         for note in report.notes:
             click.echo(f"note {note}")
-        click.echo(f"Index {report.index} is " + ("consistent." if report.ok else
+        click.echo(f"Index {_shown(report.index)} is " + ("consistent." if report.ok else
                    "NOT consistent: see FAIL above; `pagerag index verify --repair` fixes what is derivable."))
     if not report.ok:
         raise SystemExit(1)
+
+
+def _shown(path: str) -> str:
+    """A folder path as printable text: bytes that are not UTF-8 as \\xNN."""
+    from index.sources import db_path, shown
+
+    return shown(db_path(path))

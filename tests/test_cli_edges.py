@@ -36,6 +36,7 @@ def test_folders_whose_names_are_not_utf8(tmp_path, sample_corpus):
     built = runner.invoke(cli, ["index", "build", docs, "--index", idx], env=env)
     assert built.exit_code == 0, built.output
     assert os.path.isfile(idx + "/vectors.faiss")
+    assert "id\\xe9x:" in built.output  # the folder printed readably, its byte as \xe9
     found = runner.invoke(cli, ["search", "invoice total", "-k", "1", "--json", "--in", docs, "--index", idx], env=env)
     assert found.exit_code == 0, found.output
     assert "nt.pdf" in found.output
