@@ -40,8 +40,9 @@ def test_folders_whose_names_are_not_utf8(tmp_path, sample_corpus):
     found = runner.invoke(cli, ["search", "invoice total", "-k", "1", "--json", "--in", docs, "--index", idx], env=env)
     assert found.exit_code == 0, found.output
     assert "nt.pdf" in found.output
-    shown = runner.invoke(cli, ["show", target, "--index", idx], env=env)
-    assert shown.exit_code == 0, shown.output
+    png = root + "/page.png"
+    shown = runner.invoke(cli, ["show", target, "-o", png, "--index", idx], env=env)
+    assert shown.exit_code == 0 and os.path.getsize(png) > 1000, shown.output
     from index.store import Index
     from rag.evidence import page_image
 
