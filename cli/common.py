@@ -101,22 +101,16 @@ def open_index(index_dir: Path, check: bool | str = False):
     return Index.open(index_dir, check=check)
 
 
-# control characters; bytes that are not UTF-8 (as os.fsdecode gives them, and as the index stores them)
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\udc80-\udcff\uf780-\uf7ff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def shown(path) -> str:
-    """A path (or name) as printed on one line: control characters and bytes that are not UTF-8 escaped
-    (a newline in a file name would split the line). shown("a\\nb.pdf") -> 'a\\\\nb.pdf'."""
-    text = str(path)
-    if not _UNPRINTABLE.search(text):
-        return text
+    """A path (or name) as printed on one line: control characters escaped (a newline in a file name would
+    split the line), bytes that are not UTF-8 as \\xNN (index.sources.shown), whether a stored key or a path.
+    shown("a\\nb.pdf") -> 'a\\\\nb.pdf'."""
+    from index.sources import shown as printable
 
-    def escape(m) -> str:
-        c = ord(m.group())
-        return repr(m.group())[1:-1] if c < 128 else f"\\x{c & 0xFF:02x}"  # 0xDCff, 0xF7ff -> \\xff
-
-    return _UNPRINTABLE.sub(escape, text.replace("\\", "\\\\"))
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], printable(str(path)))
 
 
 def human_bytes(n: float) -> str:

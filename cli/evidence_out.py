@@ -90,12 +90,14 @@ def message(e: Exception) -> str:
 
 def save_evidence(index, answer, folder: Path) -> list[Path]:
     """A PNG per page the answer cites (every source, when nothing is cited), words boxed in its [n]'s colour."""
+    from index.sources import fs_path
+
     evidence_folder(folder)
     evidence = evidence_for(index, answer)
     cited = [ev for ev in evidence if ev.n in set(answer.cited)] or evidence
     written = []
     for ev in cited:
-        target = folder / f"{ev.n}-{Path(ev.path).stem}-p{ev.page}.png"
+        target = folder / f"{ev.n}-{Path(fs_path(ev.path)).stem}-p{ev.page}.png"
         try:
             written.append(save_page(index, ev, target))
         except Exception as e:  # the file moved or became unreadable since indexing

@@ -81,7 +81,7 @@ def _captioner(settings):
 def _print_report(report, as_json: bool) -> None:
     if as_json:
         data = asdict(report)
-        from index.sources import shown
+        from .common import shown
 
         for s in data["skipped"]:
             s["path"] = shown(s["path"])
@@ -100,7 +100,7 @@ def _print_report(report, as_json: bool) -> None:
     if report.caption_error:
         echo(f"Captioning stopped: {report.caption_error}")
     if report.skipped:
-        from index.sources import shown
+        from .common import shown
 
         echo(f"Skipped {len(report.skipped)} file(s):")
         for s in report.skipped:
@@ -113,7 +113,7 @@ def _print_report(report, as_json: bool) -> None:
 @friendly_errors
 def status_cmd(index_dir, as_json):
     """What the index holds: documents, pages, chunks, model, skipped files, size."""
-    from index.sources import shown
+    from .common import shown
 
     idx = open_index(index_dir, check="if-small")  # a large index: `index verify` checks it all
     data = index_status(idx)
@@ -137,7 +137,7 @@ def status_cmd(index_dir, as_json):
 
 def index_status(idx) -> dict:
     """What `index status --json` prints (also the web app's status page)."""
-    from index.sources import shown
+    from .common import shown
 
     meta, counts = idx.meta, idx.counts()
     return {"index": str(idx.folder), **counts, "embed_model": meta.get("embed_model"),
@@ -156,7 +156,7 @@ def remove_cmd(paths, index_dir):
     Every PATH must match something indexed, or nothing is removed.
     """
     from index.maintenance import remove_paths
-    from index.sources import shown
+    from .common import shown
 
     for removed in remove_paths(index_dir, list(paths)):
         for path, pages in removed.documents:

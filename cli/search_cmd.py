@@ -50,7 +50,7 @@ def search(query, k, mode, as_json, batch, within, index_dir):
     if not hits:
         click.echo(f"No pages match {query!r}.", err=True)
         return
-    from index.sources import shown
+    from .common import shown
 
     for rank, h in enumerate(hits, 1):
         click.echo(click.style(f"{rank:>2}. {shown(h.path)}", bold=True) + f"  page {h.page}  (score {h.score:.4f})")

@@ -28,6 +28,7 @@ def show(file, page, text, kind, output, width, as_json, index_dir):
     """Draw PAGE (default 1) of indexed FILE, with the words matching --highlight boxed.
 
     FILE is a path, or a bare file name that only one indexed file has."""
+    from index.sources import fs_path
     from rag.highlight import draw, find_page, page_evidence, page_image_by_id
 
     from .evidence_out import png_target, write_png
@@ -36,7 +37,7 @@ def show(file, page, text, kind, output, width, as_json, index_dir):
         raise click.UsageError("-o - writes the PNG to standard output, where --json goes too: choose one")
     idx = open_index(index_dir)
     row = find_page(idx, file, page)
-    target = png_target(output or f"{Path(row['path']).stem}-p{page}.png")
+    target = png_target(output or f"{Path(fs_path(row['path'])).stem}-p{page}.png")
     ev = page_evidence(idx, row["id"], text, kind=kind)
     image = page_image_by_id(idx, row["id"])
     if width and width != image.width:

@@ -153,6 +153,8 @@ def test_paths_with_control_characters_print_on_one_line(tmp_path):
     result = invoke_lenient("ask", "budget", "-m", tmp_path / "no-model", "--index", tmp_path / "index")
     assert shown(odd) == str(odd).replace("\n", "\\n")
     assert f"[1] {shown(odd)}, page 1" in result.output
+    found = invoke_lenient("search", "budget", "--index", tmp_path / "index").output
+    assert f"1. {shown(odd)}  page 1" in found
 
 
 def test_evidence_labels_sit_in_the_margin_not_over_the_words_before_the_box():
@@ -164,3 +166,9 @@ def test_evidence_labels_sit_in_the_margin_not_over_the_words_before_the_box():
     img = draw(Image.new("RGB", (1000, 1000), "white"), [([region], 1)])
     assert all(img.getpixel((x, 510)) == (255, 255, 255) for x in range(330, 405))  # over "due": untouched
     assert any(img.getpixel((x, 510)) != (255, 255, 255) for x in range(0, 60))  # the [1] in the margin
+
+
+def test_show_of_a_page_whose_file_is_gone_says_to_prune(pdf_index, tmp_path):
+    index, (budget, _) = pdf_index
+    budget.unlink()
+    one_line_error(show(index, budget, "-o", tmp_path / "x.png"), "is gone or was moved", "--prune")

@@ -195,7 +195,7 @@ def test_bad_urls_get_a_4xx_never_a_500(pdf_client, method, url, status):
 @pytest.mark.parametrize("body, status", [
     ("[]", 400), ("null", 400), ('"str"', 400), ("7", 400), ('{"question": 7}', 400), ('{"question": ["a"]}', 400),
     ('{"question": "a", "cid": 5}', 400), ('{"question": "a", "cid": "%"}', 404), ("{not json", 400),
-    (b"\xff\xfe", 400)])
+    (b"\xff\xfe", 400), ('{"question": "\\ud800"}', 400), ('{"question": "a", "cid": "\\udcff"}', 400)])
 def test_chat_ask_refuses_a_body_that_is_not_a_question_with_a_json_400(pdf_client, body, status):
     client, _ = pdf_client
     r = client.post("/chat/ask", content=body, headers={"content-type": "application/json"})

@@ -81,6 +81,10 @@ async def _question(request: Request) -> tuple[str, str | None]:
         raise HTTPException(400, f"ask a question (a non-empty string): {ASK_BODY}")
     if cid is not None and cid != "" and not isinstance(cid, str):
         raise HTTPException(400, f"cid must be a string: {ASK_BODY}")
+    try:
+        (question + (cid or "")).encode("utf-8")
+    except UnicodeEncodeError:  # JSON can spell a lone surrogate ("\ud800"), which no encoder takes
+        raise HTTPException(400, "the question or cid is not valid Unicode (a lone surrogate)") from None
     return question.strip(), cid or None
 
 
