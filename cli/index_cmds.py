@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import model_options as mo
-from .common import (EXIT_INTERRUPTED, EXIT_SKIPPED, GivenPath, friendly_errors, human_bytes, index_option,
+from .common import (EXIT_INTERRUPTED, EXIT_SKIPPED, GivenPath, friendly_errors, human_bytes, index_option, shown,
                      open_index)
 
 
@@ -81,15 +81,13 @@ def _captioner(settings):
 def _print_report(report, as_json: bool) -> None:
     if as_json:
         data = asdict(report)
-        from .common import shown
-
         for s in data["skipped"]:
             s["path"] = shown(s["path"])
         data.update(errors=report.errors, pages_per_second=round(report.pages_per_second, 3))
         click.echo(json.dumps(data, indent=2))
         return
     echo = lambda s="": click.echo(s, err=True)  # noqa: E731
-    echo(f"Index {_shown(report.index)}: {report.new} new, {report.changed} changed, {report.resumed} resumed, "
+    echo(f"Index {shown(report.index)}: {report.new} new, {report.changed} changed, {report.resumed} resumed, "
          f"{report.unchanged} unchanged, {report.pruned} pruned file(s).")
     rate = f" ({report.pages_per_second:.2f} pages/s)" if report.pages_read else ""
     echo(f"Read {report.pages_read} page(s), {report.pages_ocr} by OCR ({report.ocr_engine or 'off'}), "
@@ -100,8 +98,6 @@ def _print_report(report, as_json: bool) -> None:
     if report.caption_error:
         echo(f"Captioning stopped: {report.caption_error}")
     if report.skipped:
-        from .common import shown
-
         echo(f"Skipped {len(report.skipped)} file(s):")
         for s in report.skipped:
             echo(f"  {'ERROR ' if s.is_error else ''}{shown(s.path)}: {s.reason}")
@@ -113,8 +109,6 @@ def _print_report(report, as_json: bool) -> None:
 @friendly_errors
 def status_cmd(index_dir, as_json):
     """What the index holds: documents, pages, chunks, model, skipped files, size."""
-    from .common import shown
-
     idx = open_index(index_dir, check="if-small")  # a large index: `index verify` checks it all
     data = index_status(idx)
     counts = idx.counts()
@@ -137,8 +131,6 @@ def status_cmd(index_dir, as_json):
 
 def index_status(idx) -> dict:
     """What `index status --json` prints (also the web app's status page)."""
-    from .common import shown
-
     meta, counts = idx.meta, idx.counts()
     return {"index": str(idx.folder), **counts, "embed_model": meta.get("embed_model"),
             "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
@@ -156,8 +148,6 @@ def remove_cmd(paths, index_dir):
     Every PATH must match something indexed, or nothing is removed.
     """
     from index.maintenance import remove_paths
-    from .common import shown
-
     for removed in remove_paths(index_dir, list(paths)):
         for path, pages in removed.documents:
             click.echo(f"Removed {shown(path)} ({pages} page(s)).")
@@ -188,14 +178,7 @@ def verify_cmd(index_dir, repair, as_json):
             click.echo(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
         for note in report.notes:
             click.echo(f"note {note}")
-        click.echo(f"Index {_shown(report.index)} is " + ("consistent." if report.ok else
+        click.echo(f"Index {shown(report.index)} is " + ("consistent." if report.ok else
                    "NOT consistent: see FAIL above; `pagerag index verify --repair` fixes what is derivable."))
     if not report.ok:
         raise SystemExit(1)
-
-
-def _shown(path: str) -> str:
-    """A folder path as printable text: bytes that are not UTF-8 as \\xNN."""
-    from index.sources import db_path, shown
-
-    return shown(db_path(path))
