@@ -117,7 +117,7 @@ def ask(question, cont, cid, as_json, save_evidence, index_dir, **kw):
         cid = assistant.store.last_id()
         if cid is None:
             raise click.ClickException("no conversation to continue yet: ask without -c first")
-    elif cid:
+    elif cid is not None:  # an empty id is an error (BadArgument), not a new conversation
         cid = assistant.store.resolve(cid)
     answer = run_turn(assistant, question, cid, as_json)
     if save_evidence:
@@ -149,7 +149,7 @@ def chat(cont, cid, index_dir, **kw):
     assistant = _assistant(index_dir, kw)
     if cont:
         cid = assistant.store.last_id()
-    elif cid:
+    elif cid is not None:  # an empty id is an error (BadArgument), not a new conversation
         cid = assistant.store.resolve(cid)
     click.echo(f"Chatting with {assistant.backend.model} ({assistant.backend.name}) over {assistant.index.folder}"
                + (f", continuing {cid}" if cid else "") + ".\n" + CHAT_HELP, err=True)

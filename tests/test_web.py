@@ -245,6 +245,10 @@ def test_conversation_ids_are_matched_literally_and_an_empty_one_is_refused(pdf_
         store.resolve(" ")
     shown = CliRunner().invoke(cli, ["conversations", "show", "", "--index", str(pdf_index[0])])
     assert shown.exit_code == 1 and "empty conversation id" in shown.output and shown.output.count("\n") == 1
+    for command in (["ask", "budget"], ["chat"]):
+        asked = CliRunner().invoke(cli, [*command, "-m", str(pdf_index[0] / "no-model"), "--cid", "",
+                                         "--index", str(pdf_index[0])], input="")
+        assert asked.exit_code == 1 and "empty conversation id" in asked.output, asked.output
 
 
 def test_serve_says_a_host_that_does_not_resolve(pdf_index):
