@@ -224,7 +224,9 @@ def small_disk(tmp_path):
         pytest.skip("mounting a small tmpfs needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True).returncode:
+    # Big enough for SQLite's write-ahead log (up to ~4 MB before its automatic checkpoint)
+    # once the filler is gone; the filler makes it full for the build that must fail.
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=False)
