@@ -276,7 +276,8 @@ class _Builder:
             page = NewPage(doc_id, r.task.page_no, r.width, r.height, r.source, text, r.words,
                            sum(confs) / len(confs) if confs and r.source != "text-layer" else None, [],
                            rotation=r.rotation, lang=r.lang,
-                           facts=page_facts(r.words, r.task.page_no, self.n_pages(doc_id), r.task.path))
+                           facts=page_facts(r.words, r.task.page_no, self.n_pages(doc_id), r.task.path,
+                                            (r.width, r.height), r.label))
             for c in chunks or [None]:  # a page without text stays findable by its document's name
                 body = c.text if c else ""
                 page.chunks.append(NewChunk(body, c.start if c else 0, c.end if c else 0, c.box if c else None, b""))

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BadInput
-from .sources import Limits, read_image, read_text_layer
+from .sources import Limits, page_label, read_image, read_text_layer
 from .words import Word
 
 
@@ -38,6 +38,7 @@ class PageResult:
     lang: str | None = None  # OCR language; None for text layers
     error: str | None = None
     seconds: float = 0.0
+    label: str = ""  # the PDF's page label ('iv', 'A-3'), '' when it has none
 
 
 _engine = None
@@ -74,6 +75,8 @@ def read_page(task: PageTask) -> PageResult:
     result = PageResult(task)
     try:
         path = Path(task.path)
+        if task.kind == "pdf":
+            result.label = page_label(path, task.page_no)
         if task.kind == "pdf" and not opts.force_ocr:
             layer = read_text_layer(path, task.page_no)
             if layer is not None:

@@ -232,6 +232,17 @@ def _to_rgb(img):
     return img.convert("RGB")
 
 
+def page_label(path: Path, page_no: int) -> str:
+    """The PDF's label for a page ('iv', 'A-3', '14'), '' when the PDF defines none (most do not)."""
+    with open_pdf(path) as doc:
+        try:
+            if not doc.get_page_labels():  # the /PageLabels rules: no page to load when there are none
+                return ""
+            return doc[page_no - 1].get_label() or ""
+        except Exception:  # a malformed /PageLabels tree costs the label, not the page (MuPDF raises anything)
+            return ""
+
+
 def read_text_layer(path: Path, page_no: int) -> tuple[list[Word], tuple[float, float]] | None:
     """Words of a PDF page's text layer with normalised boxes, or None when it has no usable text."""
     with open_pdf(path) as doc:

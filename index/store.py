@@ -506,16 +506,24 @@ class Index:
     def pages_with_facts(self, facts: list[tuple[str, str]], doc_ids: list[int] | None = None) -> dict[int, int]:
         """page id -> how many of `facts` ([(kind, value)]) it holds, for the pages holding any
         (of those documents only, when `doc_ids` is given)."""
+        return dict(self._facts_query("f.page_id, count(*)", "GROUP BY f.page_id", facts, doc_ids))
+
+    def present_facts(self, facts: list[tuple[str, str]], doc_ids: list[int] | None = None) -> list[tuple[str, str]]:
+        """Those of `facts` that some page holds (of those documents only, when `doc_ids` is given), in order."""
+        held = set(self._facts_query("DISTINCT f.kind, f.value", "", facts, doc_ids))
+        return [f for f in facts if tuple(f) in held]
+
+    def _facts_query(self, select: str, tail: str, facts: list[tuple[str, str]], doc_ids: list[int] | None):
         if not facts:
-            return {}
+            return []
         where, args = "", [json.dumps([list(f) for f in facts])]
         if doc_ids is not None:
             where = " AND f.page_id IN (SELECT id FROM pages WHERE doc_id IN (SELECT value FROM json_each(?)))"
             args.append(json.dumps(doc_ids))
-        return dict(self.db.execute(
-            "SELECT f.page_id, count(*) FROM page_facts f JOIN json_each(?) j"
+        return self.db.execute(
+            f"SELECT {select} FROM page_facts f JOIN json_each(?) j"
             " ON f.kind = json_extract(j.value, '$[0]') AND f.value = json_extract(j.value, '$[1]')"
-            f"{where} GROUP BY f.page_id", args))
+            f"{where} {tail}", args).fetchall()
 
     def page_rows(self, page_ids: list[int]) -> dict[int, sqlite3.Row]:
         cur = self.db.execute(

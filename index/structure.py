@@ -10,7 +10,13 @@ A fact is (kind, value), both lower case:
   "14 of 30", "xii"), which often differs from the place (covers and front matter are unnumbered);
 - ("figure" | "table" | "appendix" | "exhibit" | "chart", ID): a caption starting a line
   ("Figure 10: ...", "TABLE II", "Appendix E"); roman numerals also as digits;
-- ("position", "first" | "last" | "second-last"): where the page sits in its document.
+- ("position", "first" | "last" | "second-last"): where the page sits in its document;
+- ("label", L): a PDF page label other than a plain number ("iv", "a-3"; a numeric label is a
+  ("printed", N), a roman one also); from the PDF's /PageLabels, read by PyMuPDF;
+- ("title", KEY): a slide's title, as lower-case words ("quarterly revenue outlook"): on a
+  slide-shaped page (landscape), the tallest line starting in its top part, with the lines of
+  the same height right below it (a two-line title). Text-layer word boxes are as tall as
+  their font, OCR boxes as the printed letters, so one rule serves both.
 
 `rag.query.structure_refs` reads the same kinds out of a question ("the figure on page 6",
 "Appendix E", "the cover", "the last page"), and retrieval ranks the pages holding them up.
@@ -22,7 +28,7 @@ import os
 import re
 from pathlib import Path
 
-KINDS = ("page", "printed", "figure", "table", "appendix", "exhibit", "chart", "position")
+KINDS = ("page", "printed", "figure", "table", "appendix", "exhibit", "chart", "position", "label", "title")
 HEADER, FOOTER = 0.10, 0.88  # page fractions: lines above / below these are header / footer
 _ROMAN = re.compile(r"^(?=[ivxlc]+$)c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
 _CAPTION = re.compile(r"^(figure|fig|table|tab|appendix|exhibit|chart)\.?\s*([0-9]{1,3}(?:\.[0-9]{1,2})?|[a-z]|[ivx]{1,5})"
@@ -31,6 +37,11 @@ _KIND = {"fig": "figure", "tab": "table"}
 _PAGE_LINE = re.compile(r"^(?:[-–—]\s*)?(?:page|p\.?|pg\.?)?\s*([0-9]{1,4}|[ivxlc]{1,6})\s*(?:[-–—]|(?:of|/)\s*[0-9]{1,4})?$",
                         re.IGNORECASE)
 _SEQUENCE = re.compile(r"^(.*?)(\d{1,5})$")
+_WORD = re.compile(r"\w+", re.UNICODE)
+SLIDE_ASPECT = 1.2  # width / height from which a page is slide-shaped (4:3 is 1.33, 16:9 1.78, paper 0.71-0.77)
+TITLE_TOP = 0.35  # a slide's title starts within this top share of the page
+TITLE_SCALE = 1.25  # and is at least this much taller than the slide's median line
+TITLE_WORDS = 12  # longer "titles" are body text set large
 
 
 def roman_to_int(s: str) -> int | None:
@@ -46,13 +57,7 @@ def roman_to_int(s: str) -> int | None:
 
 def _lines(words) -> list[tuple[str, float, float]]:
     """(text, top, bottom) of each line, in reading order."""
-    lines: dict[int, list] = {}
-    for w in words:
-        lines.setdefault(w[6], []).append(w)
-    out = []
-    for ws in lines.values():
-        out.append((" ".join(w[0] for w in ws).strip(), min(w[2] for w in ws), max(w[4] for w in ws)))
-    return out
+    return [(text, top, bottom) for text, top, bottom, _ in _line_boxes(words)]
 
 
 def printed_numbers(words) -> list[str]:
@@ -131,8 +136,70 @@ def _numbered(folder: str) -> dict[tuple[str, str], tuple[int, int, int]]:
     return out
 
 
-def page_facts(words, page_no: int, n_pages: int, path: str | Path | None = None) -> list[tuple[str, str]]:
-    """Every fact of one page (see the module docstring), without repeats."""
+def title_key(text: str) -> str:
+    """A title as it is stored and looked up: its words, folded and lower-cased, one space apart;
+    '' when it holds no word of two letters. 'Q3 Revenue — Outlook!' -> 'q3 revenue outlook'."""
+    from .words import fold
+
+    tokens = _WORD.findall(fold(text).lower())
+    if len(tokens) > TITLE_WORDS or not any(sum(c.isalpha() for c in t) >= 2 for t in tokens):
+        return ""
+    return " ".join(tokens)
+
+
+def _line_boxes(words) -> list[tuple[str, float, float, float]]:
+    """(text, top, bottom, height) of each line in reading order; height = its words' median height."""
+    lines: dict[int, list] = {}
+    for w in words:
+        lines.setdefault(w[6], []).append(w)
+    out = []
+    for ws in lines.values():
+        heights = sorted(w[4] - w[2] for w in ws)
+        out.append((" ".join(w[0] for w in ws).strip(), min(w[2] for w in ws), max(w[4] for w in ws),
+                    heights[len(heights) // 2]))
+    return out
+
+
+def slide_title(words, width: float, height: float) -> str:
+    """The title of a slide-shaped page (width / height >= SLIDE_ASPECT) as title_key, or '':
+    the tallest line starting in the top TITLE_TOP of the page, TITLE_SCALE x taller than the
+    median line (or the only line), joined by the lines right below it of nearly its height."""
+    if not words or not height or width / height < SLIDE_ASPECT:
+        return ""
+    lines = [ln for ln in _line_boxes(words) if ln[0] and ln[3] > 0]
+    top = [i for i, ln in enumerate(lines) if ln[1] < TITLE_TOP]
+    if not top:
+        return ""
+    best = max(top, key=lambda i: lines[i][3])
+    size = lines[best][3]
+    median = sorted(ln[3] for ln in lines)[len(lines) // 2]
+    if len(lines) > 1 and size < TITLE_SCALE * median:
+        return ""
+    parts, bottom = [lines[best][0]], lines[best][2]
+    for text, y0, y1, h in lines[best + 1:]:
+        if h < 0.85 * size or y0 - bottom > size:
+            break
+        parts.append(text)
+        bottom = y1
+    return title_key(" ".join(parts))
+
+
+def label_facts(label: str | None) -> list[tuple[str, str]]:
+    """Facts of a PDF page label: '14' -> [('printed', '14')]; 'iv' -> [('label', 'iv'), ('printed', '4')];
+    'A-3' -> [('label', 'a-3')]; '' -> []."""
+    label = " ".join((label or "").split()).lower()
+    if not label or len(label) > 24:
+        return []
+    if label.isdigit():
+        return [("printed", str(int(label)))] if int(label) else []
+    roman = roman_to_int(label)
+    return [("label", label)] + ([("printed", str(roman))] if roman else [])
+
+
+def page_facts(words, page_no: int, n_pages: int, path: str | Path | None = None,
+               size: tuple[float, float] | None = None, label: str | None = None) -> list[tuple[str, str]]:
+    """Every fact of one page (see the module docstring), without repeats; `size` (width, height,
+    any unit) tells a slide-shaped page, `label` is its PDF page label."""
     place, first, last = page_no, 1, n_pages
     if n_pages == 1 and path is not None:
         seq = sequence(path)
@@ -146,6 +213,10 @@ def page_facts(words, page_no: int, n_pages: int, path: str | Path | None = None
             facts.append(("position", "last"))
         if place == last - 1:
             facts.append(("position", "second-last"))
+    facts += label_facts(label)
     facts += [("printed", n) for n in printed_numbers(words)]
     facts += captions(words)
+    title = slide_title(words, *size) if size else ""
+    if title:
+        facts.append(("title", title))
     return list(dict.fromkeys(facts))

@@ -115,6 +115,9 @@ _ORDINALS = {w: i for i, w in enumerate(
 _PAGE_REF = re.compile(r"\b(?:page|p\.|pg\.?)\s*\(?\s*(\d{1,5}|" + "|".join(_NUMBER_WORDS) + r")\b(?!\s*%)")
 _ORDINAL_PAGE = re.compile(r"\b(" + "|".join(_ORDINALS) + r")\s+page\b")
 _CAPTION_REF = re.compile(r"\b(figure|fig\.?|table|appendix|exhibit|chart)\s+(\d{1,3}(?:\.\d{1,2})?|[a-h]\b|[ivx]{1,5}\b)")
+_LABEL_REF = re.compile(r"\b(?:page|p\.|pg\.?)\s*\(?\s*([ivxlc]{1,6}|[a-z]{1,3}-\d{1,4})\b(?!-)")
+_TITLE_CUE = re.compile(r"\b(?:slides?|titled|title|heading|headed|section)\b|[\"“”]")
+TITLE_WORDS = 12  # as index.structure.TITLE_WORDS
 _LAST = re.compile(r"\b(?:second|2nd)[\s-]+(?:to[\s-]+)?last\b|\bpenultimate\b")
 
 
@@ -133,6 +136,12 @@ def structure_refs(question: str) -> list[tuple[str, str]]:
         n = m.group(1)
         n = str(_NUMBER_WORDS[n]) if n in _NUMBER_WORDS else str(int(n))
         refs += [("page", n), ("printed", n)]
+    for m in _LABEL_REF.finditer(text):  # a PDF page label: 'page iv', 'page A-3'
+        label, roman = m.group(1), roman_to_int(m.group(1))
+        if roman:
+            refs += [("label", label), ("printed", str(roman))]
+        elif "-" in label:
+            refs.append(("label", label))
     for m in _ORDINAL_PAGE.finditer(text):
         refs.append(("page", str(_ORDINALS[m.group(1)])))
     if _LAST.search(text):
@@ -147,3 +156,26 @@ def structure_refs(question: str) -> list[tuple[str, str]]:
         roman = roman_to_int(ident)
         refs.append((kind, str(roman) if roman and kind != "appendix" else ident))
     return list(dict.fromkeys(refs))
+
+
+def title_candidates(question: str) -> list[str]:
+    """The runs of the question's words that could be a slide title it names, as
+    index.structure.title_key spells titles: runs of up to TITLE_WORDS words holding a content
+    word; single words only when the question speaks of a slide, title, heading or section or
+    quotes something (in double quotes); its answer instructions are left out (`content`).
+    'On the slide "Revenue Outlook", what?' -> [..., 'revenue outlook', ...]."""
+    question = content(question)  # 'Report the time in CET' names no slide 'CET'
+    tokens = _TOKEN.findall(fold(question).lower())
+    single = bool(_TITLE_CUE.search(question.lower()))
+    out = []
+    for i in range(len(tokens)):
+        for j in range(i + 1, min(i + TITLE_WORDS, len(tokens)) + 1):
+            run = tokens[i:j]
+            if (j - i > 1 or single) and any(t not in STOPWORDS and not t.isdigit() and len(t) > 1 for t in run):
+                out.append(" ".join(run))
+    return list(dict.fromkeys(out))
+
+
+def longest_titles(found: list[str]) -> list[str]:
+    """The matched titles not inside a longer matched one: ['revenue', 'revenue outlook'] -> ['revenue outlook']."""
+    return [t for t in found if not any(t != u and f" {t} " in f" {u} " for u in found)]

@@ -23,7 +23,7 @@ from typing import Optional, Sequence, Union
 from index.embed import Embedder, OnnxEmbedder, load_embedder
 from index.store import Index
 
-from .query import content, fts_match, snippet, structure_refs
+from .query import content, fts_match, longest_titles, snippet, structure_refs, title_candidates
 
 MODES = ("hybrid", "dense", "lexical")
 DENSE_SPREAD_WEIGHT = 0.25  # chosen leave-one-dataset-out (README)
@@ -133,6 +133,8 @@ class Retriever:
     def structure(self, question: str, doc_ids: list[int] | None = None) -> dict[int, float]:
         """page id -> share of the structure facts named by the question that the page holds."""
         refs = structure_refs(question)
+        titles = self.index.present_facts([("title", t) for t in title_candidates(question)], doc_ids)
+        refs += [("title", t) for t in longest_titles([v for _, v in titles])]
         found = self.index.pages_with_facts(refs, doc_ids) if refs else {}
         return {p: n / len(refs) for p, n in found.items()}
 

@@ -103,3 +103,150 @@ def test_a_question_naming_structure_ranks_that_page_first(tmp_path, make_page):
     assert first("What is written on the last page of the survey?", within=[tmp_path / "scan"]) == "scan/p003.png"
     assert first("What is written on the last page of the survey?", within=[tmp_path / "other"]) == "other/p002.png"
     assert first("What is on page 2 of the survey?", within=[tmp_path / "scan"]) == "scan/p002.png"
+
+
+def sized(*lines):
+    """Words from (text, top, height) lines."""
+    words = []
+    for n, (text, top, height) in enumerate(lines):
+        for i, t in enumerate(text.split()):
+            words.append(Word(t, 0.1 + 0.06 * i, top, 0.15 + 0.06 * i, top + height, 0.9, n))
+    return words
+
+
+def test_a_slide_title_is_its_tallest_line_near_the_top():
+    from index.structure import slide_title
+
+    slide = sized(("Acme Corp", 0.03, 0.02), ("Quarterly Revenue", 0.12, 0.07), ("Outlook", 0.2, 0.065),
+                  ("North grew 4 percent", 0.45, 0.03), ("South grew 2 percent", 0.5, 0.03), ("7", 0.95, 0.02))
+    assert slide_title(slide, 1600, 900) == "quarterly revenue outlook"  # a two-line title, logo line left out
+    assert slide_title(slide, 900, 1600) == ""  # a portrait page is not a slide
+    flat = sized(("Body text here", 0.1, 0.03), ("More body text", 0.2, 0.03), ("And more", 0.3, 0.03))
+    assert slide_title(flat, 1600, 900) == ""  # no line stands out
+    low = sized(("Small", 0.1, 0.03), ("Big words at the bottom", 0.7, 0.09), ("x y", 0.8, 0.03))
+    assert slide_title(low, 1600, 900) == ""  # the tallest line near the top must be taller than the rest
+
+
+def test_page_label_facts():
+    from index.structure import label_facts
+
+    assert label_facts("iv") == [("label", "iv"), ("printed", "4")]
+    assert label_facts("A-3") == [("label", "a-3")]
+    assert label_facts("14") == [("printed", "14")]
+    assert label_facts("") == [] and label_facts(None) == []
+    facts = page_facts([], 2, 5, size=(600, 800), label="ii")
+    assert ("label", "ii") in facts and ("printed", "2") in facts
+
+
+@pytest.mark.parametrize("question, refs", [
+    ("What is on page iv of the manual?", [("label", "iv"), ("printed", "4")]),
+    ("Which parts are listed on page A-3?", [("label", "a-3")]),
+    ("Is the page civil in tone?", []),
+])
+def test_page_label_refs_in_questions(question, refs):
+    assert structure_refs(question) == refs
+
+
+def test_title_candidates():
+    from rag.query import longest_titles, title_candidates
+
+    runs = title_candidates('On the slide titled "Revenue Outlook", what grew? Answer in CET.')
+    assert "revenue outlook" in runs and "revenue" in runs and "cet" not in runs
+    assert "revenue" not in title_candidates("How did revenue outlook change?")  # single words need a cue
+    assert longest_titles(["revenue", "revenue outlook", "outlook x"]) == ["revenue outlook", "outlook x"]
+
+
+def _deck(path):
+    """A text-layer slide deck (16:9) whose second slide is titled 'Regional Sales Outlook', and a
+    third slide whose body talks about regional sales outlooks more than the second's does."""
+    import pymupdf as fitz
+
+    slides = [("Company Overview", ["Founded in 1990, we sell pumps.", "Offices in four regions."]),
+              ("Regional Sales Outlook", ["North: up 4 percent.", "South: up 2 percent."]),
+              ("Hiring Plan", ["Regional sales outlook drives hiring: regional sales teams grow",
+                               "where the outlook for regional sales is best."])]
+    doc = fitz.open()
+    for title, body in slides:
+        page = doc.new_page(width=960, height=540)
+        page.insert_text((48, 80), title, fontsize=36)
+        for i, line in enumerate(body):
+            page.insert_text((48, 200 + 30 * i), line, fontsize=16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(path)
+    return path
+
+
+def _labelled(path):
+    """A PDF of six pages labelled i, ii, iii, iv, A-3, A-4, each about the same pump."""
+    import pymupdf as fitz
+
+    doc = fitz.open()
+    for n in range(6):
+        page = doc.new_page()
+        page.insert_text((72, 100), f"Heat pump service notes, sheet {'abcdef'[n]}: check the valves and filters.",
+                         fontsize=11)
+    doc.set_page_labels([{"startpage": 0, "prefix": "", "style": "r", "firstpagenum": 1},
+                         {"startpage": 4, "prefix": "A-", "style": "D", "firstpagenum": 3}])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(path)
+    return path
+
+
+def test_pdf_page_labels_and_slide_titles_are_searchable(tmp_path):
+    from index.builder import BuildOptions, build
+    from index.store import Index
+    from rag.retrieve import Retriever
+
+    deck, manual = _deck(tmp_path / "docs" / "deck.pdf"), _labelled(tmp_path / "docs" / "manual.pdf")
+    report = build(tmp_path / "idx", [tmp_path / "docs"], BuildOptions(ocr="none", jobs=1))
+    assert report.errors == 0
+    idx = Index.open(tmp_path / "idx")
+    facts = {(path.rsplit("/", 1)[1], page_no, kind, value) for path, page_no, kind, value in idx.db.execute(
+        "SELECT d.path, p.page_no, f.kind, f.value FROM page_facts f JOIN pages p ON p.id = f.page_id"
+        " JOIN documents d ON d.id = p.doc_id")}
+    assert {("manual.pdf", 4, "label", "iv"), ("manual.pdf", 4, "printed", "4"), ("manual.pdf", 5, "label", "a-3"),
+            ("deck.pdf", 2, "title", "regional sales outlook"), ("deck.pdf", 3, "title", "hiring plan")} <= facts
+    assert not any(kind == "title" for name, _, kind, _ in facts if name == "manual.pdf")  # portrait pages
+    retriever = Retriever(idx)
+
+    def first(question):
+        hit = retriever.search(question, k=1)[0]
+        return hit.path.rsplit("/", 1)[1], hit.page
+
+    assert first("What do the heat pump service notes on page iv say?") == ("manual.pdf", 4)
+    assert first("What do the heat pump service notes on page A-3 say?") == ("manual.pdf", 5)
+    assert first("On the slide Regional Sales Outlook, which region's sales outlook grows most?") == ("deck.pdf", 2)
+    assert first("Which region's sales outlook grows most?") == ("deck.pdf", 3)  # the body alone favours slide 3
+
+
+@pytest.mark.slow
+def test_a_scanned_slide_title_is_read_from_its_word_boxes(tmp_path, font_path):
+    from PIL import Image, ImageDraw, ImageFont
+
+    from index.builder import BuildOptions, build
+    from index.store import Index
+    from rag.retrieve import Retriever
+
+    def slide(name, title, body):
+        img = Image.new("RGB", (1600, 900), "white")
+        draw = ImageDraw.Draw(img)
+        big, small = (ImageFont.truetype(font_path, s) if font_path else ImageFont.load_default(size=s) for s in (72, 32))
+        draw.text((80, 60), title, fill="black", font=big)
+        for i, line in enumerate(body):
+            draw.text((80, 300 + 60 * i), line, fill="black", font=small)
+        path = tmp_path / "deck" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)
+
+    slide("s01.png", "Quarterly Revenue Outlook", ["North region: up 4 percent", "South region: up 2 percent"])
+    slide("s02.png", "Hiring Plan", ["Quarterly revenue outlook per region sets hiring:",
+                                     "the revenue outlook of each region decides."])
+    report = build(tmp_path / "idx", [tmp_path / "deck"], BuildOptions(ocr="auto", jobs=1))
+    assert report.errors == 0
+    idx = Index.open(tmp_path / "idx")
+    titles = {path.rsplit("/", 1)[1]: value for path, value in idx.db.execute(
+        "SELECT d.path, f.value FROM page_facts f JOIN pages p ON p.id = f.page_id JOIN documents d"
+        " ON d.id = p.doc_id WHERE f.kind = 'title'")}
+    assert titles == {"s01.png": "quarterly revenue outlook", "s02.png": "hiring plan"}
+    hit = Retriever(idx).search("In the slide Quarterly Revenue Outlook, what is each region's revenue outlook?", k=1)[0]
+    assert hit.path.endswith("s01.png")
