@@ -121,6 +121,9 @@ def status_cmd(index_dir, as_json):
     click.echo(f"Documents:  {counts['documents']}" + (f" (+{counts['incomplete']} incomplete: run "
                                                          "`pagerag index build` to resume)" if counts["incomplete"] else ""))
     click.echo(f"Pages:      {counts['pages']} ({counts['ocr_pages']} read by OCR)")
+    if data["ocr_languages"]:
+        click.echo("Languages:  " + ", ".join(f"{lang} ({n} page{'s' * (n != 1)})"
+                                              for lang, n in data["ocr_languages"].items()))
     click.echo(f"Passages:   {counts['chunks']}")
     click.echo(f"Embeddings: {data['embed_model'] or '-'}" + (f" ({data['embed_dim']}-d)" if data["embed_dim"] else ""))
     if skipped:
@@ -135,6 +138,7 @@ def index_status(idx) -> dict:
     return {"index": str(idx.folder), **counts, "embed_model": meta.get("embed_model"),
             "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
             "format_version": int(meta["format_version"]), "size_bytes": idx.size_on_disk(),
+            "ocr_languages": idx.ocr_languages(),
             "skipped": [{"path": shown(p), "reason": r, "error": e} for p, r, e in idx.skipped()]}
 
 

@@ -4,10 +4,13 @@
 
 When a cited value is not found in a page's stored OCR words (handwriting, a faint stamp,
 a field OCR glued to its neighbours), the page is read again with the engine that did not
-build the index (RapidOCR after Tesseract, and the other way round). On FUNSD forms, this
-finds about half of the answers the stored Tesseract words miss (README, "Evidence on the
-page"). Readings are cached beside the index (`<index>/rereads.db`), keyed by the file's
-content hash, page and rotation, so a page is read again at most once.
+build the index (RapidOCR after Tesseract, and the other way round), in the language the page
+was read with (`pages.lang`). RapidOCR's models read English only: a page Tesseract read in
+another language (`--lang deu`, `rus`) has no second reading rather than a misreading of it
+(Cyrillic read as Latin look-alikes). On FUNSD forms, this finds about
+half of the answers the stored Tesseract words miss (README, "Evidence on the page"). Readings
+are cached beside the index (`<index>/rereads.db`), keyed by the file's content hash, page,
+rotation, engine and language, so a page is read again at most once.
 """
 from __future__ import annotations
 
@@ -25,21 +28,24 @@ _engines: dict[str, object] = {}
 _lock = threading.Lock()  # one OCR at a time: engines are not thread-safe, and the machine is small
 
 
-def other_engine(source: str) -> str:
-    """The engine to read a page again with: 'tesseract' -> 'rapidocr'; anything else -> 'tesseract'."""
-    return "rapidocr" if source == "tesseract" else "tesseract"
+def other_engine(source: str, lang: str = "eng") -> str | None:
+    """The engine to read a page again with, one that reads `lang`: 'tesseract' -> 'rapidocr' for
+    English, None otherwise (RapidOCR reads English only); anything else -> 'tesseract'."""
+    if source == "tesseract":
+        return "rapidocr" if lang == "eng" else None
+    return "tesseract"
 
 
-def _engine(name: str):
+def _engine(name: str, lang: str):
     from index.errors import OcrUnavailable
-    from index.ocr import load_engine, resolve_engine
+    from index.ocr import load_engine, resolve_engine, resolve_lang
 
-    if name not in _engines:
+    if (name, lang) not in _engines:
         try:
-            _engines[name] = load_engine(resolve_engine(name))
-        except OcrUnavailable:
-            _engines[name] = None
-    return _engines[name]
+            _engines[name, lang] = load_engine(resolve_engine(name), lang=resolve_lang(name, lang))
+        except OcrUnavailable:  # the engine or the language pack is not installed (any more)
+            _engines[name, lang] = None
+    return _engines[name, lang]
 
 
 def _cache(folder: Path) -> sqlite3.Connection:
@@ -54,9 +60,12 @@ def second_reading(index, page_id: int) -> list[Word]:
     row = index.page_by_id(page_id)
     if row["source"] == "text-layer":
         return []  # a PDF's own text: nothing to read better
-    name = other_engine(row["source"])
+    lang = (row["lang"] if "lang" in row.keys() else None) or "eng"  # text layers and --ocr none: no language
+    name = other_engine(row["source"], lang)
+    if name is None:
+        return []
     rotation = row["rotation"] if "rotation" in row.keys() else 0
-    key = f"{index.document(row['path'])['sha256']}:{row['page_no']}:{rotation}:{name}"
+    key = f"{index.document(row['path'])['sha256']}:{row['page_no']}:{rotation}:{name}:{lang}"
     try:
         with closing(_cache(index.folder)) as db:
             hit = db.execute("SELECT words FROM rereads WHERE key = ?", (key,)).fetchone()
@@ -64,7 +73,7 @@ def second_reading(index, page_id: int) -> list[Word]:
         hit = None
     if hit:
         return [Word(*w) for w in json.loads(hit[0])]
-    words = _read(index, page_id, name)
+    words = _read(index, page_id, name, lang)
     try:
         with closing(_cache(index.folder)) as db, db:
             db.execute("INSERT OR REPLACE INTO rereads VALUES (?, ?)", (key, json.dumps([list(w) for w in words])))
@@ -73,11 +82,11 @@ def second_reading(index, page_id: int) -> list[Word]:
     return words
 
 
-def _read(index, page_id: int, name: str) -> list[Word]:
+def _read(index, page_id: int, name: str, lang: str) -> list[Word]:
     from .highlight import page_image_by_id
 
     with _lock:
-        engine = _engine(name)
+        engine = _engine(name, lang)
         if engine is None:
             return []
         try:

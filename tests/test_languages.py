@@ -96,3 +96,40 @@ def test_malformed_language_list(tmp_path, make_page, lang):
     result = CliRunner().invoke(cli, ["index", "build", str(page), "--index", str(tmp_path / "i"), "--lang", lang])
     assert result.exit_code == 1
     assert "Tesseract codes joined by '+'" in result.output
+
+
+@pytest.mark.parametrize("source, lang, engine", [
+    ("tesseract", "eng", "rapidocr"), ("tesseract", "rus+eng", None), ("tesseract", "fra", None),
+    ("rapidocr", "eng", "tesseract"), ("none", "eng", "tesseract")])
+def test_second_reading_engine_reads_the_page_language(source, lang, engine):
+    from rag.reread import other_engine
+
+    assert other_engine(source, lang) == engine
+
+
+@pytest.mark.slow
+def test_a_page_in_another_language_is_not_misread_a_second_time(multilingual_index):
+    """RapidOCR reads English only: a Russian page gets no second reading (it used to get RapidOCR's
+    Latin look-alikes of its Cyrillic), and nothing is cached for it."""
+    from index.store import Index
+    from rag.reread import DB_NAME, second_reading
+
+    root, index = multilingual_index
+    idx = Index.open(index)
+    for name in ("pismo-ru", "lettre-fr"):
+        row = idx.page(str(root / f"{name}.png"), 1)
+        assert second_reading(idx, row["id"]) == []
+    assert not (index / DB_NAME).exists()
+
+
+@pytest.mark.slow
+def test_status_shows_the_languages_the_pages_were_read_in(multilingual_index):
+    import json
+
+    _, index = multilingual_index
+    text = CliRunner().invoke(cli, ["index", "status", "--index", str(index)], catch_exceptions=False)
+    assert text.exit_code == 0, text.output
+    [line] = [ln for ln in text.output.splitlines() if ln.startswith("Languages:")]
+    assert {"deu+eng (1 page)", "fra (1 page)", "rus+eng (1 page)"} == set(line.split(":", 1)[1].strip().split(", "))
+    data = json.loads(CliRunner().invoke(cli, ["index", "status", "--index", str(index), "--json"]).output)
+    assert data["ocr_languages"] == {"deu+eng": 1, "fra": 1, "rus+eng": 1}
