@@ -132,3 +132,11 @@ def tesseract15(path: str):
 
 VARIANTS = {f.__name__: f for f in (baseline, tesseract, tesseract15, rapidocr, psm4, psm6, psm11, up2, up15, noinv, p6n, up2n, up2p6n, up15p6n, up15n,
                                     orient0, orient90, orient180, orient270, recheck)}
+
+
+def psm6up(path: str):
+    """--psm 6 (one block) with the pipeline's enlargement of small scans: the second pass's reading."""
+    return _engine("tesseract", psm=6).recognize(_image(path))
+
+
+VARIANTS["psm6up"] = psm6up
