@@ -416,6 +416,8 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
                 bar = progress(len(tasks)) if progress and tasks else None
                 builder.progress = bar
                 builder.run(tasks, read_options)
+                if tasks:
+                    idx.fill_printed_numbers(sorted(builder.titles))
                 if options.captioner is not None:
                     builder.caption_pages(options.captioner)
             except KeyboardInterrupt:

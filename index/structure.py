@@ -8,6 +8,8 @@ A fact is (kind, value), both lower case:
   the number a page image's file name ends in (scans/p014.jpg is page 14 of scans/);
 - ("printed", N): the page number printed in its header or footer ("14", "Page 14", "- 14 -",
   "14 of 30", "xii"), which often differs from the place (covers and front matter are unnumbered);
+  pages whose number OCR missed get it from the run of their document's other pages
+  (`running_numbers`, after a build);
 - ("figure" | "table" | "appendix" | "exhibit" | "chart", ID): a caption starting a line
   ("Figure 10: ...", "TABLE II", "Appendix E"); roman numerals also as digits;
 - ("position", "first" | "last" | "second-last"): where the page sits in its document;
@@ -31,7 +33,7 @@ from pathlib import Path
 KINDS = ("page", "printed", "figure", "table", "appendix", "exhibit", "chart", "position", "label", "title")
 HEADER, FOOTER = 0.10, 0.88  # page fractions: lines above / below these are header / footer
 _ROMAN = re.compile(r"^(?=[ivxlc]+$)c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
-_CAPTION = re.compile(r"^(figure|fig|table|tab|appendix|exhibit|chart)\.?\s*([0-9]{1,3}(?:\.[0-9]{1,2})?|[a-z]|[ivx]{1,5})"
+_CAPTION = re.compile(r"^(figure|fig|table|tab|appendix|exhibit|chart)\.?\s*([0-9]{1,3}(?:\.[0-9]{1,2})?|[ivxl|]{1,5}|[a-z])"
                       r"(?=$|[\s.:,)\-–—|])", re.IGNORECASE)
 _KIND = {"fig": "figure", "tab": "table"}
 _PAGE_LINE = re.compile(r"^(?:[-–—]\s*)?(?:page|p\.?|pg\.?)?\s*([0-9]{1,4}|[ivxlc]{1,6})\s*(?:[-–—]|(?:of|/)\s*[0-9]{1,4})?$",
@@ -66,14 +68,19 @@ def printed_numbers(words) -> list[str]:
     ('Annual Report | 14', '14 Introduction'), years (1900-2099) left out there. Only the two
     candidates nearest the page's edge count (a reference list running into the footer has many)."""
     found = []  # (distance to the edge, value)
-    for text, top, bottom in _lines(words):
-        if not text or (bottom > HEADER and top < FOOTER):
-            continue
-        edge = top if bottom <= HEADER else 1 - bottom
+    lines = [ln for ln in _lines(words) if ln[0]]
+    outer = _apart(lines)
+    for text, top, bottom in lines:
+        edge = top if top < 1 - bottom else 1 - bottom
         m = _PAGE_LINE.match(text)
+        if bottom > HEADER and top < FOOTER:
+            # only a page number, as the first or last line of a page with wide margins (a book scan:
+            # '2' at 16% of the height), set apart from the text
+            if m and (text, top, bottom) in outer:
+                found.append((edge, _page_value(m.group(1))))
+            continue
         if m:
-            value = m.group(1).lower()
-            found.append((edge, value if value.isdigit() else str(roman_to_int(value) or "")))
+            found.append((edge, _page_value(m.group(1))))
             continue
         tokens = text.split()
         for tok in (tokens[0], tokens[-1]):
@@ -85,6 +92,34 @@ def printed_numbers(words) -> list[str]:
     return list(dict.fromkeys(values))[:2]
 
 
+def _apart(lines: list[tuple[str, float, float]]) -> set[tuple[str, float, float]]:
+    """The first and the last line of a page (by position) when a gap at least their own height
+    separates them from every other line."""
+    out = set()
+    if len(lines) < 2:
+        return out
+    first, last = min(lines, key=lambda ln: ln[1]), max(lines, key=lambda ln: ln[2])
+    if min(ln[1] for ln in lines if ln is not first) - first[2] >= first[2] - first[1]:
+        out.add(first)
+    if last[1] - max(ln[2] for ln in lines if ln is not last) >= last[2] - last[1]:
+        out.add(last)
+    return out
+
+
+def _page_value(token: str) -> str:
+    """'14' -> '14', 'xii' -> '12', anything else -> ''."""
+    token = token.lower()
+    return token if token.isdigit() else str(roman_to_int(token) or "")
+
+
+def _roman_read(ident: str) -> str:
+    """A caption's roman numeral as OCR misreads it, repaired: 'il' (TABLE IL) -> 'ii', '|' -> 'i'."""
+    if roman_to_int(ident) or ident == "l" or not set(ident) <= set("ivxl|"):
+        return ident  # a lone 'l' is a letter ('Figure L' is rare, but not a misread)
+    repaired = ident.replace("l", "i").replace("|", "i")
+    return repaired if roman_to_int(repaired) else ident
+
+
 def captions(words) -> list[tuple[str, str]]:
     """(kind, id) of the captions opening a line: 'Figure 10: Results' -> ('figure', '10'),
     'TABLE II' -> ('table', 'ii') and ('table', '2'), 'Appendix E' -> ('appendix', 'e')."""
@@ -94,7 +129,7 @@ def captions(words) -> list[tuple[str, str]]:
         if not m:
             continue
         kind = _KIND.get(m.group(1).lower(), m.group(1).lower())
-        ident = m.group(2).lower()
+        ident = _roman_read(m.group(2).lower())
         if len(ident) == 1 and ident.isalpha() and kind != "appendix" and ident not in "iv":
             continue  # 'Table A' is rare; 'Figure a' is usually text ('Table a lists ...')
         out.append((kind, ident))
@@ -134,6 +169,33 @@ def _numbered(folder: str) -> dict[tuple[str, str], tuple[int, int, int]]:
             lo, hi, count = out.get(key, (n, n, 0))
             out[key] = (min(lo, n), max(hi, n), count + 1)
     return out
+
+
+RUN_AGREE = 3  # pages whose printed number agrees with one offset from their place, before it is trusted
+
+
+def running_numbers(pages: dict[int, tuple[int, list[str]]]) -> dict[int, str]:
+    """The printed page numbers that OCR missed, from the run the document's other pages show.
+
+    `pages`: page id -> (its place in the document, the printed numbers read on it). When at
+    least RUN_AGREE pages, and more than half of those with a number, agree on one offset
+    (place - printed), every page whose number was not read gets place - offset (when >= 1):
+    places 6..20 printed 2..16 with 11 missing -> {page 15: '11', page 5: '1'} (the unnumbered
+    first page of the hearing is 'page 1'). Roman front matter and stray numbers are outvoted."""
+    votes: dict[int, int] = {}
+    numbered = 0
+    for place, printed in pages.values():
+        offsets = {place - int(v) for v in printed if v.isdigit()}
+        numbered += bool(offsets)
+        for off in offsets:
+            votes[off] = votes.get(off, 0) + 1
+    if not votes:
+        return {}
+    offset, agree = max(votes.items(), key=lambda kv: (kv[1], -abs(kv[0])))
+    if agree < RUN_AGREE or 2 * agree <= numbered:
+        return {}
+    return {pid: str(place - offset) for pid, (place, printed) in pages.items()
+            if place - offset >= 1 and str(place - offset) not in printed}
 
 
 def title_key(text: str) -> str:

@@ -21,10 +21,14 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 _SENTENCE = re.compile(r"(?<=[.?!])\s+(?=[\"'(\[]?[A-Za-z])")
 _INSTRUCTION = re.compile(
-    r"^\s*(?:please\s+|kindly\s+)?(?:(?:write|give|return|save|round|express|provide|format|present|enumerate|"
+    r"^\s*(?:please\b|kindly\b|(?:write|give|return|save|round|express|provide|format|present|enumerate|"
     r"answer|respond|reply|output|state|put|keep|use|list)\b|(?:directly|just|only)\s+answer\b|(?:your|the)\s+"
-    r"(?:final\s+)?(?:answer|response|result)\b|(?:for\s+example|e\.\s?g\.)|(?:make\s+sure|note\s+that)\b)",
+    r"(?:final\s+)?(?:answer|response|result|report|output)\b|(?:for\s+example|e\.\s?g\.)|(?:make\s+sure|note\s+that)\b)",
     re.IGNORECASE)
+# 'Base your judgement on the income statement.' names where to look, in words of its own:
+# 'the income statement' stays, 'base your judgement' (rare words, so heavy in bm25) goes
+_SOURCE = re.compile(r"^\s*(?:please\s+)?(?:base|ground)\s+(?:your|the)\s+(?:\w+\s+){0,2}?(?:on|upon)\s+(.+)$"
+                     r"|^\s*(?:please\s+)?(?:refer\s+to|look\s+(?:at|in)|consult|focus\s+on)\s+(.+)$", re.IGNORECASE)
 _EXAMPLE_TAIL = re.compile(r",?\s*(?:e\.\s?g\.|for\s+example)[\s,:].*$", re.IGNORECASE)
 
 
@@ -32,12 +36,20 @@ def content(question: str) -> str:
     """The question without the instructions on the answer's form that follow it: they name no page.
 
     'What is the gap? Please write the answer in float format, e.g. 1.5' -> 'What is the gap?'
-    'Revenue in 2023? Answer in USD millions. Base it on the income statement.'
-      -> 'Revenue in 2023? Base it on the income statement.'
-    The first sentence always stays (it may itself be the request: 'List the areas ...').
+    'Revenue in 2023? Answer in USD millions. Base your judgement on the income statement.'
+      -> 'Revenue in 2023? the income statement.'
+    A later sentence that starts 'Please ...', tells the answer's form, or says what to base the
+    answer on (only that source stays) is an instruction. The first sentence always stays (it
+    may itself be the request: 'List the areas ...').
     """
     sentences = _SENTENCE.split(question.strip())
-    kept = sentences[:1] + [s for s in sentences[1:] if not _INSTRUCTION.match(s)]
+    kept = sentences[:1]
+    for s in sentences[1:]:
+        source = _SOURCE.match(s)
+        if source:
+            kept.append(source.group(1) or source.group(2))
+        elif not _INSTRUCTION.match(s):
+            kept.append(s)
     return " ".join(_EXAMPLE_TAIL.sub("", s) or s for s in kept)
 
 
@@ -114,7 +126,9 @@ _ORDINALS = {w: i for i, w in enumerate(
     "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split()) if i}
 _PAGE_REF = re.compile(r"\b(?:page|p\.|pg\.?)\s*\(?\s*(\d{1,5}|" + "|".join(_NUMBER_WORDS) + r")\b(?!\s*%)")
 _ORDINAL_PAGE = re.compile(r"\b(" + "|".join(_ORDINALS) + r")\s+page\b")
-_CAPTION_REF = re.compile(r"\b(figure|fig\.?|table|appendix|exhibit|chart)\s+(\d{1,3}(?:\.\d{1,2})?|[a-h]\b|[ivx]{1,5}\b)")
+_CAPTION_REF = re.compile(r"\b(figure|fig\.?|table|appendix|exhibit|chart)s?\s+(\d{1,3}(?:\.\d{1,2})?|[a-h]\b|[ivx]{1,5}\b)"
+                          r"(?:\s*(?:-|–|to|through)\s*(\d{1,3})\b)?")
+RANGE_MOST = 10  # 'figures 1-4' names each of them; a longer range is read as its first
 _LABEL_REF = re.compile(r"\b(?:page|p\.|pg\.?)\s*\(?\s*([ivxlc]{1,6}|[a-z]{1,3}-\d{1,4})\b(?!-)")
 _TITLE_CUE = re.compile(r"\b(?:slides?|titled|title|heading|headed|section)\b|[\"“”]")
 TITLE_WORDS = 12  # as index.structure.TITLE_WORDS
@@ -155,7 +169,28 @@ def structure_refs(question: str) -> list[tuple[str, str]]:
         ident = m.group(2)
         roman = roman_to_int(ident)
         refs.append((kind, str(roman) if roman and kind != "appendix" else ident))
+        if m.group(3) and ident.isdigit() and 0 < int(m.group(3)) - int(ident) < RANGE_MOST:
+            refs += [(kind, str(n)) for n in range(int(ident) + 1, int(m.group(3)) + 1)]
     return list(dict.fromkeys(refs))
+
+
+def ref_groups(refs: list[tuple[str, str]]) -> list[set[tuple[str, str]]]:
+    """The things a question names, each as the facts that satisfy it: 'page 6' is the sixth page
+    or the one printed '6', 'page iv' the one labelled 'iv' or printed '4'.
+    [('page', '6'), ('printed', '6'), ('figure', '3')] -> [{('page', '6'), ('printed', '6')}, {('figure', '3')}]"""
+    from index.structure import roman_to_int
+
+    def key(ref):
+        kind, value = ref
+        if kind in ("page", "printed"):
+            return "number", value
+        roman = roman_to_int(value) if kind == "label" else None
+        return ("number", str(roman)) if roman else ref
+
+    groups: dict[tuple[str, str], set] = {}
+    for ref in refs:
+        groups.setdefault(key(ref), set()).add(ref)
+    return list(groups.values())
 
 
 def title_candidates(question: str) -> list[str]:

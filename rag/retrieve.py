@@ -1,8 +1,9 @@
 """Ranking pages for a question: dense (FAISS over passages) and lexical (FTS5 bm25 over pages).
 
 Hybrid score of a page = w * bm25 / best bm25 + (1 - w) * cosine of its best passage, plus
-STRUCTURE_BOOST x the share of the page-structure facts a question names ("Figure 10", "page 14",
-"the cover": index/structure.py) that the page holds. The lexical weight w is set per question
+STRUCTURE_BOOST x the share of the page-structure facts a question names ("Figure 10", "page 14"
+= the 14th page or the one printed '14', "the cover", a slide's title: index/structure.py) that
+the page holds. The lexical weight w is set per question
 from how decisively each ranking separates its best page from its 10th (`spread`):
 
     w = spread(bm25)^2 / (spread(bm25)^2 + DENSE_SPREAD_WEIGHT * spread(cosine)^2)
@@ -23,7 +24,7 @@ from typing import Optional, Sequence, Union
 from index.embed import Embedder, OnnxEmbedder, load_embedder
 from index.store import Index
 
-from .query import content, fts_match, longest_titles, snippet, structure_refs, title_candidates
+from .query import content, fts_match, longest_titles, ref_groups, snippet, structure_refs, title_candidates
 
 MODES = ("hybrid", "dense", "lexical")
 DENSE_SPREAD_WEIGHT = 0.25  # chosen leave-one-dataset-out (README)
@@ -131,12 +132,16 @@ class Retriever:
         return dict(self.index.lexical(match, n, doc_ids)) if match else {}
 
     def structure(self, question: str, doc_ids: list[int] | None = None) -> dict[int, float]:
-        """page id -> share of the structure facts named by the question that the page holds."""
+        """page id -> share of the things the question names ('page 6', 'Figure 3', a slide's title:
+        `ref_groups`) that the page holds."""
         refs = structure_refs(question)
         titles = self.index.present_facts([("title", t) for t in title_candidates(question)], doc_ids)
         refs += [("title", t) for t in longest_titles([v for _, v in titles])]
-        found = self.index.pages_with_facts(refs, doc_ids) if refs else {}
-        return {p: n / len(refs) for p, n in found.items()}
+        if not refs:
+            return {}
+        groups = ref_groups(refs)
+        held = self.index.pages_with_facts(refs, doc_ids)
+        return {p: sum(bool(g & facts) for g in groups) / len(groups) for p, facts in held.items()}
 
     def encode(self, question: str):
         """The query vector, remembered for the last few questions (modes and scopes of one question share it)."""

@@ -23,6 +23,8 @@ def page(*lines):
     ([("Harbor City Water | 9", 0.02)], ["9"]),
     ([("Copyright 2023 Harbor City", 0.96)], []),  # a year is not a page number
     ([("Results 2019", 0.5), ("42", 0.5)], []),  # in the body: not printed page numbers
+    ([("2", 0.156), ("Commodity distribution", 0.2), ("programs", 0.5)], ["2"]),  # a book scan's wide margin
+    ([("Intro text", 0.3), ("42", 0.5), ("more text", 0.7)], []),  # a number between lines is not one
 ])
 def test_printed_page_numbers(lines, want):
     assert printed_numbers(page(*lines)) == want
@@ -32,6 +34,21 @@ def test_captions_open_a_line():
     words = page(("Figure 10: Results by year", 0.3), ("as shown in Figure 3 the", 0.4), ("TABLE II", 0.5),
                  ("Appendix E. Methods", 0.6), ("Table a lists the", 0.7))
     assert captions(words) == [("figure", "10"), ("table", "ii"), ("table", "2"), ("appendix", "e")]
+    # roman numerals as OCR misreads them: 'TABLE IL', 'Fig. |.'; a lone letter L stays a letter
+    assert captions(page(("TABLE IL", 0.1), ("Fig. |. Gash", 0.3), ("Figure L shows", 0.5))) == [
+        ("table", "ii"), ("table", "2"), ("figure", "i"), ("figure", "1")]
+
+
+def test_printed_numbers_that_ocr_missed_follow_the_run():
+    from index.structure import running_numbers
+
+    # places 6..12 printed 2..8, the numbers of places 5 (unnumbered first page) and 9 not read
+    pages = {p: (p, [] if p in (5, 9) else [str(p - 4)]) for p in range(5, 13)}
+    pages[1] = (1, [])
+    pages[3] = (3, ["7"])  # a stray number (a date, a footnote) is outvoted
+    assert running_numbers(pages) == {5: "1", 9: "5"}
+    assert running_numbers({1: (1, ["3"]), 2: (2, ["4"]), 3: (3, [])}) == {}  # two pages agreeing are not a run
+    assert running_numbers({p: (p, [str(p + 10 * (p % 2))]) for p in range(1, 9)}) == {}  # no majority
 
 
 def test_roman_numerals():
@@ -138,6 +155,15 @@ def test_page_label_facts():
     assert ("label", "ii") in facts and ("printed", "2") in facts
 
 
+def test_a_page_number_is_the_place_or_the_printed_number():
+    from rag.query import ref_groups
+
+    assert ref_groups(structure_refs("In figure 3 on page 6, what?")) == [
+        {("page", "6"), ("printed", "6")}, {("figure", "3")}]
+    assert ref_groups(structure_refs("What is on page iv?")) == [{("label", "iv"), ("printed", "4")}]
+    assert structure_refs("Among figures 1-3, which?") == [("figure", "1"), ("figure", "2"), ("figure", "3")]
+
+
 @pytest.mark.parametrize("question, refs", [
     ("What is on page iv of the manual?", [("label", "iv"), ("printed", "4")]),
     ("Which parts are listed on page A-3?", [("label", "a-3")]),
@@ -192,12 +218,29 @@ def _labelled(path):
     return path
 
 
+def _numbered(path):
+    """A report: an unnumbered cover, then pages printed 1..6 in the footer, but page 4 (the
+    5th) without its number."""
+    import pymupdf as fitz
+
+    doc = fitz.open()
+    for n in range(7):
+        page = doc.new_page()
+        page.insert_text((72, 100), f"Inspection report section {n}: the valves and filters were checked.", fontsize=11)
+        if n and n != 4:
+            page.insert_text((300, 800), str(n), fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(path)
+    return path
+
+
 def test_pdf_page_labels_and_slide_titles_are_searchable(tmp_path):
     from index.builder import BuildOptions, build
     from index.store import Index
     from rag.retrieve import Retriever
 
     deck, manual = _deck(tmp_path / "docs" / "deck.pdf"), _labelled(tmp_path / "docs" / "manual.pdf")
+    _numbered(tmp_path / "docs" / "report.pdf")
     report = build(tmp_path / "idx", [tmp_path / "docs"], BuildOptions(ocr="none", jobs=1))
     assert report.errors == 0
     idx = Index.open(tmp_path / "idx")
@@ -205,7 +248,8 @@ def test_pdf_page_labels_and_slide_titles_are_searchable(tmp_path):
         "SELECT d.path, p.page_no, f.kind, f.value FROM page_facts f JOIN pages p ON p.id = f.page_id"
         " JOIN documents d ON d.id = p.doc_id")}
     assert {("manual.pdf", 4, "label", "iv"), ("manual.pdf", 4, "printed", "4"), ("manual.pdf", 5, "label", "a-3"),
-            ("deck.pdf", 2, "title", "regional sales outlook"), ("deck.pdf", 3, "title", "hiring plan")} <= facts
+            ("deck.pdf", 2, "title", "regional sales outlook"), ("deck.pdf", 3, "title", "hiring plan"),
+            ("report.pdf", 4, "printed", "3"), ("report.pdf", 5, "printed", "4")} <= facts  # 4: from the run
     assert not any(kind == "title" for name, _, kind, _ in facts if name == "manual.pdf")  # portrait pages
     retriever = Retriever(idx)
 
