@@ -228,10 +228,13 @@ def child_exact(vectors_path: Path, size: int, queries_path: Path, k: int) -> di
 
 
 # -- child: ann -------------------------------------------------------------------------
-def child_ann(vectors_path: Path, size: int, queries_path: Path, truth_path: Path, k: int) -> dict:
-    """The IVF layout pagerag picks for `size` passages, trained and filled by VectorStore from the
-    cached vectors (as `Index.fit_vectors` does from SQLite), then recall@k and latency by nprobe."""
+def child_ann(vectors_path: Path, size: int, queries_path: Path, truth_path: Path, k: int, nlist: int = 0) -> dict:
+    """The IVF layout pagerag picks for `size` passages (or one of `nlist` lists), trained and filled by
+    VectorStore from the cached vectors (as `Index.fit_vectors` does from SQLite), then recall@k and
+    latency by nprobe, with and without re-scoring the best `rescore` exactly (the vectors here
+    standing in for SQLite's: the same float16 values; `query` times the real path)."""
     import tempfile
+    from dataclasses import replace
 
     import numpy as np
 
@@ -240,6 +243,12 @@ def child_ann(vectors_path: Path, size: int, queries_path: Path, truth_path: Pat
 
     data = np.memmap(vectors_path, dtype="float16", mode="r").reshape(-1, 384)[:size]
     layout = layout_for(size)
+    if nlist and layout.kind == "ivf":
+        layout = replace(layout, nlist=nlist, nprobe=nlist // 4)
+
+    def stored(ids):
+        ids = np.sort(ids)
+        return ids, data[ids - 1].astype("float32")  # chunk id = row + 1
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         vs = VectorStore(Path(tmp), 384)
         t0 = time.perf_counter()
@@ -255,40 +264,57 @@ def child_ann(vectors_path: Path, size: int, queries_path: Path, truth_path: Pat
         queries = np.load(queries_path).astype("float32")
         truth = np.array(json.loads(truth_path.read_text()))
         recall = {}
-        for nprobe in sorted({*PROBES, layout.nprobe}) if layout.kind == "ivf" else [0]:
+        probes = sorted({*PROBES, layout.nprobe, 2 * layout.nprobe} - {0}) if layout.kind == "ivf" else [0]
+        for nprobe in probes:
             if nprobe:
-                vs.set_nprobe(nprobe)
-            lat, hits = Latency(f"nprobe {nprobe}"), 0
-            for q, true in zip(queries, truth):
-                t = time.perf_counter()
-                _, ids = vs.search(q, 100)
-                lat.ms.append((time.perf_counter() - t) * 1000)
-                hits += len(set(ids[:k].tolist()) & set(true[:k].tolist()))
-            recall[nprobe] = {"recall": hits / (k * len(queries)), **lat.summary()}
+                vs.set_nprobe(min(nprobe, layout.nlist))
+            for rescore in sorted({0, layout.rescore}):
+                lat, hits = Latency(f"nprobe {nprobe}"), 0
+                for q, true in zip(queries, truth):
+                    t = time.perf_counter()
+                    _, ids = vs.search(q, 100, rescore=rescore, stored=stored)
+                    lat.ms.append((time.perf_counter() - t) * 1000)
+                    hits += len(set(ids[:k].tolist()) & set(true[:k].tolist()))
+                recall[f"{nprobe}+{rescore}"] = {"recall": hits / (k * len(queries)), **lat.summary()}
     return {"layout": asdict(layout), "train_s": train, "fill_s": fill, "file_bytes": file_bytes,
             "recall": recall, "maxrss_mib": _maxrss_mib()}
 
 
 # -- child: query ----------------------------------------------------------------------
-def child_query(folder: Path, n_text: int) -> dict:
+def child_query(folder: Path, n_text: int, queries_path: Path | None = None, truth_path: Path | None = None,
+                k: int = 10) -> dict:
+    import numpy as np
+
     from index.embed import load_embedder
     from index.store import Index
     from rag.query import fts_match
     from rag.retrieve import CANDIDATES, Retriever
     from search_latency import MODES, Corpus, Latency, make_queries
 
+    t0 = time.perf_counter()
     idx = Index.open(folder)
+    vs = idx.vectors  # as the first search of a process: open, FAISS load (mapped) + reconcile by stamp
+    load = time.perf_counter() - t0
+    layout = idx.vector_layout()
     embedder = load_embedder(idx.meta["embed_model"], idx.folder)  # as `pagerag search` does (ONNX)
     embedder.encode_query("warm up")
-    t0 = time.perf_counter()
-    vs = idx.vectors
-    load = time.perf_counter() - t0
-    layout = vs.layout
+    nearest = {}
+    if queries_path is not None and layout.kind == "ivf":  # recall@k of the real path: IVF + SQLite re-scoring
+        queries = np.load(queries_path).astype("float32")
+        truth = np.array(json.loads(truth_path.read_text()))
+        lat, hits = Latency("nearest"), 0
+        for q, true in zip(queries, truth):
+            t = time.perf_counter()
+            _, ids = idx.nearest(q, CANDIDATES)
+            lat.ms.append((time.perf_counter() - t) * 1000)
+            hits += len(set(ids[:k].tolist()) & set(true[:k].tolist()))
+        nearest = {"recall": hits / (k * len(queries)), **lat.summary(), "queries": len(queries)}
     texts = make_queries(Corpus(idx.counts()["pages"], WORDS, 0), n_text)
     retriever = Retriever(idx, embedder)
     ops = {"query embedding": lambda q: embedder.encode_query(q),
            **{m: (lambda q, m=m: retriever.search(q, k=5, mode=m)) for m in MODES},
-           EXACT_LEXICAL: lambda q: idx.lexical(fts_match(q), CANDIDATES, budget=10 ** 12) if fts_match(q) else []}
+           EXACT_LEXICAL: lambda q: (idx.lexical(fts_match(q), CANDIDATES, budget=10 ** 12, candidates=10 ** 12)
+                                     if fts_match(q) else [])}
     lats = {name: Latency(name) for name in ops}
     tops: dict[str, list] = {"lexical": [], EXACT_LEXICAL: []}
     with measure() as span:
@@ -303,7 +329,7 @@ def child_query(folder: Path, n_text: int) -> dict:
                         tops[name].append([h.page_id for h in got] if name == "lexical" else [p for p, _ in got[:5]])
     agree = [len(set(a) & set(b)) / max(1, min(5, len(b))) for a, b in zip(tops["lexical"], tops[EXACT_LEXICAL])]
     top1 = [a[:1] == b[:1] for a, b in zip(tops["lexical"], tops[EXACT_LEXICAL])]
-    return {"layout": asdict(layout), "load_s": load,
+    return {"layout": asdict(layout), "load_s": load, "mapped": vs.mapped, "nearest": nearest,
             "latency": {n: lat.summary() for n, lat in lats.items()}, "others": span.others,
             "lexical_agreement": {"top5": sum(agree) / len(agree), "top1": sum(top1) / len(top1)},
             "maxrss_mib": _maxrss_mib()}
@@ -383,7 +409,8 @@ def run(size: int = 1_000_000, pages: int | None = None, text_queries: int = 200
     log(f"scale: FAISS cache of the {pages:,}-page index from SQLite (Index.fit_vectors, fresh process)")
     fit = _child("fit", str(folder))
     log(f"scale: hybrid, dense and lexical latency on {pages:,} pages ({text_queries} queries)")
-    query = _child("query", str(folder), str(text_queries))
+    truth = CACHE / f"{name}-truth{pages}-k{k}.json"
+    query = _child("query", str(folder), str(text_queries), *([str(qpath), str(truth), str(k)] if truth.exists() else []))
     return ScaleReport(size, pages, calibration, built, fit, exact, ann, query, disk_bytes(folder), k,
                        len(real.queries), APPROX_THRESHOLD)
 
@@ -395,9 +422,10 @@ def main(argv: list[str]) -> None:
     elif what == "exact":
         out = child_exact(Path(args[0]), int(args[1]), Path(args[2]), int(args[3]))
     elif what == "ann":
-        out = child_ann(Path(args[0]), int(args[1]), Path(args[2]), Path(args[3]), int(args[4]))
+        out = child_ann(Path(args[0]), int(args[1]), Path(args[2]), Path(args[3]), int(args[4]),
+                        *(int(a) for a in args[5:6]))
     elif what == "query":
-        out = child_query(Path(args[0]), int(args[1]))
+        out = child_query(Path(args[0]), int(args[1]), *(Path(a) for a in args[2:4]), *(int(a) for a in args[4:5]))
     else:
         raise SystemExit("run the benchmarks with `python bench/run.py --only scale`")
     print(json.dumps(out))

@@ -8,9 +8,16 @@ Below APPROX_THRESHOLD passages the cache is exact (IndexIDMap2 over IndexFlatIP
 it, an inverted file (IndexIVFScalarQuantizer, 8-bit codes) whose layout is chosen by
 `layout_for(n)` and recorded in the index's meta table as `vector_index`:
 
-    layout_for(1_000_000) -> Layout(kind='ivf', nlist=1024, nprobe=128, encoding='SQ8', trained_on=1000000)
+    layout_for(1_000_000) -> Layout(kind='ivf', nlist=1024, nprobe=256, encoding='SQ8', trained_on=1000000,
+                                    rescore=100)
 
-Both kinds take add/remove by chunk id and a faiss.IDSelector at search time.
+Both kinds take add/remove by chunk id and a faiss.IDSelector at search time. An IVF search
+takes the `rescore` best candidates by their 8-bit codes and re-scores them exactly with the
+float16 vectors SQLite keeps (`VectorStore.search(..., stored=)`), so its scores are the
+exact cosines and its order the exact order among the candidates.
+
+A reader maps an IVF file's lists from disk (faiss IO_FLAG_MMAP: ~1 ms whatever the size,
+instead of reading hundreds of MiB) and copies them into memory only before it changes them.
 
 The file carries a stamp (`vectors.faiss.stamp`: the database's uuid, its change
 generation and the checksum of the (id, vector) pairs the file holds) so a reader can
@@ -36,6 +43,7 @@ VECTOR_DTYPE = "float16"  # chunks.vector in SQLite; FAISS is given the same rou
 APPROX_THRESHOLD = 200_000
 RETRAIN_GROWTH = 4  # retrain (more lists) once the index holds 4x what it was trained on
 TRAIN_PER_LIST = 40  # k-means sample: 40 vectors per list (FAISS warns below 39)
+RESCORE = 100  # IVF candidates re-scored exactly from SQLite's float16 vectors (bench/scale.py)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Layout:
     nprobe: int = 0  # lists visited per query (ivf)
     encoding: str = "flat"  # flat (float32) | SQ8 (one byte per dimension) | fp16
     trained_on: int = 0  # passages when the quantizer was trained
+    rescore: int = 0  # (ivf) best candidates re-scored exactly with SQLite's vectors; 0: none
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -73,15 +82,16 @@ def layout_for(n: int, current: Layout | None = None) -> Layout:
     """
     if current is not None and current.kind == "ivf":
         if n >= APPROX_THRESHOLD // 2 and n <= RETRAIN_GROWTH * max(current.trained_on, 1):
-            return replace(current, nprobe=_nprobe(current.nlist))  # trained lists kept, today's nprobe
+            # trained lists kept, today's search parameters
+            return replace(current, nprobe=_nprobe(current.nlist), rescore=RESCORE)
     if n < APPROX_THRESHOLD:
         return Layout()
     nlist = min(2 ** round(math.log2(math.sqrt(n))), 2 ** int(math.log2(max(n // TRAIN_PER_LIST, 1))))
-    return Layout("ivf", nlist, _nprobe(nlist), "SQ8", n)
+    return Layout("ivf", nlist, _nprobe(nlist), "SQ8", n, RESCORE)
 
 
 def _nprobe(nlist: int) -> int:
-    return min(nlist, max(16, nlist // 8))
+    return min(nlist, max(16, nlist // 4))
 
 
 def training_ids(ids, layout: Layout, seed: int = 0):
@@ -99,11 +109,22 @@ def pack_vector(vector) -> bytes:
     return np.asarray(vector, dtype="float32").astype(VECTOR_DTYPE).tobytes()
 
 
-def read_faiss(path: Path):
+def read_faiss(path: Path, mapped: bool = False):
     """faiss.read_index through a Python file: any path works (faiss's own wants str, and a folder
-    name with bytes that are not UTF-8 is a surrogate str it cannot encode)."""
+    name with bytes that are not UTF-8 is a surrogate str it cannot encode).
+
+    `mapped`: an IVF file's lists are mapped from disk, read only (faiss IO_FLAG_MMAP), where the
+    path can be given to faiss as UTF-8; other files are read whole either way.
+    """
     import faiss
 
+    if mapped:
+        try:
+            name = os.fsencode(path).decode("utf-8")
+        except UnicodeDecodeError:
+            name = None
+        if name is not None:
+            return faiss.read_index(name, faiss.IO_FLAG_MMAP)
     with open(path, "rb", buffering=1 << 20) as f:
         reader = faiss.PyCallbackIOReader(f.read)
         try:
@@ -178,6 +199,22 @@ def digest(ids, vectors) -> int:
     return total
 
 
+def rescored(vector, ids, stored, k: int):
+    """(scores, ids) of the k best of candidate `ids` by exact inner product with their stored vectors.
+
+    `stored(ids)` -> (ids, float32 rows) of those that still exist (SQLite's float16 values,
+    `Index.stored_vectors`); candidates it no longer has are dropped.
+    """
+    import numpy as np
+
+    have, rows = stored(ids[ids >= 0])
+    if not len(have):
+        return np.zeros(0, dtype="float32"), np.zeros(0, dtype="int64")
+    scores = rows @ np.asarray(vector, dtype="float32").reshape(-1)
+    order = np.lexsort((have, -scores))[:k]  # best first, ties by id
+    return scores[order].astype("float32"), np.asarray(have, dtype="int64")[order]
+
+
 def id_selector(ids):
     """A faiss.IDSelector accepting exactly `ids` (sorted, unique int64): a range for one contiguous run."""
     import faiss
@@ -211,9 +248,12 @@ class VectorStore:
         self.index = None
         self.stamp: dict | None = None
         self.load_error: str | None = None
+        self.mapped = False  # IVF lists mapped read-only from the file (copied in by _in_memory before a change)
         if self.path.exists():
             try:
-                self.index = read_faiss(self.path)
+                self.index = read_faiss(self.path, mapped=True)
+                self.mapped = self._ivf() is not None and "OnDisk" in type(
+                    self._faiss.downcast_InvertedLists(self._ivf().invlists)).__name__
             except RuntimeError as e:  # unreadable cache: rebuilt from SQLite by reconcile
                 self.index, self.load_error = None, f"unreadable ({str(e).splitlines()[0][:120]})"
             if self.index is not None and self.index.d != dim:
@@ -238,8 +278,24 @@ class VectorStore:
     def reset(self) -> None:
         """Empty (flat), with an unknown stamp."""
         self.index = self._empty(Layout())
+        self.mapped = False
         self.stamp = None
         self.dirty = True
+
+    def _in_memory(self) -> None:
+        """Copy mapped IVF lists into memory (the map is read only, and not what a save may write)."""
+        if not self.mapped:
+            return
+        ivf = self._ivf()
+        mapped = ivf.invlists
+        lists = self._faiss.ArrayInvertedLists(ivf.nlist, ivf.code_size)
+        for lst in range(ivf.nlist):
+            size = mapped.list_size(lst)
+            if size:
+                lists.add_entries(lst, size, mapped.get_ids(lst), mapped.get_codes(lst))
+        ivf.replace_invlists(lists, True)  # frees the map
+        lists.this.disown()
+        self.mapped = False
 
     def contents(self):
         """(ids, float32 vectors) as stored, or None when the layout cannot give them back exactly (IVF-SQ8)."""
@@ -311,6 +367,7 @@ class VectorStore:
         import numpy as np
 
         if len(ids):
+            self._in_memory()
             self.index.add_with_ids(_as_stored(vectors), np.asarray(ids, dtype="int64"))
             self.dirty = True
 
@@ -318,6 +375,7 @@ class VectorStore:
         import numpy as np
 
         if len(ids):
+            self._in_memory()
             self.index.remove_ids(self._faiss.IDSelectorBatch(np.asarray(ids, dtype="int64")))
             self.dirty = True
 
@@ -331,6 +389,7 @@ class VectorStore:
             if len(ids):
                 index.add_with_ids(_as_stored(vectors), ids)
         self.index = index
+        self.mapped = False
         self.dirty = True
 
     def set_nprobe(self, nprobe: int) -> None:
@@ -338,15 +397,19 @@ class VectorStore:
         self.dirty = True
 
     # -- queries ----------------------------------------------------------------------
-    def search(self, vector, k: int, selector=None):
+    def search(self, vector, k: int, selector=None, rescore: int = 0, stored=None):
         """(scores, ids) of the k nearest chunks to one query vector; ids are -1 past the end.
 
         `selector` (a faiss.IDSelector over chunk ids) restricts the search to the chunks it
-        accepts, inside FAISS, for either layout.
+        accepts, inside FAISS, for either layout. On IVF, with `stored` (ids -> (ids, float32
+        rows): SQLite's vectors), the best max(k, `rescore`) by the codes are re-scored exactly
+        (`rescored`) and the k best of them returned.
         """
         import numpy as np
 
-        k = min(k, self.index.ntotal)
+        exact = rescore > 0 and stored is not None and self._ivf() is not None
+        want = k
+        k = min(max(k, rescore) if exact else k, self.index.ntotal)
         if k == 0:
             return np.zeros(0, dtype="float32"), np.zeros(0, dtype="int64")
         # One query runs on one thread in FAISS whatever the setting, but entering an OpenMP region
@@ -359,6 +422,8 @@ class VectorStore:
                                             params=self.search_params(selector))
         finally:
             self._faiss.omp_set_num_threads(threads)
+        if exact:
+            return rescored(vector, ids[0], stored, want)
         return scores[0], ids[0]
 
     def search_params(self, selector=None):
@@ -383,6 +448,7 @@ class VectorStore:
         Raises OSError (ENOSPC when the disk is full) with the old files left in place.
         """
         tmp, stamp_tmp = self.path.with_suffix(".faiss.tmp"), self.stamp_path.with_suffix(".stamp.tmp")
+        self._in_memory()
         try:
             write_faiss(self.index, tmp)
             st = os.stat(tmp)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from index import vectors
+from index import store, vectors
 from index.store import Index, NewChunk, NewPage
 from index.vectors import FAISS_NAME, Layout, VectorStore, layout_for
 from index.wordpack import WordsFormatError, pack_words, unpack_words
@@ -51,7 +51,10 @@ def test_words_blob_is_smaller_than_json_and_versioned():
 def test_layout_by_size():
     assert layout_for(1000) == Layout()
     big = layout_for(1_000_000)
-    assert big == Layout("ivf", 1024, 128, "SQ8", 1_000_000)
+    assert big == Layout("ivf", 1024, vectors._nprobe(1024), "SQ8", 1_000_000, vectors.RESCORE)
+    assert big.rescore >= 10  # re-scored: recall@10 >= 0.98 at 10^6 (bench/scale.py)
+    older = Layout("ivf", 1024, 128, "SQ8", 1_000_000)  # recorded by an earlier version: no re-scoring
+    assert layout_for(1_000_000, older) == big  # search parameters follow the code, trained lists are kept
     assert layout_for(1_500_000, big) == big  # grown less than RETRAIN_GROWTH-fold: kept
     assert layout_for(5_000_000, big).nlist > big.nlist  # retrained, more lists
     assert layout_for(vectors.APPROX_THRESHOLD // 2 + 1, big) == big  # hysteresis: no flip-flop
@@ -99,9 +102,12 @@ def test_ivf_past_the_threshold_with_adds_removes_and_a_lost_file(tmp_path, monk
     idx = _fill(folder, 4000)
     idx.save_vectors()
     layout = Layout.from_json(idx.meta["vector_index"])
-    assert (layout.kind, layout.nlist, layout.nprobe, layout.trained_on) == ("ivf", 64, 16, 4000)
+    nprobe = vectors._nprobe(64)
+    assert layout == Layout("ivf", 64, nprobe, "SQ8", 4000, vectors.RESCORE)  # parameters recorded in meta
+    assert idx.vector_layout() == layout
     on_disk = VectorStore(folder, DIM).layout  # the file, read back, is what meta records: no retraining
-    assert (on_disk.kind, on_disk.nlist, on_disk.nprobe, on_disk.encoding) == ("ivf", 64, 16, "SQ8")
+    assert (on_disk.kind, on_disk.nlist, on_disk.nprobe, on_disk.encoding) == ("ivf", 64, nprobe, "SQ8")
+    assert VectorStore(folder, DIM).mapped  # a reader maps the lists instead of reading them
 
     exact = _clustered(4000, 0).astype("float16").astype("float32")
     queries = _clustered(50, 1)
@@ -133,6 +139,84 @@ def test_ivf_past_the_threshold_with_adds_removes_and_a_lost_file(tmp_path, monk
     assert VectorStore(tmp_path / "idx2", DIM).layout.kind == "ivf"
 
 
+def test_ivf_candidates_are_rescored_exactly_from_sqlite(tmp_path, monkeypatch):
+    """IVF (8-bit codes) finds candidates; their float16 vectors in SQLite give the exact scores and order."""
+    monkeypatch.setattr(vectors, "APPROX_THRESHOLD", 2000)
+    monkeypatch.setattr(vectors, "_nprobe", lambda nlist: nlist)  # every list visited: candidates hold the top 10
+    folder = tmp_path / "idx"
+    _fill(folder, 4000).save_vectors()
+    idx = Index.open(folder)
+    assert idx.vector_layout().rescore == vectors.RESCORE and idx.vectors.layout.kind == "ivf"
+    ids, stored = idx.all_vectors()
+    codes_only = 0
+    for q in _clustered(20, 3):
+        exact = stored @ q
+        order = np.lexsort((ids, -exact))[:10]
+        scores, got = idx.nearest(q, 10)
+        assert got.tolist() == ids[order].tolist()
+        assert np.allclose(scores, exact[order], atol=1e-5)
+        s_codes, _ = idx.vectors.search(q, 10)  # without re-scoring: the codes' approximate scores
+        codes_only += not np.allclose(s_codes, exact[order], atol=1e-5)
+    assert codes_only == 20  # re-scoring is what makes the scores exact
+    # a scope wider than EXACT_BELOW goes through FAISS's selector and is re-scored the same way
+    monkeypatch.setattr(store, "EXACT_BELOW", 0)
+    q = _clustered(1, 4)[0]
+    scores, got = idx.nearest(q, 10, doc_ids=[1])
+    assert got.tolist() == ids[np.lexsort((ids, -(stored @ q)))[:10]].tolist()
+    # passages removed since FAISS was loaded are dropped from the candidates, not served
+    removed = got[:3].tolist()
+    idx.db.execute(f"DELETE FROM chunks WHERE id IN ({','.join(map(str, removed))})")
+    _, after = idx.nearest(q, 10)
+    assert not set(after.tolist()) & set(removed) and len(after) == 10
+
+
+def test_a_mapped_ivf_file_that_does_not_match_sqlite_is_not_served(tmp_path, monkeypatch):
+    """The mapped (read-only) IVF lists follow the same stamp rules: stale is brought up to date
+    by ids (copied into memory first), foreign is rebuilt from SQLite."""
+    import json
+    import shutil
+
+    monkeypatch.setattr(vectors, "APPROX_THRESHOLD", 2000)
+    folder, other = tmp_path / "idx", tmp_path / "other"
+    _fill(folder, 3000).save_vectors()
+    _fill(other, 3000).save_vectors()  # same vectors, another database
+    old = (folder / FAISS_NAME).read_bytes(), (folder / vectors.STAMP_NAME).read_text()
+    writer = Index.open(folder)
+    doc = writer.add_document("/y.pdf", "1" * 64, 1, 1, "pdf", "y", 1)
+    v = _clustered(1, 9)[0]
+    new_id, = writer.add_pages([NewPage(doc, 1, 100, 100, "text-layer", "y", _words([["y"]]), None,
+                                        [NewChunk("y", 0, 1, None, v.tobytes())])], {doc: "y"})
+    writer.remove_document(1)  # chunks 1-3000 go
+    writer.save_vectors()
+    # the old file comes back with its own stamp (as after a crash before the new one was renamed in)
+    (folder / FAISS_NAME).write_bytes(old[0])
+    stamp = json.loads(old[1])
+    stamp["mtime_ns"] = (folder / FAISS_NAME).stat().st_mtime_ns
+    (folder / vectors.STAMP_NAME).write_text(json.dumps(stamp))
+    reader = Index.open(folder)
+    assert VectorStore(folder, DIM).mapped and VectorStore(folder, DIM).stamp["gen"] < reader.vector_stamp()["gen"]
+    assert sorted(reader.vectors.ids().tolist()) == [new_id] and not reader.vectors.mapped
+    assert reader.nearest(v, 5)[1].tolist() == [new_id]
+    # another database's file and stamp, copied over: rebuilt from SQLite, never served
+    shutil.copy(other / FAISS_NAME, folder / FAISS_NAME)
+    shutil.copy(other / vectors.STAMP_NAME, folder / vectors.STAMP_NAME)
+    stamp = json.loads((folder / vectors.STAMP_NAME).read_text())
+    stamp["mtime_ns"] = (folder / FAISS_NAME).stat().st_mtime_ns
+    (folder / vectors.STAMP_NAME).write_text(json.dumps(stamp))
+    assert VectorStore(folder, DIM).mapped and len(VectorStore(folder, DIM)) == 3000
+    reader = Index.open(folder)
+    assert reader.vectors.ids().tolist() == [new_id]
+    assert reader.nearest(v, 5)[1].tolist() == [new_id]
+    # a current file is served as mapped, and saving it copies the lists in (no "on disk" lists written)
+    writer = Index.open(other)
+    assert writer.vectors.mapped and len(writer.vectors) == 3000
+    writer.vectors.set_nprobe(7)
+    writer.vectors.save()
+    again = VectorStore(other, DIM)
+    assert again.mapped and again.layout.nprobe == 7 and again.stamp == writer.vector_stamp()
+    assert sorted(again.ids().tolist()) == list(range(1, 3001))
+
+
 def _text_index(folder, texts: list[str]) -> Index:
     idx = Index.open(folder, create=True)
     idx.set_meta(embed_model="test", embed_dim=DIM)
@@ -161,3 +245,24 @@ def test_lexical_leaves_out_the_commonest_phrases_on_large_indexes(tmp_path, mon
     assert idx.without_common('"zephyr" AND "harbor"') == '"zephyr" AND "harbor"'  # not ours: as is
     assert [p for p, _ in idx.lexical(asked, 5, budget=300)] == [18, 402, *[p for p, _ in idx.lexical('"ledger"', 3)]]
     assert idx.lexical('"record"', 5) == []
+
+
+def test_lexical_scores_only_the_pages_of_the_rarest_phrases_by_every_phrase(tmp_path, monkeypatch):
+    from index import store
+
+    # 'harbor' on 30% of pages, 'ledger' on 10%, 'zephyr' on two pages, one of them with 'ledger'
+    texts = [" ".join([f"n{i}", *(["harbor"] if i % 10 < 3 else []), *(["ledger"] if i % 10 == 5 else []),
+                       *(["zephyr"] if i in (15, 401) else [])]) for i in range(2000)]
+    idx = _text_index(tmp_path / "idx", texts)
+    monkeypatch.setattr(store, "COMMON_MIN_PAGES", 1000)
+    asked = '"harbor" OR "ledger" OR "zephyr"'
+    assert idx.lexical_plan(asked, budget=10 ** 9, candidates=50) == (asked, '"zephyr"')
+    assert idx.lexical_plan(asked, budget=10 ** 9, candidates=10 ** 9) == (asked, None)  # all fit: every page
+    assert idx.lexical_plan(asked, budget=300, candidates=10 ** 9) == ('"ledger" OR "zephyr"', None)
+    every = dict(idx.lexical(asked, 2000, budget=10 ** 9, candidates=10 ** 9))
+    assert len(every) == 800  # pages holding any of the phrases
+    scored = idx.lexical(asked, 10, budget=10 ** 9, candidates=50)
+    assert [p for p, _ in scored] == [16, 402]  # the pages holding 'zephyr' only; 'ledger' lifts page 16
+    assert all(abs(s - every[p]) < 1e-9 for p, s in scored)  # scored as the full query scores them
+    # a scope still applies to the candidates
+    assert idx.lexical(asked, 10, doc_ids=[999], budget=10 ** 9, candidates=50) == []
