@@ -101,7 +101,7 @@ def open_index(index_dir: Path, check: bool | str = False):
     return Index.open(index_dir, check=check)
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def shown(path) -> str:
@@ -111,6 +111,16 @@ def shown(path) -> str:
     from index.sources import shown as printable
 
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], printable(str(path)))
+
+
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown_text(text: str) -> str:
+    r"""Free text stored from a person or a model (a conversation's title, a question, an answer) as
+    printed: control characters escaped (a terminal escape sequence's ESC or CSI, a carriage return that
+    would overwrite the line), newlines and tabs kept. shown_text("a\x1b[2Jb\nc") -> 'a\\x1b[2Jb\nc'."""
+    return _CONTROL_IN_TEXT.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 def human_bytes(n: float) -> str:

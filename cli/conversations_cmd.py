@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from .common import friendly_errors, index_option, open_index, shown
+from .common import friendly_errors, index_option, open_index, shown, shown_text
 
 
 @click.group(invoke_without_command=True)
@@ -27,7 +27,7 @@ def conversations(ctx, index_dir, as_json):
     if not rows:
         click.echo("No conversations yet: `pagerag ask \"...\"` starts one.", err=True)
     for c, n in rows:
-        click.echo(f"{c.id}  {c.updated}  {n} turn(s)  {c.title}")
+        click.echo(f"{c.id}  {c.updated}  {n} turn(s)  {shown(c.title)}")
 
 
 @conversations.command("show")
@@ -47,9 +47,9 @@ def show(cid, index_dir, as_json):
     for i, t in enumerate(conv.turns, 1):
         click.echo(f"\n[{i}] {t.at}  ({t.backend or '-'}: {t.model or '-'}; retrieval {t.retrieval_seconds or 0:.2f}s, "
                    f"generation {t.generation_seconds or 0:.2f}s)")
-        click.echo(f"Q: {t.question}")
+        click.echo(f"Q: {shown_text(t.question)}")
         if t.query != t.question:
-            click.echo(f"   (searched: {t.query})")
-        click.echo(f"A: {t.answer}")
+            click.echo(f"   (searched: {shown_text(t.query)})")
+        click.echo(f"A: {shown_text(t.answer)}")
         for s in t.sources:
             click.echo(f"   [{s['n']}] {shown(s['path'])}, page {s['page']}" + (" (image)" if s["image"] else ""))

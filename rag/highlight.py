@@ -15,7 +15,7 @@ from pathlib import Path
 
 from index.errors import NotIndexed
 
-from .locate import Region, locate, scale
+from .locate import LABEL_WEIGHT, Region, locate, scale
 
 # one colour per citation number, [1] first; distinct on white paper and for common colour blindness
 PALETTE = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233),
@@ -74,6 +74,7 @@ def find_page(index, file: str, page: int = 1):
 
 
 REREAD_BELOW = 0.8  # an answer read as a span less similar than this is looked for in a second reading
+HOLD_BESIDE = 0.35  # ... and so is one this far from the label of the field asked for (11 line heights right)
 
 
 def find(index, page_id: int, text: str, kind: str = "query", context: str | None = None, limit: int = 3,
@@ -94,13 +95,19 @@ def find(index, page_id: int, text: str, kind: str = "query", context: str | Non
 
 
 def _holds(regions: list[Region], kind: str) -> bool:
+    """Whether the stored words hold what was looked for well enough: for a statement, anything; for an
+    answer, a span as similar as REREAD_BELOW that, when the question names a field whose label is on
+    the page, sits beside that label (`rag.locate.beside` at least HOLD_BESIDE)."""
     if kind == "statement":
         return bool(regions)
-    return bool(regions) and regions[0].how == "span" and regions[0].score >= REREAD_BELOW
+    if not regions or regions[0].how != "span" or regions[0].score < REREAD_BELOW:
+        return False
+    r = regions[0]
+    return r.fit is None or r.fit - r.score >= LABEL_WEIGHT * HOLD_BESIDE
 
 
 def _rank(r: Region) -> tuple:
-    return (r.how == "span", r.score)
+    return (r.how == "span", r.fit if r.fit is not None else r.score)
 
 
 def page_evidence(index, page_id: int, text: str | None, kind: str = "query", context: str | None = None,

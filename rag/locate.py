@@ -34,7 +34,17 @@ from index.words import Word
 from .query import STOPWORDS
 
 SPAN_MIN = 0.6  # a span match below this similarity is no match (answer kind falls back to terms)
+SPAN_NEAR_MIN = 0.45  # ... unless it sits beside the label of the field asked for (NEAR_LABEL or better)
+NEAR_LABEL = 0.5
+LABEL_MIN = 0.75  # a run reading at least this much like the field asked for is its label
+PART_LABEL = 0.8  # a label found by its words (not read as a whole) counts this much x the share found
+LABEL_WEIGHT = 0.75  # how much sitting beside that label adds to a span's similarity
+RIGHT_REACH = 6.0  # line heights right of a label where `beside` has halved (FUNSD: median gap 2.8)
+BELOW_REACH = 1.5  # ... and below it
+FIELD_REACH = 15.0  # line heights right of a label within which its value's first word may start
 SPAN_SLACK = 3  # runs may hold this many more words than the text (OCR splits tokens)
+LEAVE_ROW = 0.02  # what going down a column before a row ends costs a run (reading order is preferred)
+RUN_STEPS = 64  # runs tried from one starting word (each goes right along its row or down its column)
 CONTEXT_WEIGHT = 0.2  # how much nearness to the question's words adds to a span's similarity
 TERM_MIN = 0.8  # edit-distance similarity for a term to match a longer word
 DIGIT_WEIGHT = 2.0  # a number or date in a query says more than a word
@@ -55,7 +65,9 @@ class Region:
     text: str
     score: float
     words: list[int] = field(default_factory=list)  # indexes into the page's words
-    how: str = "terms"  # 'span': the text read as a run of words; 'terms': its words found one by one
+    how: str = "terms"  # 'span': the text read as a run of words; 'terms': its words found one by one;
+    # 'field': the value beside the label of the field a question asks for
+    fit: float | None = None  # for an answer's span: its similarity plus its place beside the field's label
 
     def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
         return scale(self.box, width, height)
@@ -89,47 +101,74 @@ def similarity(a: str, b: str) -> float:
 
 
 # -- spans --------------------------------------------------------------------------------
-def spans(words: list[Word], text: str, limit: int = 5) -> list[Region]:
+def spans(words: list[Word], text: str, limit: int = 5, min_score: float = SPAN_MIN) -> list[Region]:
     """Runs of words that read like `text`, best first, no two sharing a word; [] if nothing is close.
 
-    A run goes on along its row and, at the row's end, to the line just below that starts
-    where the run started (a value wrapped in a form's box), so columns do not mix.
+    A run goes on along its row and down to the line below that starts where the run started
+    (a value wrapped in a form's box, or stacked in a table's cell), so columns do not mix.
     """
     target = norm(text)
     if not target:
         return []
     target_digits = digits(text) if len(digits(text)) >= max(1, len(target) // 2) else ""
+    raw_target = _raw(text)
     n_tokens = len(text.split())
     pieces, origin = split_words(words)
     layout = _Layout(pieces)
     keys = [norm(w.text) for w in pieces]
-    found: list[tuple[float, list[int]]] = []
+    found: list[tuple[float, float, list[int]]] = []
     for i in range(len(pieces)):
-        if not _may_start(keys[i], target):
-            continue
-        acc, acc_digits, run, best = "", "", [], (0.0, [])
-        j = i
-        while j is not None and j not in run and len(run) < n_tokens + SPAN_SLACK:
-            run.append(j)
-            acc += keys[j]
-            score = similarity(target, acc)
-            if target_digits:
-                acc_digits += digits(pieces[j].text) or keys[j]
-                score = max(score, similarity(target_digits, acc_digits))
-            if score > best[0]:
-                best = (score, list(run))
-            if len(acc) > 1.5 * len(target) + 3:
-                break
-            j = layout.next(j, pieces[i].x0)
-        if best[0] >= SPAN_MIN:
+        if not (_may_start(keys[i], target) or (not keys[i] and raw_target.startswith(_raw(pieces[i].text) or "~"))):
+            continue  # a run starts like the text, or with the punctuation it starts with ('$ -0-')
+        best = _best_run(i, pieces, keys, layout, (target, target_digits, raw_target), n_tokens + SPAN_SLACK)
+        if best[0] >= min_score:
             found.append(best)
-    found.sort(key=lambda f: (-f[0], f[1][0]))
+    found.sort(key=lambda f: (-f[0], -f[1], f[2][0]))
     out, taken = [], set()
-    for score, run in found:
+    for score, _, run in found:
         if taken.isdisjoint(run):
             taken.update(run)
             out.append(_piece_region(pieces, origin, run, score))
     return out[:limit]
+
+
+def _best_run(i: int, pieces: list[Word], keys: list[str], layout: "_Layout", targets: tuple[str, str, str],
+              max_words: int) -> tuple[float, float, list[int]]:
+    """The most similar run starting at word i: (similarity, similarity with punctuation, word indexes). A run goes on to the next word
+    on its row or to the line below where it started (a value wrapped in its box, or the next entry of a
+    column), both tried; a branch stops when its text has grown well past the target's length or its
+    beginning no longer reads like the target's (a bounded search: RUN_STEPS extensions at most)."""
+    target, target_digits, raw_target = targets  # normalised, its digits (a number's), with punctuation
+    best: tuple[float, float, list[int]] = (0.0, 0.0, [])
+    stack = [([i], keys[i], digits(pieces[i].text) or keys[i], _raw(pieces[i].text), 0.0)]
+    steps = 0
+    while stack and steps < RUN_STEPS:
+        run, acc, acc_digits, acc_raw, cost = stack.pop()
+        steps += 1
+        score = similarity(target, acc)
+        if target_digits:
+            score = max(score, similarity(target_digits, acc_digits))
+        score -= cost
+        if score >= best[0]:  # equal similarity: the run closer in punctuation ('Indiana )' holds the ')')
+            raw = similarity(raw_target, acc_raw)
+            if score > best[0] or raw > best[1]:
+                best = (score, raw, run)
+        if len(run) >= max_words or len(acc) > 1.5 * len(target) + 3:
+            continue
+        if len(run) > 1 and not target_digits and similarity(target[:len(acc)], acc) < 0.5:
+            continue  # this branch has strayed
+        j = run[-1]
+        right, below = layout.right(j), layout.below(j, pieces[i].x0)
+        for k, extra in ((below, 0.0 if right is None else LEAVE_ROW), (right, 0.0)):  # the row's next word first
+            if k is not None and k not in run:
+                stack.append((run + [k], acc + keys[k], acc_digits + (digits(pieces[k].text) or keys[k]),
+                              acc_raw + _raw(pieces[k].text), cost + extra))
+    return best
+
+
+def _raw(text: str) -> str:
+    """Text with its punctuation, for telling equally similar runs apart: lower case, no spaces."""
+    return "".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 def _may_start(key: str, target: str) -> bool:
@@ -137,7 +176,8 @@ def _may_start(key: str, target: str) -> bool:
     (OCR lost a letter: 'EAD' for 'HEAD')."""
     if not key:
         return False
-    return similarity(key[:len(target)], target[:len(key)]) >= 0.34 or key[:3] in target[:len(key) + 2]
+    return similarity(key[:len(target)], target[:len(key)]) >= 0.34 or key[:3] in target[:len(key) + 2] \
+        or (digits(key)[:3] != "" and digits(key)[:3] in target[:len(key) + 2])
 
 
 _SPLIT = re.compile(r"_+|\.{2,}|(?<=[:;])(?=\S)")
@@ -169,7 +209,8 @@ def split_words(words: list[Word]) -> tuple[list[Word], list[int]]:
 class _Layout:
     """Where a run of words goes next: the next word on its row, else the line below where the run began."""
 
-    MAX_GAP = 3.0  # in line heights: a wider gap on a row separates columns (a key from another field)
+    MAX_GAP = 4.5  # in line heights: a wider gap on a row separates columns (a key from another field)
+    BELOW_GAP = 4.0  # in line heights: the most a value's next line may stand below (a blank line between)
 
     def __init__(self, words: list[Word]):
         import numpy as np
@@ -202,7 +243,7 @@ class _Layout:
         h = self.h[j]
         dy = self.y0 - self.y1[j]
         dx = np.abs(self.x0 - run_x0)
-        ok = (self.cy > self.cy[j] + 0.7 * h) & (dy < 1.5 * h) & (dx < 4 * h)
+        ok = (self.cy > self.cy[j] + 0.7 * h) & (dy < self.BELOW_GAP * h) & (dx < 4 * h)
         return int(np.argmin(np.where(ok, dy / h + dx / h, np.inf))) if ok.any() else None
 
 
@@ -214,13 +255,34 @@ def _piece_region(pieces: list[Word], origin: list[int], run: list[int], score: 
 
 
 def best_span(words: list[Word], text: str, context: str | None = None) -> Region | None:
-    """The run of words that reads most like `text`, helped by the context's words: each run's
-    similarity plus CONTEXT_WEIGHT x its nearness to them (each distinct term counted by its
-    nearest occurrence, 1 when touching, averaged over the terms)."""
-    found = spans(words, text, limit=20)
+    """The run of words that reads most like `text`, helped by the context (the question asked):
+
+    - when the question names a field ('what is the "Date"?', `focus`) and the page has a label
+      reading like it, each run scores its similarity plus LABEL_WEIGHT x how well it sits where a
+      form puts that label's value (`beside`: right of it on its row, or just below it), so a
+      value read a little worse beside its label beats the same value read well elsewhere, and
+      a run as little similar as SPAN_NEAR_MIN is a candidate there;
+    - otherwise each run's similarity plus CONTEXT_WEIGHT x its nearness to the context's words
+      (each distinct term counted by its nearest occurrence, 1 when touching, averaged)."""
+    found = spans(words, text, limit=20, min_score=SPAN_NEAR_MIN)
+    labels = field_labels(words, context, exclude=text) if context else []
+    if labels:
+        pieces = split_words(words)[0]
+
+        def fit(r: Region) -> float:
+            led = _led(pieces, r.lines[0])
+            return r.score + LABEL_WEIGHT * max((s * beside(box, r.box, led) for box, s in labels), default=0.0)
+
+        found = [r for r in found if r.score >= SPAN_MIN or fit(r) - r.score >= LABEL_WEIGHT * NEAR_LABEL]
+        for r in found:
+            r.fit = round(fit(r), 4)
+        return max(found, key=lambda r: (r.fit, r.score)) if found else None
+    found = [r for r in found if r.score >= SPAN_MIN]
     if not found:
         return None
-    anchors = _term_words(words, context, exclude=text) if context and len(found) > 1 else []
+    # a question naming a field whose label is not on the page: only the field's words say where
+    # (the rest of it, which form or whose, says which page)
+    anchors = _term_words(words, focus(context) or context, exclude=text) if context and len(found) > 1 else []
     if not anchors:
         return found[0]
 
@@ -228,6 +290,110 @@ def best_span(words: list[Word], text: str, context: str | None = None) -> Regio
         return sum(max(1 / (1 + _distance(r.box, w[1:5]) / 0.05) for w in ws) for ws in anchors) / len(anchors)
 
     return max(found, key=lambda r: (r.score + CONTEXT_WEIGHT * nearness(r), r.score))
+
+
+# -- labels and their fields ----------------------------------------------------------------
+_WH = re.compile(r"\b(?:what|which|who|whom|whose|when|where|how\s+(?:much|many|long|old))\b", re.I)
+_FOCUS = re.compile(r"\s+(?:is|are|was|were|'s)\s+(?:the\s+|an?\s+)?(?P<focus>.+?)[\s?.!]*", re.I)
+
+
+def focus(question: str | None) -> str | None:
+    """The field a question asks for: what follows its last 'what/who/when/... is (the)', quotes dropped.
+
+    focus('On the form headed "Q", what is the "Date"?') -> 'Date'; focus('Who is the payee?') -> 'payee';
+    focus('What did the board decide?') -> None (no field named)."""
+    if not question:
+        return None
+    for m in reversed(list(_WH.finditer(question))):
+        f = _FOCUS.fullmatch(question, m.end())
+        if f:
+            said = f.group("focus").strip()
+            name = said.strip("\"'“”‘’«»").strip()
+            quoted = name != said  # a quoted label is taken as it is, even 'TO' or 'BY'
+            return name if norm(name) and (quoted or query_terms(name)) else None
+    return None
+
+
+def field_labels(words: list[Word], question: str | None, exclude: str | None = None) -> list[tuple[Box, float]]:
+    """Where the page has the label of the field a question asks for (`focus`): (box, similarity) of each
+    run reading like it (at least LABEL_MIN), best first; [] when the question names no field."""
+    name = focus(question)
+    if not name or (exclude and norm(name) == norm(exclude)):
+        return []
+    found = [(r.box, r.score) for r in spans(words, name, limit=10) if r.score >= LABEL_MIN]
+    wanted = query_terms(name)
+    if found or len(wanted) < 2:
+        return found
+    # not read as a whole (a word garbled, or the label split over two lines): the lines holding
+    # most of its words, weighed by the share they hold
+    hits = _term_hits(words, wanted)
+    for group in _group(words, sorted(hits)):
+        share = len(set().union(*(hits[i] for i in group))) / len(wanted)
+        if share >= 0.5:
+            found.append((_union([words[i] for i in group]), round(PART_LABEL * share, 4)))
+    return sorted(found, key=lambda f: -f[1])
+
+
+def beside(label: Box, box: Box, led: bool = False) -> float:
+    """How well `box` sits where a form puts the value of the field labelled `label`: 1 touching it on
+    its right or just below it, halving at RIGHT_REACH line heights to the right (values sit at a tab
+    stop) or BELOW_REACH below (the next line); a quarter of that anywhere else; 0 on the label itself.
+    `led`: the box has words of its own just left of it on its row (likely its own label), so below
+    the label counts half."""
+    h = max(label[3] - label[1], 1e-3)
+    overlap_x = min(label[2], box[2]) - max(label[0], box[0])
+    overlap_y = min(label[3], box[3]) - max(label[1], box[1])
+    if overlap_x > 0.5 * h and overlap_y > 0.5 * h:
+        return 0.0
+    centre = (label[1] + label[3]) / 2
+    if box[1] - 0.5 * h <= centre <= box[3] + 0.5 * h and box[0] >= label[2] - h:
+        return 1 / (1 + max(0.0, box[0] - label[2]) / h / RIGHT_REACH)
+    if box[1] >= label[3] - 0.5 * h and overlap_x > -h:
+        return (0.5 if led else 1.0) / (1 + max(0.0, box[1] - label[3]) / h / BELOW_REACH)
+    return 0.25 / (1 + _distance(label, box) / h / RIGHT_REACH)
+
+
+def _led(pieces: list[Word], line: Box) -> bool:
+    """Whether a line of words has another word just before it on its row (within a column gap)."""
+    h = max(line[3] - line[1], 1e-3)
+    centre = (line[1] + line[3]) / 2
+    return any(abs((w.y0 + w.y1) / 2 - centre) < 0.5 * h and w.x1 <= line[0] + 0.2 * h
+               and line[0] - w.x1 < _Layout.MAX_GAP * h and norm(w.text) for w in pieces)
+
+
+def field(words: list[Word], label: Box) -> Region | None:
+    """The value of the field labelled `label`: the words right of it on its row (the first within
+    FIELD_REACH line heights, then on while the gaps stay column-narrow), else those of the nearest
+    line below it that starts under it; None when neither has a word."""
+    pieces, origin = split_words(words)
+    keep = [i for i, w in enumerate(pieces) if norm(w.text)]
+    if not keep:
+        return None
+    layout = _Layout(pieces)
+    h = max(label[3] - label[1], 1e-3)
+    centre = (label[1] + label[3]) / 2
+
+    def row_from(first: int) -> list[int]:
+        run, j = [first], layout.right(first)
+        while j is not None and j not in run:
+            run.append(j)
+            j = layout.right(j)
+        return [i for i in run if norm(pieces[i].text)]
+
+    right = [i for i in keep if abs((pieces[i].y0 + pieces[i].y1) / 2 - centre) < 0.5 * h
+             and pieces[i].x0 >= label[2] - 0.3 * h and pieces[i].x0 - label[2] < FIELD_REACH * h]
+    if right:
+        run = row_from(min(right, key=lambda i: pieces[i].x0))
+    else:
+        below = [i for i in keep if pieces[i].y0 >= label[3] - 0.3 * h and pieces[i].y0 - label[3] < 2.5 * h
+                 and label[0] - h <= pieces[i].x0 <= label[2] + h]
+        if not below:
+            return None
+        first = min(below, key=lambda i: (pieces[i].y0 - label[3]) / h + abs(pieces[i].x0 - label[0]) / h / 4)
+        run = row_from(first)
+    r = _piece_region(pieces, origin, run, 0.0)
+    r.how = "field"
+    return r
 
 
 def _distance(a: Box, b: Box) -> float:
@@ -375,9 +541,11 @@ def locate(words: list[Word], text: str, kind: str = "query", context: str | Non
            limit: int = 3) -> list[Region]:
     """Regions of the page that support `text`, best first.
 
-    kind='answer': the text is a value to find as it stands (the best span; near-ties
-    broken by the `context`, e.g. the question), else its words;
-    'query': a search query's words (what search highlighting shows);
+    kind='answer': the text is a value to find as it stands (the best span, chosen with the
+    `context`, the question: beside the label of the field it asks for, else near its words),
+    else the value beside that label (`field`), else the text's words;
+    'query': a search query's words (what search highlighting shows); when the query is a
+    question naming a field ('what is the date?'), first the value beside the field's label;
     'statement': a sentence of an answer that cites the page: the sentence as a span when
     it is on the page nearly verbatim, else its words.
     """
@@ -389,8 +557,24 @@ def locate(words: list[Word], text: str, kind: str = "query", context: str | Non
         span = best_span(words, text, context)
         if span is not None:
             return [span]
+        value = _field_asked(words, context, exclude=text)
+        if value is not None:
+            return [value]
     elif kind == "statement":
         found = spans(words, text, limit=1)
         if found and found[0].score >= 0.85:
             return found
+    elif kind == "query":
+        value = _field_asked(words, text)
+        if value is not None:
+            return [value, *terms(words, text, limit=limit - 1)] if limit > 1 else [value]
     return terms(words, text, limit=limit)
+
+
+def _field_asked(words: list[Word], question: str | None, exclude: str | None = None) -> Region | None:
+    """The value of the field a question asks for, beside its best label on the page; None without one."""
+    for box, _ in field_labels(words, question, exclude=exclude):
+        value = field(words, box)
+        if value is not None:
+            return value
+    return None

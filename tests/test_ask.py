@@ -146,6 +146,25 @@ def test_cli_ask_prints_answer_and_sources_and_json(index_copy, sample_corpus, t
     assert f"Q: {Q_PARKING}" in shown.output and "Q: Who was absent from that meeting?" in shown.output
 
 
+def test_conversations_print_titles_questions_and_answers_with_control_characters_escaped(index_copy):
+    """A question typed with a terminal escape (or pasted with a carriage return) is stored as asked; the
+    listing and `conversations show` print it escaped, so it cannot clear the screen or retitle the terminal."""
+    from rag.conversations import Turn
+
+    nasty = "Clear\x1b[2J it\x1b]0;owned\x07 now\rX\x9b1m?"
+    store = ConversationStore(index_copy)
+    cid = store.new(nasty)
+    store.add_turn(cid, Turn(question=nasty, query=nasty, answer="Line one\x1b[31m red\nline two\tend"))
+    listing = invoke("conversations", "--index", index_copy).output
+    title = next(line for line in listing.splitlines() if line.startswith(cid))
+    assert title.endswith("Clear\\x1b[2J it\\x1b]0;owned\\x07 now\\rX\\x9b1m?")
+    shown = invoke("conversations", "show", cid, "--index", index_copy).output
+    assert not any(ch in shown for ch in "\x1b\x07\r\x9b")
+    assert "Q: Clear\\x1b[2J it" in shown and "A: Line one\\x1b[31m red\nline two\tend" in shown
+    data = json.loads(invoke("conversations", "--json", "--index", index_copy).output)
+    assert data[0]["title"] == nasty  # JSON carries the text as stored (escaped by JSON itself)
+
+
 def test_cli_chat_three_turns_with_commands(index_copy, sample_corpus, tiny_folders, tmp_path, one_thread):
     lines = [Q_PARKING, "/sources", "Who was absent from that meeting?", "/page 1",
              f"/page 1 --save {tmp_path / 'p.png'}", "Who was elected treasurer in March?", "/new", "/exit"]
