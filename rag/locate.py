@@ -315,23 +315,47 @@ def focus(question: str | None) -> str | None:
 
 
 def field_labels(words: list[Word], question: str | None, exclude: str | None = None) -> list[tuple[Box, float]]:
-    """Where the page has the label of the field a question asks for (`focus`): (box, similarity) of each
-    run reading like it (at least LABEL_MIN), best first; [] when the question names no field."""
+    """Where the page has the label of the field a question asks for (`focus`): (box, strength) of each
+    run reading like it (similarity at least LABEL_MIN), strongest first; [] when the question names no
+    field. Among equally similar runs, one set apart like a label (a colon, or a gap after it) comes
+    before the same words in running text ('TO:' before 'sent to'), then one in the question's own
+    letter case, then the highest on the page."""
     name = focus(question)
     if not name or (exclude and norm(name) == norm(exclude)):
         return []
-    found = [(r.box, r.score) for r in spans(words, name, limit=10) if r.score >= LABEL_MIN]
+    pieces = split_words(words)[0]
+    found = []
+    for r in spans(words, name, limit=10):
+        if r.score >= LABEL_MIN:
+            apart = _apart(words[r.words[-1]].text, pieces, r.lines[-1])
+            found.append((r.box, r.score, apart, _letters(r.text) == _letters(name), -r.box[1]))
     wanted = query_terms(name)
-    if found or len(wanted) < 2:
-        return found
-    # not read as a whole (a word garbled, or the label split over two lines): the lines holding
-    # most of its words, weighed by the share they hold
-    hits = _term_hits(words, wanted)
-    for group in _group(words, sorted(hits)):
-        share = len(set().union(*(hits[i] for i in group))) / len(wanted)
-        if share >= 0.5:
-            found.append((_union([words[i] for i in group]), round(PART_LABEL * share, 4)))
-    return sorted(found, key=lambda f: -f[1])
+    if not found and len(wanted) >= 2:
+        # not read as a whole (a word garbled, or the label split over two lines): the lines holding
+        # most of its words, weighed by the share they hold
+        hits = _term_hits(words, wanted)
+        for group in _group(words, sorted(hits)):
+            share = len(set().union(*(hits[i] for i in group))) / len(wanted)
+            if share >= 0.5:
+                box = _union([words[i] for i in group])
+                found.append((box, round(PART_LABEL * share, 4), 0.0, False, -box[1]))
+    return [(box, strength) for box, strength, *_ in sorted(found, key=lambda f: f[1:], reverse=True)]
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _apart(last_word: str, pieces: list[Word], line: Box) -> float:
+    """How much a run of words stands apart like a form's label: 1 ending in a colon, 0.5 followed by a
+    gap of a line height or more (or nothing) on its row, 0 running on into more words."""
+    if ":" in last_word:
+        return 1.0
+    h = max(line[3] - line[1], 1e-3)
+    centre = (line[1] + line[3]) / 2
+    after = [w.x0 - line[2] for w in pieces
+             if abs((w.y0 + w.y1) / 2 - centre) < 0.5 * h and w.x0 >= line[2] - 0.2 * h and norm(w.text)]
+    return 0.5 if not after or min(after) >= h else 0.0
 
 
 def beside(label: Box, box: Box, led: bool = False) -> float:
@@ -380,17 +404,20 @@ def field(words: list[Word], label: Box) -> Region | None:
             j = layout.right(j)
         return [i for i in run if norm(pieces[i].text)]
 
+    def under(box: Box) -> int | None:  # the first word of the nearest line below a box, starting under it
+        found = [i for i in keep if pieces[i].y0 >= box[3] - 0.3 * h and pieces[i].y0 - box[3] < 2.5 * h
+                 and box[0] - h <= pieces[i].x0 <= box[2] + h]
+        return min(found, key=lambda i: (pieces[i].y0 - box[3]) / h + abs(pieces[i].x0 - box[0]) / h / 4) \
+            if found else None
+
     right = [i for i in keep if abs((pieces[i].y0 + pieces[i].y1) / 2 - centre) < 0.5 * h
              and pieces[i].x0 >= label[2] - 0.3 * h and pieces[i].x0 - label[2] < FIELD_REACH * h]
-    if right:
-        run = row_from(min(right, key=lambda i: pieces[i].x0))
-    else:
-        below = [i for i in keep if pieces[i].y0 >= label[3] - 0.3 * h and pieces[i].y0 - label[3] < 2.5 * h
-                 and label[0] - h <= pieces[i].x0 <= label[2] + h]
-        if not below:
-            return None
-        first = min(below, key=lambda i: (pieces[i].y0 - label[3]) / h + abs(pieces[i].x0 - label[0]) / h / 4)
-        run = row_from(first)
+    first = min(right, key=lambda i: pieces[i].x0) if right else None
+    if first is None:
+        first = under(label)
+    if first is None:
+        return None
+    run = row_from(first)
     r = _piece_region(pieces, origin, run, 0.0)
     r.how = "field"
     return r

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from index.words import Word
 from rag.highlight import colour, cited_statements, draw
-from rag.locate import digits, locate, norm, split_words
+from rag.locate import digits, focus, locate, norm, split_words
 
 # A small form, as OCR reads it: (text, x0, y0, x1, y1) in page fractions; one line per row.
 FORM = [
@@ -63,6 +63,51 @@ def test_a_repeated_value_is_told_apart_by_the_question():
     [married] = locate(WORDS, "Yes", kind="answer", context="Is the applicant Married?")
     [smoker] = locate(WORDS, "Yes", kind="answer", context="Is the applicant a Smoker?")
     assert married.box[1] == 0.30 and smoker.box[1] == 0.20
+
+
+# A form where one value occurs twice: under 'Project Type' (right of its label) and in the next row,
+# under another label; and a table whose cell holds two values stacked in a column.
+FORM2 = [
+    [("Project", 0.10, 0.10, 0.20, 0.12), ("Type:", 0.21, 0.10, 0.28, 0.12),
+     ("Product", 0.35, 0.10, 0.45, 0.12), ("Test", 0.46, 0.10, 0.52, 0.12)],
+    [("Purpose:", 0.10, 0.13, 0.22, 0.15), ("(Product", 0.30, 0.13, 0.41, 0.15), ("Test,", 0.42, 0.13, 0.48, 0.15)],
+    [("TAR", 0.60, 0.30, 0.66, 0.32), ("NIC", 0.70, 0.30, 0.76, 0.32)],
+    [("9.1", 0.60, 0.33, 0.64, 0.35), ("0.8", 0.70, 0.33, 0.74, 0.35)],
+    [("5.5", 0.60, 0.39, 0.64, 0.41), ("0.4", 0.70, 0.39, 0.74, 0.41)],
+    [("Cost:", 0.10, 0.50, 0.17, 0.52), ("$__-0-", 0.20, 0.50, 0.30, 0.52)],
+]
+WORDS2 = [Word(t, x0, y0, x1, y1, 0.9, line) for line, row in enumerate(FORM2) for t, x0, y0, x1, y1 in row]
+
+
+def test_the_field_a_question_asks_for_is_what_follows_what_is_the():
+    assert focus('On the form headed "Request, urgent", what is the "Date"?') == "Date"
+    assert focus('On the form where "To" is "Mr. A", what is the "R&D Group"?') == "R&D Group"
+    assert focus("Who is the payee?") == "payee" and focus('what is the "TO"?') == "TO"
+    assert focus("What did the board decide?") is None and focus("Where is it?") is None
+
+
+def test_a_value_read_twice_goes_to_the_one_beside_the_label_asked_for():
+    question = 'On the form headed "Purpose", what is the "Project Type"?'
+    [region] = locate(WORDS2, "Product Test", kind="answer", context=question)
+    assert [WORDS2[i].text for i in region.words] == ["Product", "Test"]
+    assert region.fit > region.score  # its place beside the label counted
+    [other] = locate(WORDS2, "Product Test", kind="answer", context='what is the "Purpose"?')
+    assert other.box[1] == 0.13
+
+
+def test_a_question_alone_boxes_the_value_beside_its_label():
+    value, *rest = locate(WORDS2, 'On this form, what is the "Project Type"?', kind="query")
+    assert value.how == "field" and value.text == "Product Test"
+    below = locate(WORDS2, "what is the NIC?", kind="query")[0]  # nothing right of the label: the value below
+    assert below.how == "field" and below.text == "0.8"
+    assert locate(WORDS2, "project purpose", kind="query")[0].how == "terms"  # a search, not a question
+
+
+def test_values_stacked_in_a_table_cell_are_one_span_and_punctuation_breaks_ties():
+    [region] = locate(WORDS2, "9.1 5. 5", kind="answer", context="what is the TAR?")
+    assert region.text == "9.1 5.5" and region.box == (0.60, 0.33, 0.64, 0.41)
+    [amount] = locate(WORDS2, "$ -0-", kind="answer")
+    assert amount.text == "$ -0-" and len(amount.lines) == 1 and amount.lines[0][0] == 0.20  # the "$" boxed too
 
 
 def test_query_words_are_boxed_by_line_best_region_first():
