@@ -2,13 +2,19 @@
 
     .venv/bin/python bench/eval_retrieval.py [--ocr auto] [--datasets sroie funsd mmlongbench_doc]
     .venv/bin/python bench/eval_retrieval.py --cache /work/evalcache     # indexes already built there
+    .venv/bin/python bench/eval_retrieval.py --cache DIR --no-build --instructions   # + answer instructions
 
 Builds one index per dataset with `pagerag index build` (cached in bench/.cache, or
 `--cache DIR`/<dataset>; reused when the build is unchanged), then runs
 `pagerag eval qa.jsonl --json` on it (corpus-wide, and within each question's document
 where questions carry a doc_id) and prints one table. Below it: for every dataset whether
 hybrid is at least as good as the better single mode on R@5 and MRR, the worst dataset
-and the average. The eval data is research-only: it is read in place, never copied.
+and the average. The eval data is research-only: it is read in place, never copied
+(`--instructions` writes its altered questions to a temporary folder, removed after).
+
+`--instructions [TEXT]` appends TEXT (default: INSTRUCTIONS, the kind of instructions that
+analyst questions over financial filings carry) to every question: a check that wording
+which names no page does not drag hybrid below the dense ranking.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +35,7 @@ EVAL = Path(os.environ.get("PAGERAG_EVAL") or next(
     REPO.parent / "shared" / "eval"))
 PAGERAG = [sys.executable, "-m", "cli"]
 DATASETS = ("sroie", "funsd", "mmlongbench_doc")
+INSTRUCTIONS = "Answer in USD millions. Base your judgement on the income statement."
 
 
 def build(ds: str, index: Path, ocr: str, extra: list[str]) -> dict:
@@ -44,12 +52,19 @@ def build(ds: str, index: Path, ocr: str, extra: list[str]) -> dict:
     return report
 
 
-def evaluate(ds: str, index: Path, modes: list[str], report: Path | None) -> list[dict]:
-    cmd = [*PAGERAG, "eval", str(EVAL / ds / "qa.jsonl"), "--index", str(index), "--json",
-           *(arg for m in modes for arg in ("--mode", m))]
-    if report:
-        cmd += ["--report", str(report)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+def evaluate(ds: str, index: Path, modes: list[str], report: Path | None, suffix: str | None = None) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        qa = EVAL / ds / "qa.jsonl"
+        if suffix:  # the same questions with instructions appended, read against the dataset's own root
+            items = [json.loads(line) for line in qa.read_text().splitlines() if line.strip()]
+            qa = Path(tmp) / "qa.jsonl"
+            qa.write_text("".join(json.dumps({**it, "question": f"{it['question'].rstrip()} {suffix}"}) + "\n"
+                                  for it in items))
+        cmd = [*PAGERAG, "eval", str(qa), "--root", str(EVAL / ds), "--index", str(index), "--json",
+               *(arg for m in modes for arg in ("--mode", m))]
+        if report:
+            cmd += ["--report", str(report)]
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if out.returncode:
         sys.exit(f"pagerag eval on {ds} failed:\n{out.stderr[-3000:]}")
     return [{"dataset": ds, **row} for row in json.loads(out.stdout)["rows"]]
@@ -86,6 +101,8 @@ def main() -> None:
     ap.add_argument("--no-build", action="store_true", help="use the cached indexes as they are")
     ap.add_argument("--reports", type=Path, help="write each dataset's per-question report into this folder")
     ap.add_argument("--json", type=Path, help="also write the rows to this file")
+    ap.add_argument("--instructions", nargs="?", const=INSTRUCTIONS, metavar="TEXT",
+                    help=f"append TEXT to every question (default: '{INSTRUCTIONS}')")
     args, extra = ap.parse_known_args()
     if not EVAL.exists():
         sys.exit(f"no eval data at {EVAL} (set PAGERAG_EVAL)")
@@ -100,7 +117,8 @@ def main() -> None:
             report = build(ds, index, args.ocr, extra)
             print(f"# {ds}: {report['pages_read']} pages read this run ({report['ocr_engine']}), "
                   f"{len(report['skipped'])} skipped, build {report['wall']:.0f}s", file=sys.stderr)
-        found = evaluate(ds, index, args.modes, args.reports / f"{ds}.jsonl" if args.reports else None)
+        found = evaluate(ds, index, args.modes, args.reports / f"{ds}.jsonl" if args.reports else None,
+                         args.instructions)
         for r in found:
             rc = r["recall"]
             print(f"{ds:<16} {r['scope']:<9} {r['group']:<19} {r['mode']:<8} {r['n']:>4} {rc['1']:>6.3f} "
