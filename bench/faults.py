@@ -34,8 +34,9 @@ def bad_input(work: Path) -> dict:
     proc = subprocess.run([sys.executable, "-m", "cli", "index", "build", str(work / "bad"), "--index",
                            str(work / "bad-idx"), "--ocr", "tesseract"], env=ENV, capture_output=True, text=True)
     handled, problems = check_bad_build(work / "bad", kinds, work / "bad-idx")
-    skipped_ok = sum(k.expect in ("error", "unsupported") for k in kinds) - sum(
-        1 for p in problems if any(p.startswith(repr(k.name)) and k.expect in ("error", "unsupported") for k in kinds))
+    skipping = ("error", "unsupported", "noted")
+    skipped_ok = sum(k.expect in skipping for k in kinds) - sum(
+        1 for p in problems if any(p.startswith(repr(k.name)) and k.expect in skipping for k in kinds))
     return {"kinds": len(kinds), "handled": handled, "skipped_with_reason": skipped_ok,
             "tracebacks": (proc.stdout + proc.stderr).count("Traceback"), "exit_code": proc.returncode,
             "problems": problems}

@@ -86,7 +86,8 @@ def friendly_errors(fn):
             raise click.ClickException(damaged_message(folder, str(e))) from None
         except OSError as e:
             if e.errno == errno.ENOSPC:
-                raise click.ClickException(f"the disk is full ({e.filename or ''}); free some space and "
+                where = e.filename or kwargs.get("index_dir") or "the index"
+                raise click.ClickException(f"the disk holding {where} is full; free some space and "
                                            "run the command again") from None
             if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise click.ClickException(f"{e.strerror}: {e.filename} (a read-only or protected location)") \

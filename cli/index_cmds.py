@@ -33,7 +33,7 @@ def _progress(total: int):
 @click.option("--dpi", type=click.IntRange(50, 600), default=200, show_default=True,
               help="Resolution at which PDF pages are rendered for OCR.")
 @click.option("--force-ocr", is_flag=True, help="OCR PDF pages even when they have a text layer.")
-@click.option("--prune", is_flag=True, help="Remove indexed files that no longer exist.")
+@click.option("--prune", is_flag=True, help="Drop indexed files under PATHS that are gone (deleted, or now a folder).")
 @click.option("--embed-model", envvar="PAGERAG_EMBED_MODEL",
               help="sentence-transformers model name or folder (default: the index's, else all-MiniLM-L6-v2).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,

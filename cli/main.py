@@ -13,7 +13,29 @@ from .serve_cmd import serve
 from .show_cmd import show
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PageragGroup(click.Group):
+    """Every command runs with working standard streams, and ends with exit 130 on Ctrl-C, SIGTERM or SIGHUP."""
+
+    def main(self, *args, **kwargs):
+        from .process import standard_streams, stop_signals
+
+        standard_streams()
+        with stop_signals():
+            return super().main(*args, **kwargs)
+
+    def invoke(self, ctx):
+        from .common import EXIT_INTERRUPTED
+        from .process import Stopped
+
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, Stopped) as e:
+            why = f" ({e.args[0]})" if isinstance(e, Stopped) and e.args else ""
+            click.echo(f"\nInterrupted{why}.", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+@click.group(cls=PageragGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pagerag")
 def cli():
     """Ask questions about scanned documents, answered from (and citing) their pages.

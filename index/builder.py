@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .chunking import chunk_words
-from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, load_embedder
+from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, embed_backend, load_embedder
 from .errors import BadInput, DiskFull, UnsupportedFile
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
 from .pages import PageResult, PageTask, ReadOptions, init_pool_worker, init_worker, read_page
-from .sources import Limits, db_path, fs_path, kind_of, probe, read_image, walk
+from .sources import Limits, db_path, fs_path, is_under, kind_of, presence, probe, read_image, walk
 from .store import Index, NewChunk, NewPage
 from .structure import page_facts
 from .words import page_text
@@ -130,7 +130,10 @@ class _Builder:
             unreadable.add(db_path(path))
             self.skip(db_path(path), f"cannot read this folder ({e.strerror}); its files were not indexed", True)
 
-        for file, root in walk(paths, on_error=folder_error):
+        def link_skip(path, reason):
+            self.skip(db_path(path), reason, is_error=False)
+
+        for file, root in walk(paths, on_error=folder_error, on_skip=link_skip, exclude=self.idx.folder):
             key = db_path(file)
             try:
                 kind = kind_of(file)
@@ -144,7 +147,7 @@ class _Builder:
         roots = [db_path(p.resolve()) for p in paths]
         for path, reason, _ in self.idx.skipped():  # a folder readable again: forget its old skip
             if reason.startswith("cannot read this folder") and path not in unreadable and any(
-                    path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+                    is_under(path, r) for r in roots):
                 self.idx.clear_skip(path)
         return tasks
 
@@ -193,13 +196,16 @@ class _Builder:
             self.finish(doc_id)
         return tasks
 
-    def prune(self) -> None:
+    def prune(self, paths: list[Path]) -> None:
+        """Drop the documents under `paths` whose file is gone; a file that cannot be checked (a folder
+        on its way unreadable) is kept. Documents elsewhere (another folder, an unmounted disk) stay."""
+        roots = [db_path(p.resolve()) for p in paths]
         for doc in self.idx.documents():
-            if not Path(fs_path(doc["path"])).exists():
+            if any(is_under(doc["path"], r) for r in roots) and presence(fs_path(doc["path"])) is False:
                 self.idx.remove_document(doc["id"])
                 self.report.pruned += 1
         for path, _, _ in self.idx.skipped():
-            if not Path(fs_path(path)).exists():
+            if any(is_under(path, r) for r in roots) and not os.path.lexists(fs_path(path)):
                 self.idx.clear_skip(path)
 
     # -- reading --------------------------------------------------------------------
@@ -264,7 +270,7 @@ class _Builder:
         pages, texts = [], []
         for r in results:  # failures first: a failed document's other pages in this batch must not be added
             if r.error and r.task.doc_id not in self.failed:
-                self.fail(r.task.doc_id, r.error)
+                self.fail(r.task.doc_id, self.changed_since_planned(r.task.doc_id) or r.error)
         for r in results:
             doc_id = r.task.doc_id
             if doc_id in self.failed:
@@ -355,21 +361,26 @@ class _Builder:
         return self.embedder.encode(texts, threads=self.embed_threads)
 
     def finish(self, doc_id: int) -> None:
-        if not self.unchanged_since_planned(doc_id):
-            self.fail(doc_id, "the file changed while it was being read; run the build again to index "
-                              "its new version")
+        changed = self.changed_since_planned(doc_id)
+        if changed:
+            self.fail(doc_id, changed)
             return
         self.idx.finish_document(doc_id)
         self.idx.clear_skip(self.paths[doc_id])
 
-    def unchanged_since_planned(self, doc_id: int) -> bool:
-        """Size, mtime and content as when planned: pages from two versions of a file are never kept."""
+    def changed_since_planned(self, doc_id: int) -> str | None:
+        """Why the file is not as planned (size, mtime, content), or None: pages from two versions of a
+        file are never kept, and a page that failed because the file changed says so."""
         file, size, mtime_ns, sha = self.files[doc_id]
         try:
             st = os.stat(file)
-            return (st.st_size, st.st_mtime_ns) == (size, mtime_ns) and file_sha256(Path(file)) == sha
-        except OSError:
-            return False
+            if (st.st_size, st.st_mtime_ns) == (size, mtime_ns) and file_sha256(Path(file)) == sha:
+                return None
+        except FileNotFoundError:
+            return "the file was deleted while it was being read"
+        except OSError as e:
+            return f"the file became unreadable while it was being read ({e.strerror})"
+        return "the file changed while it was being read; run the build again to index its new version"
 
     def fail(self, doc_id: int, reason: str) -> None:
         self.failed.add(doc_id)
@@ -401,6 +412,7 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
         builder = None
         try:
             report.embed_model = idx.check_model(options.embed_model) or DEFAULT_MODEL
+            embed_backend()  # a bad setting is an error now, not after the first pages are read
             report.ocr_engine = resolve_engine(options.ocr)
             resolve_lang(report.ocr_engine, options.lang)
             builder = _Builder(idx, options, report, None)
@@ -409,7 +421,7 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
                                            lang=options.lang)
                 builder.start_workers(read_options)
                 if options.prune:
-                    builder.prune()
+                    builder.prune(paths)
                 tasks = builder.plan(paths)
                 if tasks:
                     builder.load_encoder(ocr=bool(read_options.ocr))
@@ -451,18 +463,20 @@ def _disk_full(folder: Path) -> str:
 
 @contextmanager
 def _sigterm_interrupts():
-    """SIGTERM (a service stop, `kill`) stops a build the way Ctrl-C does: cleanly, resumable."""
+    """SIGTERM (a service stop, `kill`) and SIGHUP (the terminal closed) stop a build the way Ctrl-C
+    does: cleanly, resumable."""
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.signal(signal.SIGTERM, on_term)
+    before = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def _started() -> None:

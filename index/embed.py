@@ -315,16 +315,27 @@ def missing_model_message(name: str) -> str:
             "or pass a local folder with --embed-model PATH")
 
 
+def embed_backend() -> str:
+    """PAGERAG_EMBED_BACKEND: 'onnx' (also when unset) or 'torch'; anything else is an error, said at once."""
+    value = os.environ.get("PAGERAG_EMBED_BACKEND", "")
+    backend = value.strip().lower() or "onnx"
+    if backend not in ("onnx", "torch"):
+        raise EmbedderUnavailable(f"PAGERAG_EMBED_BACKEND is {value!r}: set it to 'onnx' (the default) or 'torch' "
+                                  "(sentence-transformers), or unset it")
+    return backend
+
+
 def load_embedder(name: str, index_folder: Path | None = None, threads: int | None = None,
                   export: bool = True) -> Embedder | OnnxEmbedder:
     """The ONNX encoder of `name` when it has been (or can now be) exported, else sentence-transformers.
 
     The first call for a model exports it (torch, ~10 s, once per model and machine); a model
     that cannot be exported or reproduced is noted once and served by sentence-transformers."""
+    backend = embed_backend()
     folder = model_folder(name)
     if folder is None and not downloads_allowed():  # at once: no torch import, no network
         raise EmbedderUnavailable(missing_model_message(name))
-    if folder is None or os.environ.get("PAGERAG_EMBED_BACKEND") == "torch":
+    if folder is None or backend == "torch":
         return Embedder(name, threads=threads)  # the same errors as ever when it is missing
     key = model_key(folder)
     dirs = onnx_dirs(key, index_folder)

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BadArgument, NotIndexed
-from .lock import WriteLock
-from .sources import db_path
+from .lock import WriteLock, writer_of
+from .sources import db_path, is_under
 from .location import quick_check
 from .store import Index
 from .vectors import VectorStore, digest
@@ -32,13 +32,12 @@ def remove_paths(folder: Path, paths: list[Path | str]) -> list[Removed]:
             raise BadArgument("an empty path was given to remove; it would match every indexed file under the "
                               "current folder. Name the file or folder to remove (`pagerag index status` lists them)")
         targets.append(db_path(Path(p).expanduser().resolve()))
-    under = lambda path, t: path == t or path.startswith(t.rstrip("/") + "/")  # noqa: E731
     with WriteLock(folder, create=False):
         idx = Index.open(folder, check=True)
         try:
             docs, skips = idx.documents(), idx.skipped()
             unmatched = [t for t in targets
-                         if not any(under(d["path"], t) for d in docs) and not any(under(s[0], t) for s in skips)]
+                         if not any(is_under(d["path"], t) for d in docs) and not any(is_under(s[0], t) for s in skips)]
             if unmatched:
                 raise NotIndexed("nothing indexed under " + ", ".join(unmatched) + "; nothing was removed "
                                  "(see `pagerag index status`)")
@@ -46,10 +45,10 @@ def remove_paths(folder: Path, paths: list[Path | str]) -> list[Removed]:
             for t in targets:
                 removed = Removed(t, [], is_folder=not any(d["path"] == t for d in docs))
                 for doc in docs:
-                    if under(doc["path"], t) and idx.document(doc["path"]) is not None:
+                    if is_under(doc["path"], t) and idx.document(doc["path"]) is not None:
                         removed.documents.append((doc["path"], idx.remove_document(doc["id"])))
                 for path, _, _ in skips:
-                    if under(path, t):
+                    if is_under(path, t):
                         idx.clear_skip(path)
                 result.append(removed)
             idx.save_vectors()
@@ -117,6 +116,16 @@ def _verify(idx: Index, report: VerifyReport) -> None:
                "quick_check found damage: " + "; ".join(problems[:3]) + " (restore a backup or rebuild into a new folder)")
     if problems:
         return
+    # one snapshot for every check: a build committing meanwhile must not look like a mismatch
+    with idx.snapshot():
+        _verify_rows(idx, report)
+    writer = writer_of(idx.folder)
+    if writer:
+        report.notes.append(f"a build is writing this index ({writer}): this checked the state committed "
+                            "when the check began")
+
+
+def _verify_rows(idx: Index, report: VerifyReport) -> None:
     with idx.snapshot():
         one = lambda sql: idx.db.execute(sql).fetchone()[0]  # noqa: E731
         n_pages, n_fts, n_chunks = one("SELECT count(*) FROM pages"), one("SELECT count(*) FROM pages_fts"), \
@@ -162,8 +171,9 @@ def _verify_faiss(idx: Index, report: VerifyReport, db_ids: set, db_sum: int, st
         report.notes.append("the FAISS file has no valid stamp (an interrupted save, or a copy): search rebuilds "
                             "it from SQLite; `index verify --repair` rewrites it")
     elif have["uuid"] != stamp["uuid"] or have["gen"] > stamp["gen"]:
-        report.notes.append("the FAISS file belongs to another state of this database (a restored backup?): "
-                            "search rebuilds it from SQLite; `index verify --repair` rewrites it")
+        report.notes.append("the FAISS file belongs to another state of this database (a restored backup, or "
+                            "a build saved it after this check began): search rebuilds it from SQLite if it "
+                            "must; `index verify --repair` rewrites it")
     else:
         contents = on_disk.contents()
         if contents is not None:
@@ -176,9 +186,9 @@ def _verify_faiss(idx: Index, report: VerifyReport, db_ids: set, db_sum: int, st
             report.add("faiss current", current, "the FAISS file is current (same ids and content as SQLite)"
                        if current else "the FAISS file claims to be current but differs from SQLite")
         else:
-            report.notes.append(f"the FAISS file is {stamp['gen'] - have['gen']} change(s) behind SQLite (a build "
-                                "was interrupted): search brings it up to date in memory; the next build or "
-                                "`index verify --repair` rewrites it")
+            report.notes.append(f"the FAISS file is {stamp['gen'] - have['gen']} change(s) behind SQLite (a "
+                                "build is running or was interrupted): search brings it up to date in memory; the "
+                                "next build or `index verify --repair` rewrites it")
     # what search would use: the file reconciled in memory
     vs = idx.vectors
     contents = vs.contents()

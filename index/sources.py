@@ -45,13 +45,34 @@ class DocumentInfo:
     title: str
 
 
-def walk(paths: list[Path], on_error: Callable[[str, OSError], None] | None = None) -> Iterator[tuple[Path, Path]]:
+def walk(paths: list[Path], on_error: Callable[[str, OSError], None] | None = None,
+         on_skip: Callable[[str, str], None] | None = None,
+         exclude: Path | None = None) -> Iterator[tuple[Path, Path]]:
     """Yield (file, root) for every non-hidden file under `paths`, sorted, roots first-seen.
 
-    A folder that cannot be listed goes to `on_error(path, error)` and is passed over.
+    A folder that cannot be listed goes to `on_error(path, error)` and is passed over. Links to
+    folders are followed, each folder read once: a link back to a folder already being read (a
+    loop, or a second way to the same files) goes to `on_skip(path, reason)`. Index folders (the
+    one being built, `exclude`, and any other holding a pagerag index) are left out.
     """
     seen: set[Path] = set()
+    visited: set[tuple[int, int]] = set()
     report = (lambda e: on_error(e.filename, e)) if on_error else None
+    exclude = exclude.resolve() if exclude is not None else None
+
+    def enter(folder: str) -> str | None:
+        """None to read the folder, else why not."""
+        if exclude is not None and Path(folder) == exclude or is_index_folder(folder):
+            return ""
+        try:
+            st = os.stat(folder)
+        except OSError:
+            return None  # os.walk reports it when it fails to list it
+        if (st.st_dev, st.st_ino) in visited:
+            return f"a link to a folder already indexed ({os.path.realpath(folder)}); read once"
+        visited.add((st.st_dev, st.st_ino))
+        return None
+
     for root in paths:
         root = root.resolve()
         if root.is_file():
@@ -60,13 +81,43 @@ def walk(paths: list[Path], on_error: Callable[[str, OSError], None] | None = No
         else:
             base = root
             files = []
-            for dirpath, dirnames, filenames in os.walk(root, onerror=report):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+            if enter(str(root)) is None:
+                for dirpath, dirnames, filenames in os.walk(root, onerror=report, followlinks=True):
+                    kept = []
+                    for d in sorted(d for d in dirnames if not d.startswith(".")):
+                        why = enter(os.path.join(dirpath, d))
+                        if why is None:
+                            kept.append(d)
+                        elif why and on_skip:
+                            on_skip(os.path.join(dirpath, d), why)
+                    dirnames[:] = kept
+                    files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
         for f in files:
             if f not in seen:
                 seen.add(f)
                 yield f, base
+
+
+def is_under(path: str, root: str) -> bool:
+    """Whether a stored path is `root` or lies under it: ('/a/b.pdf', '/a') -> True, ('/ab.pdf', '/a') -> False."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def presence(path: str) -> bool | None:
+    """True: a regular file is there; False: it is gone (deleted, or now a folder or device); None: cannot tell
+    (a folder on the way cannot be searched): an unreadable file is not a gone one."""
+    import errno
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as e:
+        return False if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP) else None
+
+
+def is_index_folder(folder: str | Path) -> bool:
+    """A pagerag index folder (its database and its writers' lock file): never part of a corpus."""
+    return os.path.isfile(os.path.join(folder, "index.db")) and os.path.isfile(os.path.join(folder, "write.lock"))
 
 
 # bytes of a non-UTF-8 name (surrogates U+DC80..U+DCFF) <-> private-use U+F780..U+F7FF
@@ -151,6 +202,10 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
         except Exception as e:  # fitz raises its own FileDataError, RuntimeError...
             raise BadInput(f"not a readable PDF ({e})") from None
         with doc:
+            if not doc.is_pdf:  # MuPDF also opens HTML, XPS, EPUB, images...: a download that went wrong
+                what = (doc.metadata or {}).get("format") or "another format"
+                raise BadInput(f"not a PDF: its content is {what}; get the PDF itself, or name the file by "
+                               "its type")
             if doc.needs_pass:
                 raise BadInput("PDF is encrypted (password-protected); decrypt it first, e.g. `qpdf --decrypt`")
             try:

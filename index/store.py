@@ -21,8 +21,8 @@ from .errors import DiskFull, IndexDamaged, IndexFormatError, IndexReadOnly, Mod
 from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
 from .sources import db_path, shown, valid_text
-from .vectors import (FAISS_NAME, Layout, VectorStore, digest, id_selector, layout_for, pack_vector, training_ids,
-                      unpack_vectors)
+from .vectors import (FAISS_NAME, Layout, VectorStore, digest, id_selector, layout_for, pack_vector, stamp_on_disk,
+                      training_ids, unpack_vectors)
 from .wordpack import pack_words, unpack_words
 from .words import Word, fold
 
@@ -114,19 +114,30 @@ class Index:
                 raise DiskFull(f"the disk holding {folder} is full; free some space and run the command again") from None
             raise IndexDamaged(damaged_message(folder, str(e))) from None
         if "meta" not in tables:
-            if tables or not create:
+            if not tables and not create:
+                raise IndexFormatError(f"no index at {folder} yet ({DB_NAME} is empty: a first build stopped before "
+                                       f"writing anything); build one with `pagerag index build PATH --index {folder}`")
+            if tables:
                 raise IndexFormatError(f"{db_path} is not a pagerag index; point --index at another folder")
-            db.executescript(SCHEMA)
+            # one transaction: a build killed while creating the index leaves an empty file, not half a schema
+            db.executescript("BEGIN IMMEDIATE;\n" + SCHEMA)
             db.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("format_version", str(FORMAT_VERSION)), ("created", now()), ("vectors_uuid", uuid.uuid4().hex),
                 ("vectors_gen", "0"), ("vectors_sum", "0")])
+            db.execute("COMMIT")
         idx = cls(folder, db)
         idx.readonly = readonly
-        version = idx.meta.get("format_version")
+        meta = idx.meta
+        version = meta.get("format_version")
+        if version is None:
+            raise IndexDamaged(damaged_message(folder, "its meta table records no format version"))
         if version != str(FORMAT_VERSION):
             raise IndexFormatError(
                 f"the index at {folder} has format version {version}, this pagerag reads version "
                 f"{FORMAT_VERSION}: rebuild it into a new folder with `pagerag index build PATH --index NEW_DIR`")
+        bad = [k for k in ("embed_dim", "vectors_gen", "vectors_sum") if k in meta and not meta[k].isdigit()]
+        if bad:
+            raise IndexDamaged(damaged_message(folder, f"its meta value {bad[0]} = {meta[bad[0]]!r} is not a number"))
         return idx
 
     def close(self) -> None:
@@ -283,8 +294,12 @@ class Index:
         return want
 
     def save_vectors(self) -> None:
-        """Write FAISS if this process changed it, or removed documents whose vectors the file still has."""
-        if self.readonly or "embed_dim" not in self.meta or (self._vectors is None and not self._removed):
+        """Write FAISS if this process changed it, removed documents whose vectors the file still has, or
+        the file on disk is not current (lost, damaged, copied without its times, behind): a writer leaves
+        a file that search can use as it is."""
+        if self.readonly or "embed_dim" not in self.meta:
+            return
+        if self._vectors is None and not self._removed and stamp_on_disk(self.folder) == self.vector_stamp():
             return
         if self.vectors.dirty or not (self.folder / FAISS_NAME).exists():
             self.fit_vectors()
@@ -681,15 +696,22 @@ def _stored(vector: bytes) -> bytes:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (KeyboardInterrupt included)."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (KeyboardInterrupt included).
+
+    A read snapshot ("BEGIN") opened inside another transaction joins it: a caller can hold one
+    snapshot across several readers (`index verify` checks everything against one state)."""
 
     def __init__(self, db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE"):
         self.db = db
         self.begin = begin
+        self.joined = False
 
     def __enter__(self):
-        self.db.execute(self.begin)
+        self.joined = self.begin == "BEGIN" and self.db.in_transaction
+        if not self.joined:
+            self.db.execute(self.begin)
         return self.db
 
     def __exit__(self, exc_type, *_):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if not self.joined:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -230,6 +230,19 @@ def _as_stored(vectors):
     return np.ascontiguousarray(np.asarray(vectors, dtype="float32").astype(VECTOR_DTYPE), dtype="float32")
 
 
+def stamp_on_disk(folder: Path) -> dict | None:
+    """The FAISS file's stamp ({"uuid", "gen", "sum"}) if it names the file beside it (size, mtime), without
+    reading the file: whether the cache is current costs two small reads, not loading it."""
+    try:
+        stamp = json.loads((Path(folder) / STAMP_NAME).read_text())
+        st = (Path(folder) / FAISS_NAME).stat()
+        if (stamp["size"], stamp["mtime_ns"]) != (st.st_size, st.st_mtime_ns):
+            return None
+        return {"uuid": str(stamp["uuid"]), "gen": int(stamp["gen"]), "sum": int(stamp["sum"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class VectorStore:
     """Chunk vectors by chunk id; vectors are unit length and the metric inner product, so scores are cosines.
 

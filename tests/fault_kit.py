@@ -20,7 +20,9 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 @dataclass
 class Kind:
     name: str  # file (or folder) name inside the corpus, as bytes-safe str
-    expect: str  # "indexed" | "error" (skipped, counts as an error) | "unsupported" (skipped, not an error) | "ignored"
+    # "indexed" | "error" (skipped, counts as an error) | "unsupported" or "noted" (skipped, not an error) |
+    # "ignored" (neither it nor anything under it is indexed or skipped)
+    expect: str
     fragment: str = ""  # part of the skip reason
     pages: int = 1  # pages when indexed
 
@@ -204,7 +206,79 @@ def make_bad_corpus(folder: Path) -> list[Kind]:
     add(Kind("new\nline.png", "indexed"), lambda p: _bytes(p, png))
     add(Kind(".hidden.png", "ignored"), lambda p: _bytes(p, b"hidden files are not even looked at"))
     add(Kind("deep", "error", "cannot read this folder"), _deep_folder)
+    # what a hostile first use found (blind1): contents that are not what the name says, odd page
+    # counts and sizes, links of every kind, and folders that are not documents
+    add(Kind("html-download.pdf", "error", "not a PDF: its content is HTML"),
+        lambda p: _bytes(p, b"<!DOCTYPE html><html><body><h1>Sign in to download</h1></body></html>"))
+    add(Kind("png-named.pdf", "error", "not a PDF: its content is"), lambda p: _bytes(p, png))
+    add(Kind("zero-pages.pdf", "error", "no pages"), lambda p: _bytes(p, _ZERO_PAGE_PDF))
+    add(Kind("owner-password-only.pdf", "indexed"), _owner_only)
+    add(Kind("broken-xref.pdf", "indexed", pages=3), lambda p: _bytes(p, _broken_xref(good_pdf)))
+    add(Kind("apng.png", "indexed", pages=3), _apng)
+    add(Kind("mixed-modes.tif", "indexed", pages=2), _mixed_tiff)
+    add(Kind("wide-65535x1.png", "indexed"), lambda p: _save(Image.new("L", (65535, 1), 255), p))
+    add(Kind("progressive-cut.jpg", "error", "truncated"), _progressive_cut)
+    add(Kind("-leading-dash.png", "indexed"), lambda p: _bytes(p, png))
+    add(Kind("tab\tname.png", "indexed"), lambda p: _bytes(p, png))
+    add(Kind("n" * 251 + ".png", "indexed"), lambda p: _bytes(p, png))  # 255 bytes, the most a name holds
+    add(Kind("folder.pdf/inside.png", "indexed"), lambda p: _bytes(p, png))
+    add(Kind("self-loop.png", "error", "symbolic links"), lambda p: os.symlink(p.name, p))
+    add(Kind("to-dev-zero.png", "error", "not a regular file"), lambda p: os.symlink("/dev/zero", p))
+    elsewhere = folder.parent / (folder.name + "-elsewhere")
+    add(Kind("linked-folder/outside.png", "indexed"), lambda p: (
+        _bytes(elsewhere / "outside.png", png), os.symlink(elsewhere, p.parent)))
+    add(Kind("back-to-top", "noted", "read once"), lambda p: os.symlink(".", p))
+    add(Kind("nested-index", "ignored"), _index_folder)
     return kinds
+
+
+# a PDF whose page tree is empty
+_ZERO_PAGE_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>"
+                  b"endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def _owner_only(path: Path) -> None:
+    """Encrypted with an owner password only: anyone may open it, so it is read."""
+    import pymupdf as fitz
+
+    doc = fitz.open()
+    doc.new_page().insert_text((72, 72), "owner password only: quarterly harbour audit " * 3)
+    doc.save(path, encryption=fitz.PDF_ENCRYPT_AES_256, owner_pw="o", user_pw="", permissions=0)
+
+
+def _broken_xref(pdf: bytes) -> bytes:
+    """The cross-reference offset points nowhere: MuPDF rebuilds it and every page keeps its text."""
+    return pdf[:pdf.rfind(b"startxref")] + b"startxref\n999999\n%%EOF\n"
+
+
+def _apng(path: Path) -> None:
+    frames = [page_image([f"Animated PNG frame {i + 1}: ferry"]) for i in range(3)]
+    _save(frames[0], path, save_all=True, append_images=frames[1:], duration=100)
+
+
+def _mixed_tiff(path: Path) -> None:
+    _save(page_image(["colour page of the ledger"]), path, save_all=True,
+          append_images=[page_image(["fax page of the ledger"]).convert("1")])
+
+
+def _progressive_cut(path: Path) -> None:
+    buf = io.BytesIO()
+    page_image(["progressive scan of the ledger"]).save(buf, format="JPEG", progressive=True)
+    _bytes(path, buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+def _index_folder(path: Path) -> None:
+    """A pagerag index inside the corpus (its database, lock file, and a page image beside them)."""
+    path.mkdir(parents=True)
+    for name in ("index.db", "write.lock"):
+        (path / name).write_bytes(b"")
+    _bytes(path / "saved-page.png", _png_bytes(["a page saved with --save-evidence"]))
+
+
+def _png_bytes(lines: list[str]) -> bytes:
+    buf = io.BytesIO()
+    page_image(lines).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def check_bad_build(folder: Path, kinds: list[Kind], index: Path) -> tuple[int, list[str]]:
@@ -228,8 +302,8 @@ def check_bad_build(folder: Path, kinds: list[Kind], index: Path) -> tuple[int, 
             ok = path in docs and docs[path]["status"] == "done" and pages.get(path) == k.pages
             why = f"expected {k.pages} page(s) indexed, got {pages.get(path)} ({skipped.get(path)})"
         elif k.expect == "ignored":
-            ok = path not in docs and path not in skipped
-            why = "should be ignored"
+            ok = not any(p == path or p.startswith(path + "/") for p in [*docs, *skipped])
+            why = "should be ignored, with everything under it"
         else:
             hits = [(r, e) for p, (r, e) in skipped.items() if p == path or p.startswith(path + "/")]
             ok = (path not in docs and len(hits) >= 1 and all(k.fragment in r for r, _ in hits)

@@ -60,7 +60,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL])
 def test_signals_stop_the_build_and_its_workers(tmp_path, sig):
     corpus = tmp_path / "c"
     corpus.mkdir()
