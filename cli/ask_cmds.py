@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import asdict
-from pathlib import Path
 
 import click
 
 from . import model_options as mo
-from .common import EXIT_NO_MODEL, friendly_errors, index_option, open_index, shown, within_option
-from .text_input import QUERY, clean_text, lenient_stdin
+from .common import EXIT_NO_MODEL, GivenPath, friendly_errors, index_option, open_index, shown, within_option
+from .text_input import QUERY, clean_text, lenient_stdin, require_stdin
 
 RETRIEVAL_OPTIONS = [
     click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
@@ -71,7 +70,14 @@ def run_turn(assistant, question, cid, as_json=False):
         if not as_json:
             click.echo(piece, nl=False)
 
-    answer = assistant.ask(question, cid, on_text=on_text)
+    from rag.conversations import ConversationsUnavailable
+
+    try:
+        answer = assistant.ask(question, cid, on_text=on_text)
+    except ConversationsUnavailable as e:  # answered, but the turn could not be saved
+        if streamed and not as_json:
+            click.echo()  # the answer keeps its own line; the error gets one
+        raise ConversationsUnavailable(f"the answer was not saved: {e}") from None
     if as_json:
         from .evidence_out import evidence_json
 
@@ -88,6 +94,10 @@ def run_turn(assistant, question, cid, as_json=False):
         click.echo("\n\n(with invalid citations removed:)\n" + answer.text)
     else:
         click.echo()
+    if answer.truncated:
+        limit = assistant.settings.generation.max_new_tokens
+        click.echo(f"(The answer was cut off at the {limit}-token limit: raise --max-new-tokens for the rest.)",
+                   err=True)
     print_sources(answer)
     return answer
 
@@ -100,7 +110,7 @@ def run_turn(assistant, question, cid, as_json=False):
 @click.option("-c", "--continue", "cont", is_flag=True, help="Continue the last conversation.")
 @click.option("--cid", help="Continue the conversation with this id (or a unique prefix).")
 @click.option("--json", "as_json", is_flag=True, help="Print answer, sources, ids and evidence boxes as JSON.")
-@click.option("--save-evidence", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--save-evidence", type=GivenPath(),
               help="Write PNGs of the cited pages into this folder, supporting words boxed per citation.")
 @index_option
 @friendly_errors
@@ -146,6 +156,7 @@ def chat(cont, cid, index_dir, **kw):
     """Talk with your documents: a conversation grounded on the indexed pages."""
     from index.errors import PageragError
 
+    require_stdin("chat reads your questions from it; run it in a terminal, or pipe the questions in, one a line")
     assistant = _assistant(index_dir, kw)
     if cont:
         cid = assistant.store.last_id()
@@ -204,6 +215,10 @@ def chat(cont, cid, index_dir, **kw):
 def _in_command(assistant, args) -> None:
     from index.errors import NotIndexed
 
+    if any(not a.strip() or "\0" in a for a in args):
+        click.echo("Error: /in got an empty path (it would mean the current folder): name the files or folders, "
+                   "or give /in alone to search everything", err=True)
+        return
     try:
         n = len(assistant.index.documents_under(args)) if args else 0
     except NotIndexed as e:

@@ -55,7 +55,7 @@ index_option = click.option(
     default=DEFAULT_INDEX, show_default=True, show_envvar=True, help="Index folder.")
 
 within_option = click.option(
-    "--in", "within", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
+    "--in", "within", multiple=True, type=GivenPath(), metavar="PATH",
     help="Search only the documents at or under PATH, a file or folder as indexed (repeatable).")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .common import friendly_errors, index_option, open_index
+from .common import friendly_errors, index_option, open_index, shown
 
 MODE_CHOICES = ["hybrid", "dense", "lexical"]
 
@@ -53,13 +53,18 @@ def eval_command(qa, root, k, modes, scope, as_json, report, index_dir):
     or {"question", "path", "page"}; paths relative to --root. A corpus.jsonl in --root ({"page", "doc_id"} per line) names
     the files of each document, so questions with a doc_id are also searched within it.
     """
-    from rag.evaluate import SCOPES, evaluate, load_questions
+    from rag.evaluate import SCOPES, evaluate, gold_not_indexed, load_questions
     from rag.retrieve import Retriever
 
     if report:
         _check_writable(report)  # before the evaluation, not after it
     questions = load_questions(qa, root, require_files=True)
     retriever = Retriever(open_index(index_dir))
+    missing = gold_not_indexed(retriever.index, questions)
+    if missing:
+        qid, gold = missing[0]
+        click.echo(f"Warning: {len(missing)} gold page(s) are not in the index (e.g. question {qid}: {shown(gold)}); "
+                   "they count as misses. Index them, or check the page numbers and --root.", err=True)
     with click.progressbar(length=len(questions), label="Searching", file=sys.stderr) as bar:
         result = evaluate(retriever, questions, modes or MODE_CHOICES, k, SCOPES if scope == "both" else (scope,),
                           on_progress=bar.update, qa=str(qa))

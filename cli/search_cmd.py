@@ -8,7 +8,7 @@ from dataclasses import asdict
 import click
 
 from .common import friendly_errors, index_option, open_index, within_option
-from .text_input import QUERY, clean_text, lenient_stdin
+from .text_input import QUERY, clean_text, stdin_lines
 
 
 def hit_json(hit) -> dict:
@@ -33,11 +33,13 @@ def search(query, k, mode, as_json, batch, within, index_dir):
 
     if not batch and not (query or "").strip():
         raise click.UsageError("give a QUERY (not blank), or --batch to read queries from stdin")
+    if batch and query is not None:
+        raise click.UsageError("--batch reads the queries from stdin: give no QUERY with it")
     idx = open_index(index_dir)
     retriever = Retriever(idx)
     if batch:
-        lenient_stdin()
-        for line in sys.stdin:  # output line N answers input line N: a blank line gets []
+        lines = stdin_lines("--batch reads one query per line from it, e.g. `pagerag search --batch < questions.txt`")
+        for line in lines:  # output line N answers input line N: a blank line gets []
             text = line.strip()
             hits = retriever.search(clean_text(text, "a query line"), k=k, mode=mode, within=within) if text else []
             click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False))

@@ -39,6 +39,14 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((sockaddr[0], port, *sockaddr[2:]))
     except OSError as e:
         sock.close()
+        import errno
+
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise click.ClickException(f"cannot listen on {host} ({e.strerror}): it is not an address of this "
+                                       "machine; give one of its own, e.g. 127.0.0.1 or 0.0.0.0 (all)") from None
+        if e.errno == errno.EACCES:
+            raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}): ports below 1024 need "
+                                       "root; pick another --port, or leave it out for a free one") from None
         raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port") from None
     sock.listen(128)
     sock.set_inheritable(True)
@@ -70,6 +78,7 @@ def serve(host, port, index_dir, **kw):
                            generation=mo.generation_options(kw))
     kw.pop("min_score")
     state = WebState(idx, mo.model_settings(kw), settings)
+    state.backend  # noqa: B018 - made now (loads nothing): a bad --backend/--base-url/-m is said before serving
     if not addresses(host):
         raise click.ClickException(f"--host {host} cannot be resolved to an address; give one such as 127.0.0.1")
     if not is_loopback(host):

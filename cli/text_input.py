@@ -7,6 +7,7 @@ encoder, tokenizer and SQLite refuses later with a traceback:
 """
 from __future__ import annotations
 
+import codecs
 import io
 import sys
 
@@ -44,3 +45,31 @@ def lenient_stdin() -> None:
     """Let stdin hand over bytes that are not UTF-8 (as surrogates, for clean_text) instead of raising."""
     if isinstance(sys.stdin, io.TextIOWrapper) and sys.stdin.errors == "strict":
         sys.stdin.reconfigure(errors="surrogateescape")
+
+
+def require_stdin(purpose: str) -> None:
+    """A one-line error when standard input is closed (`<&-`: Python then has no sys.stdin at all)."""
+    if sys.stdin is None or getattr(sys.stdin, "closed", False):
+        raise click.ClickException(f"standard input is closed: {purpose}")
+
+
+def stdin_lines(purpose: str):
+    """The lines of standard input as text, for reading queries one a line (each without its line end).
+
+    UTF-8 (a leading BOM dropped); UTF-16 when it starts with a UTF-16 BOM (Windows editors and
+    PowerShell's `>` write it), so that line N is still the Nth question; bytes that are not UTF-8
+    come through as surrogates, for clean_text. Lines end at "\n" only ("\r\n" is stripped by the caller).
+    """
+    require_stdin(purpose)
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream without bytes under it (embedding, tests): already decoded
+        yield from (line.rstrip("\n") for line in sys.stdin)
+        return
+    if not hasattr(buffer, "peek"):
+        buffer = io.BufferedReader(buffer)
+    head = buffer.peek(2)[:2]
+    utf16 = head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    text = io.TextIOWrapper(buffer, encoding="utf-16" if utf16 else "utf-8-sig",
+                            errors="replace" if utf16 else "surrogateescape", newline="\n")
+    for line in text:
+        yield line.rstrip("\n")

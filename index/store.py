@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DiskFull, IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, NotIndexed, damaged_message
+from .errors import (BadArgument, DiskFull, IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, NotIndexed,
+                     damaged_message)
 from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
 from .sources import db_path, shown, valid_text
@@ -63,6 +65,7 @@ class NewPage:
     facts: list = field(default_factory=list)  # [(kind, value)]: page structure (index/structure.py)
 
 
+MAX_SQLITE_INT = 2**63 - 1  # a larger Python int cannot be bound to a query (OverflowError)
 EXACT_BELOW = 4096  # passages in a search scope scored exactly when the FAISS cache is approximate
 
 
@@ -78,6 +81,7 @@ class Index:
         self.folder = folder
         self.db = db
         self._vectors: VectorStore | None = None
+        self._vectors_lock = threading.RLock()  # one load or catch-up at a time (the web app searches in threads)
         self._removed = False  # documents removed while FAISS was not loaded
         self.readonly = False
 
@@ -165,12 +169,30 @@ class Index:
     @property
     def vectors(self) -> VectorStore:
         if self._vectors is None:
-            dim = int(self.meta.get("embed_dim", 0) or 0)
-            if not dim:
-                raise NotIndexed(f"the index at {self.folder} has no vectors yet")
-            self._vectors = VectorStore(self.folder, dim)
-            self.reconcile()
+            with self._vectors_lock:
+                if self._vectors is None:
+                    dim = int(self.meta.get("embed_dim", 0) or 0)
+                    if not dim:
+                        raise NotIndexed(f"the index at {self.folder} has no vectors yet")
+                    vs = VectorStore(self.folder, dim)
+                    self._vectors = vs
+                    try:
+                        self.reconcile()
+                    except BaseException:
+                        self._vectors = None
+                        raise
         return self._vectors
+
+    def current_vectors(self) -> VectorStore:
+        """`vectors`, first brought up to what SQLite holds now: a long-lived reader (`serve`, `chat`)
+        catches up with pages another process built or removed since it loaded FAISS, by ids (see
+        reconcile). When nothing changed this costs one read of meta."""
+        vs = self.vectors
+        if vs.stamp != self.vector_stamp():
+            with self._vectors_lock:
+                if vs.stamp != self.vector_stamp():
+                    self.reconcile()
+        return vs
 
     def vector_stamp(self) -> dict:
         """What FAISS must hold: {"uuid", "gen", "sum"} of the chunks committed in SQLite."""
@@ -383,6 +405,8 @@ class Index:
         return added
 
     def page(self, path: str, page_no: int) -> sqlite3.Row:
+        if not 0 <= page_no <= MAX_SQLITE_INT:  # no such page, and SQLite could not even compare it
+            raise NotIndexed(f"page {page_no} of {shown(db_path(path))} is not in the index")
         cur = self.db.execute(
             "SELECT p.*, d.path, d.title, d.kind FROM pages p JOIN documents d ON d.id = p.doc_id"
             " WHERE d.path = ? AND p.page_no = ?", (db_path(path), page_no))
@@ -401,6 +425,8 @@ class Index:
 
     def page_by_id(self, page_id: int) -> sqlite3.Row:
         """A page with its document's path, title and kind."""
+        if not 0 <= page_id <= MAX_SQLITE_INT:
+            raise NotIndexed(f"no page with id {page_id} in the index at {self.folder}")
         cur = self.db.execute(
             "SELECT p.*, d.path, d.title, d.kind FROM pages p JOIN documents d ON d.id = p.doc_id WHERE p.id = ?",
             (page_id,))
@@ -450,6 +476,8 @@ class Index:
         """
         ids: set[int] = set()
         for raw in paths:
+            if not str(raw).strip() or "\0" in str(raw):  # '' would resolve to the current folder
+                raise BadArgument("an empty path was given to search within; name the files or folders")
             path = db_path(Path(raw).expanduser().resolve())
             prefix = path.rstrip("/") + "/"
             found = [r[0] for r in self.db.execute(
@@ -479,6 +507,7 @@ class Index:
         """
         import numpy as np
 
+        self.current_vectors()
         exact = {"rescore": self.vector_layout().rescore, "stored": self.stored_vectors}
         if doc_ids is None:
             return self.vectors.search(vector, k, **exact)

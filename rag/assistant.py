@@ -12,6 +12,7 @@ pages' text labelled [1]..[k] and the question.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -49,12 +50,24 @@ class Answer:
     removed_citations: list[int] = field(default_factory=list)
     abstained: bool = False
     model_error: str | None = None  # the model could not be used; sources hold the evidence found
+    truncated: bool = False  # the model stopped at max_new_tokens: the answer is cut off
     conversation_id: str | None = None
     turn: int | None = None
     backend: str | None = None
     model: str | None = None
     retrieval_seconds: float = 0.0
     generation_seconds: float = 0.0
+
+
+# control characters a model (or a server) may send: NUL, escape sequences that would drive the terminal,
+# carriage returns that overwrite the line, C1 controls; tab and newline stay
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(piece: str) -> str:
+    """A piece of model output as shown and stored: control characters other than tab and newline dropped
+    ("\\r\\n" becomes "\\n"). printable("Total\\x00 \\x1b[31m5\\x1b[0m") -> "Total [31m5[0m"."""
+    return _CONTROL.sub("", piece.replace("\r\n", "\n"))
 
 
 def retrieval_queries(question: str, history: list[Turn]) -> list[tuple[str, float]]:
@@ -114,10 +127,14 @@ class Assistant:
                 pieces = []
                 for piece in self.backend.stream(build_messages(history, evidence, question), evidence.images,
                                                  self.settings.generation):
+                    piece = printable(piece)
+                    if not piece:
+                        continue
                     pieces.append(piece)
                     if on_text:
                         on_text(piece)
                 answer.generation_seconds = time.perf_counter() - t1
+                answer.truncated = getattr(self.backend, "finish_reason", None) == "length"
             except ModelUnavailable as e:
                 answer.model_error = str(e)
                 return answer
@@ -144,12 +161,14 @@ class Assistant:
                                       threshold=self.settings.min_score)
 
     def remember(self, answer: Answer, conversation_id: str | None) -> None:
-        cid = conversation_id or self.store.new(answer.question)
         turn = Turn(answer.question, answer.query, answer.text,
                     [{"n": s.n, "path": s.path, "page": s.page, "image": s.image, "score": s.score}
                      for s in answer.sources],
                     answer.removed_citations, answer.abstained, answer.backend, answer.model,
                     retrieval_seconds=round(answer.retrieval_seconds, 4),
                     generation_seconds=round(answer.generation_seconds, 4))
-        answer.turn = self.store.add_turn(cid, turn)
+        if conversation_id:
+            cid, answer.turn = conversation_id, self.store.add_turn(conversation_id, turn)
+        else:
+            cid, answer.turn = self.store.start(answer.question, turn)
         answer.conversation_id = cid

@@ -8,6 +8,7 @@ Each turn keeps the question, the query actually retrieved, the answer, the page
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.errors import BadArgument, NotIndexed
+from index.errors import BadArgument, NotIndexed, PageragError
 
 DB_NAME = "conversations.db"
 SCHEMA = """
@@ -85,24 +86,85 @@ def store_path(folder: Path | str) -> Path:
     return path
 
 
+LOCK_WAIT = 10.0  # seconds to wait for another process's write to conversations.db
+QUICK_CHECK_BELOW = 32 << 20  # bytes: a conversations file up to this size is checked on open (milliseconds)
+
+
+class ConversationsUnavailable(PageragError):
+    """conversations.db cannot be used (locked by another process, damaged, not a file); the index is fine."""
+
+
+def _unavailable(path: Path, error: sqlite3.Error) -> ConversationsUnavailable:
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return ConversationsUnavailable(
+            f"the conversations file {path} is locked by another process (waited {LOCK_WAIT:g} s): try again when "
+            "it is done (another `pagerag ask`, `chat` or `serve` saving an answer)")
+    if path.is_dir():
+        return ConversationsUnavailable(f"the conversations file {path} is a folder: move it away, and pagerag makes "
+                                        "a new file there (the index itself is fine)")
+    if "full" in text:
+        return ConversationsUnavailable(f"the disk holding {path} is full; free some space (nothing was saved)")
+    if "readonly" in text or "unable to open" in text:
+        return ConversationsUnavailable(f"cannot write the conversations file {path} ({text}): check its "
+                                        "permissions, or the folder's")
+    return ConversationsUnavailable(
+        f"the conversations file {path} is damaged ({text}): move it aside (`mv {path} {path}.damaged`) to "
+        "start afresh; the index itself is fine")
+
+
+def _guarded(method):
+    """SQLite errors of a ConversationStore method -> ConversationsUnavailable saying what to do."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise _unavailable(self.path, e) from None
+    return wrapper
+
+
 class ConversationStore:
     def __init__(self, folder: Path | str):
         self.path = store_path(folder)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None)
+            self._open()
+        except sqlite3.Error as e:
+            raise _unavailable(self.path, e) from None
+
+    def _open(self) -> None:
+        """Set the file up; a damaged one is found here (quick_check), before a model spends time on an answer."""
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        if self.path.stat().st_size <= QUICK_CHECK_BELOW:
+            problem = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {problem}")
         self.db.executescript(SCHEMA)
 
+    @_guarded
     def new(self, title: str) -> str:
         cid = secrets.token_hex(4)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         self.db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?)", (cid, stamp, stamp, title[:200]))
         return cid
 
+    @_guarded
+    def start(self, title: str, turn: Turn) -> tuple[str, int]:
+        """A new conversation holding `turn`, in one transaction (never one without its first turn):
+        (its id, 1)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            cid = self.new(title)
+            return cid, self._insert_turn(cid, turn)
+
+    @_guarded
     def last_id(self) -> str | None:
         row = self.db.execute("SELECT id FROM conversations ORDER BY updated DESC, rowid DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
+    @_guarded
     def resolve(self, cid: str) -> str:
         """A full id from an id or a unique prefix of one (compared literally: `%` and `_` are no wildcards)."""
         cid = str(cid).strip()
@@ -115,21 +177,27 @@ class ConversationStore:
                              + "; see `pagerag conversations`")
         return rows[0]
 
+    @_guarded
     def add_turn(self, cid: str, turn: Turn) -> int:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self._insert_turn(cid, turn)
+
+    def _insert_turn(self, cid: str, turn: Turn) -> int:
+        """Inside a write transaction: append `turn` to conversation `cid`; its number."""
         ord_ = self.db.execute("SELECT count(*) FROM turns WHERE conversation_id = ?", (cid,)).fetchone()[0] + 1
         turn.at = turn.at or time.strftime("%Y-%m-%d %H:%M:%S")
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.execute(
-                "INSERT INTO turns (conversation_id, ord, question, query, answer, sources, removed_citations,"
-                " abstained, backend, model, at, retrieval_seconds, generation_seconds)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cid, ord_, turn.question, turn.query, turn.answer, json.dumps(turn.sources),
-                 json.dumps(turn.removed_citations), int(turn.abstained), turn.backend, turn.model, turn.at,
-                 turn.retrieval_seconds, turn.generation_seconds))
-            self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (turn.at, cid))
+        self.db.execute(
+            "INSERT INTO turns (conversation_id, ord, question, query, answer, sources, removed_citations,"
+            " abstained, backend, model, at, retrieval_seconds, generation_seconds)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (cid, ord_, turn.question, turn.query, turn.answer, json.dumps(turn.sources),
+             json.dumps(turn.removed_citations), int(turn.abstained), turn.backend, turn.model, turn.at,
+             turn.retrieval_seconds, turn.generation_seconds))
+        self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (turn.at, cid))
         return ord_
 
+    @_guarded
     def get(self, cid: str) -> Conversation:
         cid = self.resolve(cid)
         row = self.db.execute("SELECT id, created, updated, title FROM conversations WHERE id = ?", (cid,)).fetchone()
@@ -140,6 +208,7 @@ class ConversationStore:
             conv.turns.append(Turn(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), bool(r[5]), *r[6:]))
         return conv
 
+    @_guarded
     def list(self, limit: int = 50) -> list[tuple[Conversation, int]]:
         rows = self.db.execute(
             "SELECT c.id, c.created, c.updated, c.title, count(t.id) FROM conversations c"

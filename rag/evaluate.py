@@ -97,15 +97,36 @@ def _gold(entry, root: Path, where: str) -> tuple[str, int | None]:
 
 
 def _documents(root: Path) -> dict[str, list[str]]:
-    """doc_id -> the absolute paths of its files, from corpus.jsonl beside the questions."""
+    """doc_id -> the absolute paths of its files, from corpus.jsonl beside the questions.
+    Raises EvalDataError naming the line of anything malformed."""
     docs: dict[str, list[str]] = {}
     corpus = root / "corpus.jsonl"
-    if corpus.exists():
-        for line in corpus.read_text().splitlines():
-            row = json.loads(line) if line.strip() else {}
-            if row.get("doc_id") and row.get("page"):
-                docs.setdefault(str(row["doc_id"]), []).append(str((root / row["page"]).resolve()))
+    if not corpus.exists():
+        return docs
+    for n, line in enumerate(_read_lines(corpus), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError) as e:
+            raise EvalDataError(f"{corpus}, line {n}: not JSON ({e})") from None
+        if not isinstance(row, dict):
+            raise EvalDataError(f"{corpus}, line {n}: each line should be an object {{\"page\": PATH, \"doc_id\": ID}}")
+        if row.get("doc_id") and isinstance(row.get("page"), str) and row["page"]:
+            docs.setdefault(str(row["doc_id"]), []).append(str((root / row["page"]).resolve()))
     return docs
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 JSON-lines file (a leading BOM dropped); EvalDataError if it cannot be read as one."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise EvalDataError(f"{path} is not UTF-8 JSON lines (byte {e.start} is not UTF-8; "
+                            "a UTF-16 file starts with \\xff\\xfe): save it as UTF-8") from None
+    except OSError as e:
+        raise EvalDataError(f"cannot read {path}: {e.strerror or e}") from None
+    return text.splitlines()
 
 
 def load_questions(qa_path: Path, root: Path | None = None, require_files: bool = False) -> list[Question]:
@@ -115,24 +136,27 @@ def load_questions(qa_path: Path, root: Path | None = None, require_files: bool 
     root = Path(root or qa_path.parent).resolve()
     docs = _documents(root)
     questions = []
-    try:
-        text = qa_path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise EvalDataError(f"{qa_path} is not UTF-8 JSON lines (byte {e.start} is not UTF-8; "
-                            "a UTF-16 file starts with \\xff\\xfe): save it as UTF-8") from None
-    for n, line in enumerate(text.splitlines(), 1):
+    first_line: dict[str, int] = {}  # id -> the line that used it first
+    for n, line in enumerate(_read_lines(qa_path), 1):
         if not line.strip():
             continue
         where = f"{qa_path}, line {n}"
         try:
             item = json.loads(line)
-        except json.JSONDecodeError as e:
+        except (ValueError, RecursionError) as e:
             raise EvalDataError(f"{where}: not JSON ({e})") from None
         if isinstance(item, dict) and "gold_page" not in item and isinstance(item.get("path"), str):
             item = {**item, "gold_page": _path_page(item, where)}  # corpora/sample-questions.jsonl's shape
         if not isinstance(item, dict) or not str(item.get("question", "")).strip() or "gold_page" not in item:
             raise EvalDataError(f"{where}: each line needs a \"question\" and a \"gold_page\" "
                                 "(or a \"path\" and a \"page\")")
+        if not isinstance(item["question"], str):
+            raise EvalDataError(f"{where}: \"question\" should be text, got {item['question']!r}")
+        qid = str(item.get("id", n))
+        if qid in first_line:
+            raise EvalDataError(f"{where}: id {qid!r} is already used on line {first_line[qid]}; "
+                                "each question needs its own id (the report and the groups go by it)")
+        first_line[qid] = n
         raw = item["gold_page"] if isinstance(item["gold_page"], list) else [item["gold_page"]]
         gold = list(dict.fromkeys(_gold(g, root, where) for g in raw))
         if not gold:
@@ -144,7 +168,7 @@ def load_questions(qa_path: Path, root: Path | None = None, require_files: bool 
         groups = ["multi-page" if len(gold) > 1 else "single-page"]
         if "doc_scoped_wording" in item:
             groups.append("doc-scoped wording" if item["doc_scoped_wording"] else "other wording")
-        questions.append(Question(str(item.get("id", n)), " ".join(str(item["question"]).split()), gold,
+        questions.append(Question(qid, " ".join(item["question"].split()), gold,
                                   document, groups))
     if not questions:
         raise EvalDataError(f"{qa_path} holds no questions")
@@ -152,6 +176,22 @@ def load_questions(qa_path: Path, root: Path | None = None, require_files: bool 
         raise EvalDataError(f"none of the gold files of {qa_path} is under {root}: pass --root, the folder "
                             f"its paths are relative to (e.g. {questions[0].gold[0][0]} does not exist)")
     return questions
+
+
+def gold_not_indexed(index, questions: Sequence[Question]) -> list[tuple[str, str]]:
+    """(question id, gold) for each gold page the index does not hold: its file is not indexed, or the
+    page is past the file's indexed pages. Such a gold can never be retrieved, so it scores as a miss."""
+    pages: dict[str, int | None] = {}
+    out = []
+    for q in questions:
+        for path, page in q.gold:
+            if path not in pages:
+                row = index.document(path)
+                pages[path] = int(row["n_pages"]) if row is not None else None
+            n = pages[path]
+            if n is None or (page is not None and page > n):
+                out.append((q.id, path if page is None else f"{path}#page={page}"))
+    return out
 
 
 def _path_page(item: dict, where: str) -> str:

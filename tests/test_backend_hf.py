@@ -224,8 +224,36 @@ def test_generation_errors_reach_the_reader(backends, monkeypatch):
 
     monkeypatch.setattr(backend._model, "generate", broken)
     messages, images = two_turns()
-    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+    with pytest.raises(ModelUnavailable, match="ran out of memory while answering .CUDA out of memory.: use"):
+        backend.generate(messages, images, GREEDY)  # one line for the user, not a traceback from a thread
+
+    def failing(**kwargs):
+        raise ValueError("Input length of input_ids is 9000, but `max_length` is set to 2048")
+
+    monkeypatch.setattr(backend._model, "generate", failing)
+    with pytest.raises(ModelUnavailable, match="the model failed while answering .ValueError: Input length"):
         backend.generate(messages, images, GREEDY)
+
+
+@pytest.mark.slow
+def test_finish_reason_tells_an_answer_cut_at_max_new_tokens(backends):
+    backend = backends["llava"]  # the tiny models never emit their end token: every reply runs to the limit
+    messages, images = two_turns()
+    backend.generate(messages, images, GREEDY)
+    assert backend.finish_reason == "length"
+
+
+@pytest.mark.parametrize("device_map, said", [("cuda", "needs a CUDA GPU"), ("cuda:1", "needs a CUDA GPU"),
+                                              ("bogus{", "is not one of auto")])
+def test_a_device_map_this_machine_cannot_use_is_one_line(device_map, said):
+    import torch
+
+    from rag.backends.hf import _check_device_map
+
+    if torch.cuda.is_available() and said == "needs a CUDA GPU":
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ModelUnavailable, match=said):
+        _check_device_map(device_map, torch)
 
 
 @pytest.mark.slow

@@ -28,6 +28,9 @@ class Backend(ABC):
 
     name: str = ""
     default_model: str = ""
+    # why the last stream ended, once it has: "stop", "length" (max_new_tokens reached: the answer is cut
+    # off), or None when the backend cannot tell
+    finish_reason: str | None = None
 
     def __init__(self, model: str | None = None, **options):
         self.model = model or self.default_model

@@ -103,6 +103,8 @@ class TransformersBackend(Backend):
 
         kwargs = {"dtype": self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)}
         device_map = self.device_map
+        if device_map is not None:
+            _check_device_map(device_map, torch)
         if device_map is None and (self.quantize or torch.cuda.is_available()):
             device_map = "auto"
         if device_map is not None:
@@ -272,11 +274,14 @@ class TransformersBackend(Backend):
         else:  # greedy, whatever the checkpoint's generation_config says
             sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         failure: list[BaseException] = []
+        produced: list[int] = []  # new tokens generated
+        self.finish_reason = None
 
         def run():
             try:
-                self._model.generate(**inputs, **sampling, max_new_tokens=options.max_new_tokens, streamer=streamer,
-                                     stopping_criteria=StoppingCriteriaList([_Cancelled()]))
+                out = self._model.generate(**inputs, **sampling, max_new_tokens=options.max_new_tokens,
+                                           streamer=streamer, stopping_criteria=StoppingCriteriaList([_Cancelled()]))
+                produced.append(int(out.shape[-1] - inputs["input_ids"].shape[-1]))
             except BaseException as e:  # re-raised in the reader's thread
                 failure.append(e)
                 streamer.end()
@@ -291,7 +296,36 @@ class TransformersBackend(Backend):
             cancelled.set()
             thread.join()
         if failure:
-            raise failure[0]
+            raise _generation_error(failure[0]) from None
+        if produced:
+            self.finish_reason = "length" if produced[0] >= options.max_new_tokens else "stop"
+
+
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential", "cpu", "mps", "cuda")
+
+
+def _check_device_map(device_map: str, torch) -> None:
+    """--device-map: a name accelerate knows, or a device torch here has; ModelUnavailable saying which if not."""
+    name = str(device_map).strip()
+    base, _, number = name.partition(":")
+    if name not in DEVICE_MAPS and not name.isdigit() and not (base == "cuda" and number.isdigit()):
+        raise ModelUnavailable(f"--device-map {device_map!r} is not one of {', '.join(DEVICE_MAPS)}, cuda:N or a GPU "
+                               "number; leave it out for the default (auto on CUDA, else the CPU)")
+    if (base == "cuda" or name.isdigit()) and not torch.cuda.is_available():
+        raise ModelUnavailable(f"--device-map {device_map} needs a CUDA GPU and torch here has none (a CPU build, "
+                               "or no GPU visible): drop --device-map to run on the CPU")
+
+
+def _generation_error(error: BaseException) -> BaseException:
+    """An error from inside generate() -> ModelUnavailable in words (out of memory says what to lower);
+    an interrupt or exit stays what it is."""
+    if not isinstance(error, Exception) or isinstance(error, ModelUnavailable):
+        return error
+    text = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+    if "out of memory" in text.lower() or type(error).__name__ == "OutOfMemoryError":
+        return ModelUnavailable(f"the model ran out of memory while answering ({text}): use --quantize 4bit, "
+                                "fewer --images, a smaller -k, or a smaller model")
+    return ModelUnavailable(f"the model failed while answering ({type(error).__name__}: {text})")
 
 
 def _as_image(image):

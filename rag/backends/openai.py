@@ -112,6 +112,7 @@ class OpenAIBackend(Backend):
         pump = Pump(lambda p: self._reply(client, p, request, options.timeout), time.monotonic() + options.timeout)
         limit = StreamLimit(options.max_new_tokens)
         received, finish = 0, None
+        self.finish_reason = None
         try:
             for text, reason in pump:
                 limit.take(text, self.base_url)
@@ -125,11 +126,17 @@ class OpenAIBackend(Backend):
             raise self._explain(err, "/chat/completions", pump, options.timeout) from None
         finally:
             pump.close()
+        if finish == "content_filter":  # what came before the filter stopped it is not the answer
+            raise ServerReplyError(
+                f"the server at {self.base_url} stopped the answer with its content filter (finish_reason "
+                f"'content_filter') after {received} characters; the partial answer was dropped")
         if not received:
             ending = f"it finished (finish_reason {finish!r})" if finish else "the stream ended"
-            raise ServerReplyError(
-                f"the server at {self.base_url} sent no text: {ending} with an empty answer; "
-                f"check the server's log (the model may have failed on the images)")
+            why = ("the model asked to call a tool, and pagerag offers none: check the model's chat template on "
+                   "the server" if finish in ("tool_calls", "function_call") else
+                   "check the server's log (the model may have failed on the images)")
+            raise ServerReplyError(f"the server at {self.base_url} sent no text: {ending} with an empty answer; {why}")
+        self.finish_reason = finish
 
     def load(self) -> None:
         """Check that the server answers GET /models (with our key, if any); quick, loads nothing."""
@@ -162,7 +169,7 @@ class OpenAIBackend(Backend):
             raise self._not_an_api(response, "/chat/completions")
         with raw.parse() as events:
             for chunk in events:
-                yield delta(chunk)
+                yield delta(chunk, self.base_url)
 
     def _listing(self, client, pump: Pump, timeout: float) -> Iterator[list[str]]:
         raw = client.models.with_raw_response.list(timeout=timeout)
@@ -212,7 +219,9 @@ class OpenAIBackend(Backend):
 
         try:
             # a server on this machine is reached directly, even when HTTP(S)_PROXY is set for the outside
-            http = openai.DefaultHttpxClient(trust_env=not _is_loopback(self.base_url),
+            # redirects are not followed: a 301/302 turns the POST into a GET, and any redirect would send the
+            # question and the page images to another server unasked; _explain_status names the new location
+            http = openai.DefaultHttpxClient(trust_env=not _is_loopback(self.base_url), follow_redirects=False,
                                              event_hooks={"request": [on_request]})
             self._client = openai.OpenAI(api_key=self.api_key or NO_KEY, base_url=self.base_url,
                                          max_retries=self.retries, http_client=http)
@@ -271,6 +280,15 @@ class OpenAIBackend(Backend):
             return ModelUnavailable(self._timeout_message(timeout, None, 0, path))
         if isinstance(err, openai.APIConnectionError) or is_transport_error(err):
             reason, hint = describe(err)
+            if reason.startswith("undecodable"):
+                encoding = pump.response.headers.get("content-encoding", "?") if pump.response is not None else "?"
+                return ServerReplyError(f"the reply from {self.base_url} does not decode as its Content-Encoding "
+                                        f"({encoding}) says ({reason[len('undecodable: '):]}); {hint}")
+            proxy = self._proxy()
+            if pump.response is None and proxy:
+                return ModelUnavailable(
+                    f"cannot reach {self.base_url} through the proxy {proxy[1]} (from {proxy[0]}; {reason}) after "
+                    f"{tries}: check that proxy, or add the host to NO_PROXY to reach it directly")
             if pump.response is not None:
                 return ModelUnavailable(f"the connection to {self.base_url} broke in the middle of the answer "
                                         f"({reason}); check the server's log")
@@ -291,10 +309,37 @@ class OpenAIBackend(Backend):
                                     f"in {sample(near)}); check the server's log")
         raise err
 
+    def _proxy(self) -> tuple[str, str] | None:
+        """(variable, proxy URL) of the proxy the client goes through for --base-url, None when it goes direct."""
+        import urllib.request
+
+        if _is_loopback(self.base_url):
+            return None
+        parts = urllib.parse.urlsplit(self.base_url)
+        if urllib.request.proxy_bypass_environment(parts.hostname or "", urllib.request.getproxies_environment()):
+            return None
+        for scheme in (parts.scheme, "all"):
+            for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+                if os.environ.get(name):
+                    return name, os.environ[name]
+        return None
+
     def _explain_status(self, err, path: str, tries: str) -> ModelUnavailable:
         """An error status -> a message that says what to do about it."""
         code = err.status_code
         said = f"HTTP {code}: {message_of(err.body)}" if err.body else f"HTTP {code}"
+        if 300 <= code < 400:
+            where = err.response.headers.get("location")
+            target = urllib.parse.urljoin(f"{self.base_url}{path}", where) if where else None
+            base = target[: -len(path)] if target and target.endswith(path) else target
+            return ModelUnavailable(
+                f"the server at {self.base_url} redirects {path} (HTTP {code}) to {target or 'nowhere said'}; "
+                "pagerag does not follow redirects (they would send the question and the pages elsewhere): "
+                + (f"if that is the server you mean, use --base-url {base}" if base else "check --base-url"))
+        if code == 413:
+            return ModelUnavailable(
+                f"the server at {self.base_url} refused the request as too large ({said}): the page images make "
+                "it big; use --images 1 (or 0), or raise the server's request size limit")
         if code in (401, 403):
             which = "was refused" if self.api_key else "was not set"
             return ModelUnavailable(

@@ -42,8 +42,12 @@ class StreamLimit:
                 f"max_tokens, so the answer was stopped and dropped; update or reconfigure the server")
 
 
-def delta(chunk) -> tuple[str, str | None]:
-    """A chat.completion.chunk -> (its text, its finish_reason); a chunk without choices gives ("", None)."""
+def delta(chunk, base_url: str = "the server") -> tuple[str, str | None]:
+    """A chat.completion.chunk -> (its text, its finish_reason); a chunk without choices gives ("", None).
+    An error object in the stream (vLLM: {"object": "error", "message": ...}) raises ModelUnavailable."""
+    if getattr(chunk, "object", None) == "error" or getattr(chunk, "error", None):
+        body = getattr(chunk, "error", None) or {"message": getattr(chunk, "message", None) or "no message"}
+        raise ModelUnavailable(f"the server at {base_url} failed in the middle of the answer: {message_of(body)}")
     choices = getattr(chunk, "choices", None)
     if not isinstance(choices, list) or not choices:
         return "", None  # e.g. a final usage-only chunk
@@ -62,7 +66,10 @@ def completion_text(completion, base_url: str) -> tuple[str, str | None]:
     except (KeyError, IndexError, TypeError):
         raise ServerReplyError(f"the server at {base_url} did not answer a chat completion "
                                f"({sample(json.dumps(completion))}); check --base-url {base_url}") from None
-    return (content if isinstance(content, str) else ""), choice.get("finish_reason")
+    if isinstance(content, list):  # content parts, as some servers send: [{"type": "text", "text": "..."}]
+        content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+    return (content if isinstance(content, str) else ""), (reason if isinstance(reason, str) else None)
 
 
 def message_of(body) -> str:
@@ -89,6 +96,8 @@ def describe(err: BaseException) -> tuple[str, str]:
         return "connection refused", START_HINT
     if any(isinstance(c, socket.gaierror) for c in causes) or "name or service not known" in text:
         return f"no such host: {root}", "check the host name in --base-url (or PAGERAG_BASE_URL)"
+    if "decompress" in text or any(type(c).__name__ == "DecodingError" for c in causes):
+        return f"undecodable: {root}", "the server, or a proxy in front of it, labels its replies wrongly"
     if any(isinstance(c, ssl.SSLError) for c in causes):
         return f"TLS failed: {root}", "if the server speaks plain HTTP, use http:// in --base-url; else check its certificate"
     if "without sending a response" in text or "disconnected" in text:

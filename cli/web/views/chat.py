@@ -55,7 +55,8 @@ def answer_payload(state, answer) -> dict:
                         "evidence": ev.to_json() if ev else None})
     return {"type": "done", "answer": answer.text, "question": answer.question,
             "model_error": NO_MODEL.format(error=answer.model_error) if answer.model_error else None,
-            "abstained": answer.abstained, "cited": answer.cited, "removed_citations": answer.removed_citations,
+            "abstained": answer.abstained, "truncated": answer.truncated, "cited": answer.cited,
+            "removed_citations": answer.removed_citations,
             "conversation_id": answer.conversation_id, "turn": answer.turn, "backend": answer.backend,
             "model": answer.model, "sources": sources, "links": {s["n"]: s["url"] for s in sources if s["url"]}}
 
@@ -69,6 +70,8 @@ async def _question(request: Request) -> tuple[str, str | None]:
     raw = await request.body()
     try:
         body = json.loads(raw)
+    except RecursionError:  # JSON nested thousands deep: not a question, and no reason for a 500
+        raise HTTPException(400, f"the body is JSON nested too deep: {ASK_BODY}") from None
     except ValueError:  # a form, or not JSON at all (incl. bytes that are not UTF-8)
         kind = request.headers.get("content-type", "").split(";")[0].strip()
         if kind and kind != "application/json":
