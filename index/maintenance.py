@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .errors import BadArgument, NotIndexed
 from .lock import WriteLock, writer_of
-from .sources import db_path, is_under
+from .sources import is_under, path_forms, shown
 from .location import quick_check
 from .store import Index
 from .vectors import VectorStore, digest
@@ -26,21 +26,24 @@ def remove_paths(folder: Path, paths: list[Path | str]) -> list[Removed]:
     removed: a typo never turns into a partial removal. An empty path is refused; it
     would mean the current folder, which is rarely what was meant.
     """
-    targets = []
     for p in paths:
         if not str(p).strip():
             raise BadArgument("an empty path was given to remove; it would match every indexed file under the "
                               "current folder. Name the file or folder to remove (`pagerag index status` lists them)")
-        targets.append(db_path(Path(p).expanduser().resolve()))
     with WriteLock(folder, create=False):
         idx = Index.open(folder, check=True)
         try:
             docs, skips = idx.documents(), idx.skipped()
-            unmatched = [t for t in targets
-                         if not any(is_under(d["path"], t) for d in docs) and not any(is_under(s[0], t) for s in skips)]
+
+            def matches(target: str) -> bool:
+                return any(is_under(d["path"], target) for d in docs) or any(is_under(s[0], target) for s in skips)
+
+            # a path as written, else with its links resolved: removing a link never removes its target
+            targets = [next((t for t in path_forms(p) if matches(t)), path_forms(p)[-1]) for p in paths]
+            unmatched = [t for t in targets if not matches(t)]
             if unmatched:
-                raise NotIndexed("nothing indexed under " + ", ".join(unmatched) + "; nothing was removed "
-                                 "(see `pagerag index status`)")
+                raise NotIndexed("nothing indexed under " + ", ".join(map(shown, unmatched)) + "; nothing was "
+                                 "removed (see `pagerag index status`)")
             result = []
             for t in targets:
                 removed = Removed(t, [], is_folder=not any(d["path"] == t for d in docs))

@@ -98,6 +98,15 @@ def walk(paths: list[Path], on_error: Callable[[str, OSError], None] | None = No
                 yield f, base
 
 
+def path_forms(given: str | Path) -> list[str]:
+    """How a path the user gives may be stored, most literal first: absolute as written (a link inside a
+    corpus is indexed under its own name), then with links resolved (a corpus given through a link).
+    path_forms('scans/link.png') -> ['/home/u/scans/link.png', '/home/u/scans/real.png']."""
+    given = Path(given).expanduser()
+    forms = [db_path(os.path.abspath(given)), db_path(given.resolve())]
+    return forms[:1] if forms[0] == forms[1] else forms
+
+
 def is_under(path: str, root: str) -> bool:
     """Whether a stored path is `root` or lies under it: ('/a/b.pdf', '/a') -> True, ('/ab.pdf', '/a') -> False."""
     return path == root or path.startswith(root.rstrip("/") + "/")

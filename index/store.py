@@ -22,7 +22,7 @@ from .errors import (BadArgument, DiskFull, IndexDamaged, IndexFormatError, Inde
                      damaged_message)
 from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
-from .sources import db_path, shown, valid_text
+from .sources import db_path, path_forms, shown, valid_text
 from .vectors import (FAISS_NAME, Layout, VectorStore, digest, id_selector, layout_for, pack_vector, stamp_on_disk,
                       training_ids, unpack_vectors)
 from .wordpack import pack_words, unpack_words
@@ -185,14 +185,17 @@ class Index:
 
     def current_vectors(self) -> VectorStore:
         """`vectors`, first brought up to what SQLite holds now: a long-lived reader (`serve`, `chat`)
-        catches up with pages another process built or removed since it loaded FAISS, by ids (see
-        reconcile). When nothing changed this costs one read of meta."""
+        catches up with pages another process built or removed since it loaded FAISS: read again from the
+        file and reconciled by ids, then swapped in whole, so a search running meanwhile in another thread
+        finishes on the copy it started with. When nothing changed this costs one read of meta."""
         vs = self.vectors
         if vs.stamp != self.vector_stamp():
             with self._vectors_lock:
-                if vs.stamp != self.vector_stamp():
-                    self.reconcile()
-        return vs
+                if self._vectors.stamp != self.vector_stamp():
+                    fresh = VectorStore(self.folder, vs.dim)
+                    self.reconcile(fresh)
+                    self._vectors = fresh
+        return self._vectors
 
     def vector_stamp(self) -> dict:
         """What FAISS must hold: {"uuid", "gen", "sum"} of the chunks committed in SQLite."""
@@ -200,7 +203,7 @@ class Index:
         return {"uuid": m.get("vectors_uuid", ""), "gen": int(m.get("vectors_gen", 0)),
                 "sum": int(m.get("vectors_sum", 0))}
 
-    def reconcile(self) -> tuple[int, int]:
+    def reconcile(self, vs: VectorStore | None = None) -> tuple[int, int]:
         """Make FAISS hold exactly the chunks in SQLite, ids and content; returns (added, removed).
 
         A file stamped with this database's current generation and checksum is used as is.
@@ -211,7 +214,7 @@ class Index:
         """
         import numpy as np
 
-        vs = self._vectors
+        vs = vs or self._vectors
         with self.snapshot():
             want = self.vector_stamp()
             have = vs.stamp
@@ -478,11 +481,13 @@ class Index:
         for raw in paths:
             if not str(raw).strip() or "\0" in str(raw):  # '' would resolve to the current folder
                 raise BadArgument("an empty path was given to search within; name the files or folders")
-            path = db_path(Path(raw).expanduser().resolve())
-            prefix = path.rstrip("/") + "/"
-            found = [r[0] for r in self.db.execute(
-                "SELECT id FROM documents WHERE path = ? OR (path >= ? AND path < ?)",
-                (path, prefix, prefix[:-1] + "0"))]  # '0' sorts right after '/'
+            for path in path_forms(raw):  # as written, else with links resolved
+                prefix = path.rstrip("/") + "/"
+                found = [r[0] for r in self.db.execute(
+                    "SELECT id FROM documents WHERE path = ? OR (path >= ? AND path < ?)",
+                    (path, prefix, prefix[:-1] + "0"))]  # '0' sorts right after '/'
+                if found:
+                    break
             if not found:
                 raise NotIndexed(f"nothing is indexed at or under {shown(path)}: check the path, or index it "
                                  f"with `pagerag index build {shown(path)} --index {shown(db_path(self.folder))}`")
@@ -507,21 +512,22 @@ class Index:
         """
         import numpy as np
 
-        self.current_vectors()
         exact = {"rescore": self.vector_layout().rescore, "stored": self.stored_vectors}
+        vectors = self.current_vectors()
         if doc_ids is None:
-            return self.vectors.search(vector, k, **exact)
+            return vectors.search(vector, k, **exact)
         among = self.chunk_ids_of_documents(doc_ids)
         if not len(among):
             return np.zeros(0, dtype="float32"), np.zeros(0, dtype="int64")
-        if self.vectors.layout.kind != "flat" and len(among) <= EXACT_BELOW:
+        if vectors.layout.kind != "flat" and len(among) <= EXACT_BELOW:
             blobs = [r[0] for r in self.db.execute(
                 "SELECT vector FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
                 (json.dumps(among.tolist()),))]
-            scores = unpack_vectors(blobs, self.vectors.dim) @ np.asarray(vector, dtype="float32").reshape(-1)
+            scores = unpack_vectors(blobs, vectors.dim) @ np.asarray(vector, dtype="float32").reshape(-1)
             order = np.argsort(-scores, kind="stable")[:k]
             return scores[order], among[order]
-        return self.vectors.search(vector, min(k, len(among)), selector=id_selector(among), **exact)
+        return vectors.search(vector, min(k, len(among)), selector=id_selector(among), **exact)
+
 
     def vector_layout(self) -> Layout:
         """The FAISS layout and search parameters recorded in meta['vector_index'] (flat when none)."""

@@ -248,3 +248,53 @@ def test_a_bad_embed_backend_setting_fails_before_any_page_is_read(tmp_path, mon
     with pytest.raises(EmbedderUnavailable, match="PAGERAG_EMBED_BACKEND is 'junk'"):
         build(tmp_path / "idx", [tmp_path / "c"], TEXT)
     assert Index.open(tmp_path / "idx").counts()["pages"] == 0
+
+
+def test_remove_and_within_take_a_path_as_written_before_its_links_resolved(tmp_path):
+    """A link inside the corpus is indexed under its own name: removing the link (or searching within it)
+    means the link's document, never its target's; a folder reached through a link is named through it."""
+    from index.maintenance import remove_paths
+
+    text_pdf(tmp_path / "elsewhere" / "linked.pdf", ["Water authority budget for the year."])
+    text_pdf(tmp_path / "c" / "here.pdf", ["Library parking decision of the board."])
+    os.symlink(tmp_path / "elsewhere", tmp_path / "c" / "shortcut")
+    os.symlink("here.pdf", tmp_path / "c" / "alias.pdf")
+    idx = tmp_path / "idx"
+    build(idx, [tmp_path / "c"], TEXT)
+    assert _docs(idx) == ["alias.pdf", "here.pdf", "linked.pdf"]
+    index = Index.open(idx)
+    assert len(index.documents_under([tmp_path / "c" / "shortcut"])) == 1
+    assert len(index.documents_under([tmp_path / "c" / "alias.pdf"])) == 1
+    index.close()
+    [removed] = remove_paths(idx, [tmp_path / "c" / "alias.pdf"])
+    assert [Path(p).name for p, _ in removed.documents] == ["alias.pdf"]
+    [removed] = remove_paths(idx, [tmp_path / "c" / "shortcut"])
+    assert [Path(p).name for p, _ in removed.documents] == ["linked.pdf"]
+    assert _docs(idx) == ["here.pdf"] and verify(idx).ok
+
+
+def test_a_long_running_reader_catches_up_with_a_build(tmp_path):
+    """A server (or chat) that loaded FAISS before a build finds the passages the build added, and not
+    those it removed, without a restart."""
+    folder = tmp_path / "idx"
+    writer = Index.open(folder, create=True)
+    writer.set_meta(embed_model="test", embed_dim=DIM)
+    writer.vectors  # noqa: B018
+    rng = np.random.default_rng(1)
+    old = writer.add_document("/old.pdf", "0" * 64, 1, 1, "pdf", "old", 5)
+    writer.add_pages([_page(old, n, rng) for n in range(1, 6)], {old: "old"})
+    writer.save_vectors()
+
+    reader = Index.open(folder)
+    probe = rng.normal(size=DIM).astype("float32")
+    assert len(reader.nearest(probe, 10)[1]) == 5  # FAISS loaded by the reader
+    new = writer.add_document("/new.pdf", "1" * 64, 1, 1, "pdf", "new", 1)
+    page = _page(new, 1, rng)
+    [added] = writer.add_pages([page], {new: "new"})
+    writer.remove_document(old)  # no save: the file on disk lags, as during a build
+    target = np.frombuffer(page.chunks[0].vector, dtype="float32")
+    scores, ids = reader.nearest(target, 10)
+    assert ids.tolist() == [added] and scores[0] > 0.99
+    assert reader.nearest(target, 10, doc_ids=[new])[1].tolist() == [added]
+    reader.close()
+    writer.close()
