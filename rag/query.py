@@ -22,13 +22,17 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.?!])\s+(?=[\"'(\[]?[A-Za-z])")
 _INSTRUCTION = re.compile(
     r"^\s*(?:please\b|kindly\b|(?:write|give|return|save|round|express|provide|format|present|enumerate|"
-    r"answer|respond|reply|output|state|put|keep|use|list)\b|(?:directly|just|only)\s+answer\b|(?:your|the)\s+"
-    r"(?:final\s+)?(?:answer|response|result|report|output)\b|(?:for\s+example|e\.\s?g\.)|(?:make\s+sure|note\s+that)\b)",
+    r"answer|respond|reply|output|state|put|keep|use|list|address|base|ground|calculate|compute|utili[sz]e|rely|"
+    r"assume|consider|refer|look|consult|focus|extract|derive|determine)\b|(?:directly|just|only)\s+answer\b|"
+    r"(?:your|the)\s+(?:final\s+)?(?:answer|response|result|report|output)\b|(?:for\s+example|e\.\s?g\.)|"
+    r"(?:make\s+sure|note\s+that)\b)",
     re.IGNORECASE)
-# 'Base your judgement on the income statement.' names where to look, in words of its own:
-# 'the income statement' stays, 'base your judgement' (rare words, so heavy in bm25) goes
-_SOURCE = re.compile(r"^\s*(?:please\s+)?(?:base|ground)\s+(?:your|the)\s+(?:\w+\s+){0,2}?(?:on|upon)\s+(.+)$"
-                     r"|^\s*(?:please\s+)?(?:refer\s+to|look\s+(?:at|in)|consult|focus\s+on)\s+(.+)$", re.IGNORECASE)
+# an instruction may name where to look: 'Base your judgement on the income statement.', 'Address
+# the question by using the line items shown within the balance sheet and the P&L statement.':
+# what follows its last 'in / within / from / on / using the' stays ('balance sheet and the P&L
+# statement'), the rest goes ('address', 'question', 'judgement': rare words, heavy in bm25)
+_SOURCE = re.compile(r".*\b(?:in|within|from|on|upon|using|utili[sz]ing|to)\s+the\s+(.+)$", re.IGNORECASE)
+_FORM = re.compile(r"\b(?:format|decimal|answer|response|form|digits?|places?|nearest|integer|float)\b", re.IGNORECASE)
 _EXAMPLE_TAIL = re.compile(r",?\s*(?:e\.\s?g\.|for\s+example)[\s,:].*$", re.IGNORECASE)
 
 
@@ -37,19 +41,20 @@ def content(question: str) -> str:
 
     'What is the gap? Please write the answer in float format, e.g. 1.5' -> 'What is the gap?'
     'Revenue in 2023? Answer in USD millions. Base your judgement on the income statement.'
-      -> 'Revenue in 2023? the income statement.'
-    A later sentence that starts 'Please ...', tells the answer's form, or says what to base the
-    answer on (only that source stays) is an instruction. The first sentence always stays (it
+      -> 'Revenue in 2023? income statement.'
+    A later sentence that starts 'Please ...' or tells how to answer is an instruction; only
+    the source it names stays ('... shown within the balance sheet' -> 'balance sheet'). The first sentence always stays (it
     may itself be the request: 'List the areas ...').
     """
     sentences = _SENTENCE.split(question.strip())
     kept = sentences[:1]
     for s in sentences[1:]:
-        source = _SOURCE.match(s)
-        if source:
-            kept.append(source.group(1) or source.group(2))
-        elif not _INSTRUCTION.match(s):
+        if not _INSTRUCTION.match(s):
             kept.append(s)
+            continue
+        source = _SOURCE.match(s)
+        if source and not _FORM.search(source.group(1)):
+            kept.append(source.group(1))
     return " ".join(_EXAMPLE_TAIL.sub("", s) or s for s in kept)
 
 

@@ -1,3 +1,5 @@
+import pytest
+
 from rag.query import fts_match, snippet, terms
 
 
@@ -21,3 +23,22 @@ def test_phrases_keep_dates_and_amounts_together():
     from rag.query import phrases
 
     assert phrases("total on 12/02/2018 of RM 112.45? 112.45") == ["12 02 2018", "112 45"]
+
+
+@pytest.mark.parametrize("question, kept", [
+    ("What is the gap? Please write the answer in float format, e.g. 1.5", "What is the gap?"),
+    ("Revenue in 2023? Answer in USD millions. Base your judgement on the income statement.",
+     "Revenue in 2023? income statement."),
+    ("What is the FY2019 capex of 3M? Round your answer to two decimal places. Address the question by using the"
+     " line items and information shown within the balance sheet and the P&L statement.",
+     "What is the FY2019 capex of 3M? balance sheet and the P&L statement."),
+    ("When did tweets exceed 200,000? Your report time should be in CET time, like '17:05 CET'.",
+     "When did tweets exceed 200,000?"),
+    ("Which is greater? Foreign born Latinos, or the Latinos interviewed by cellphone?",
+     "Which is greater? Foreign born Latinos, or the Latinos interviewed by cellphone?"),
+    ("List the areas. Round your answer to the nearest integer.", "List the areas."),
+])
+def test_answer_instructions_are_dropped_but_the_source_they_name_stays(question, kept):
+    from rag.query import content
+
+    assert content(question) == kept
