@@ -37,13 +37,13 @@ SPAN_MIN = 0.6  # a span match below this similarity is no match (answer kind fa
 SPAN_NEAR_MIN = 0.45  # ... unless it sits beside the label of the field asked for (NEAR_LABEL or better)
 NEAR_LABEL = 0.5
 LABEL_MIN = 0.75  # a run reading at least this much like the field asked for is its label
-PART_LABEL = 0.8  # a label found by its words (not read as a whole) counts this much x the share found
 LABEL_WEIGHT = 0.75  # how much sitting beside that label adds to a span's similarity
 RIGHT_REACH = 6.0  # line heights right of a label where `beside` has halved (FUNSD: median gap 2.8)
 BELOW_REACH = 1.5  # ... and below it
 FIELD_REACH = 15.0  # line heights right of a label within which its value's first word may start
 SPAN_SLACK = 3  # runs may hold this many more words than the text (OCR splits tokens)
 LEAVE_ROW = 0.02  # what going down a column before a row ends costs a run (reading order is preferred)
+INNER_COST = 0.05  # what matching inside a longer word costs (a whole-word match of equal text wins)
 RUN_STEPS = 64  # runs tried from one starting word (each goes right along its row or down its column)
 CONTEXT_WEIGHT = 0.2  # how much nearness to the question's words adds to a span's similarity
 TERM_MIN = 0.8  # edit-distance similarity for a term to match a longer word
@@ -123,6 +123,14 @@ def spans(words: list[Word], text: str, limit: int = 5, min_score: float = SPAN_
         best = _best_run(i, pieces, keys, layout, (target, target_digits, raw_target), n_tokens + SPAN_SLACK)
         if best[0] >= min_score:
             found.append(best)
+    if len(target) >= 3:  # the text inside a longer word: OCR glued a value to its label ('TypeEQPR')
+        for i, key in enumerate(keys[:len(pieces)]):
+            if len(key) >= len(target) + 2:
+                inner = _inner(pieces[i], key, target)
+                if inner is not None and inner[0] >= min_score:
+                    pieces.append(inner[1])
+                    origin.append(origin[i])
+                    found.append((inner[0], 0.0, [len(pieces) - 1]))
     found.sort(key=lambda f: (-f[0], -f[1], f[2][0]))
     out, taken = [], set()
     for score, _, run in found:
@@ -164,6 +172,24 @@ def _best_run(i: int, pieces: list[Word], keys: list[str], layout: "_Layout", ta
                 stack.append((run + [k], acc + keys[k], acc_digits + (digits(pieces[k].text) or keys[k]),
                               acc_raw + _raw(pieces[k].text), cost + extra))
     return best
+
+
+def _inner(word: Word, key: str, target: str) -> tuple[float, Word] | None:
+    """The part of a word that reads most like the text, as a word of its own (its box cut out by
+    characters), with its similarity less INNER_COST; None when no part comes near."""
+    from rapidfuzz import fuzz
+
+    found = fuzz.partial_ratio_alignment(target, key)
+    if found is None or found.score < 50:
+        return None
+    score = similarity(target, key[found.dest_start:found.dest_end]) - INNER_COST
+    text = unicodedata.normalize("NFKC", word.text)
+    at = [k for k, ch in enumerate(text) if norm(ch)]  # where each character of `key` stands in the text
+    if len(at) != len(key):
+        return None  # a character that normalises to several: no reliable cut
+    a, b = at[found.dest_start], at[found.dest_end - 1] + 1
+    width = (word.x1 - word.x0) / len(text)
+    return score, Word(text[a:b], word.x0 + a * width, word.y0, word.x0 + b * width, word.y1, word.conf, word.line)
 
 
 def _raw(text: str) -> str:
@@ -302,44 +328,51 @@ def focus(question: str | None) -> str | None:
 
     focus('On the form headed "Q", what is the "Date"?') -> 'Date'; focus('Who is the payee?') -> 'payee';
     focus('What did the board decide?') -> None (no field named)."""
+    return _focus(question)[0]
+
+
+_OF = re.compile(r"\s+(?:of|on|in|for|from|at|to|by|with|about|per)\s+", re.I)
+
+
+def _focus(question: str | None) -> tuple[str | None, bool]:
+    """(the field asked for, whether the question quoted it)."""
     if not question:
-        return None
+        return None, False
     for m in reversed(list(_WH.finditer(question))):
         f = _FOCUS.fullmatch(question, m.end())
         if f:
             said = f.group("focus").strip()
             name = said.strip("\"'“”‘’«»").strip()
             quoted = name != said  # a quoted label is taken as it is, even 'TO' or 'BY'
-            return name if norm(name) and (quoted or query_terms(name)) else None
-    return None
+            return (name, quoted) if norm(name) and (quoted or query_terms(name)) else (None, False)
+    return None, False
 
 
 def field_labels(words: list[Word], question: str | None, exclude: str | None = None) -> list[tuple[Box, float]]:
-    """Where the page has the label of the field a question asks for (`focus`): (box, strength) of each
-    run reading like it (similarity at least LABEL_MIN), strongest first; [] when the question names no
-    field. Among equally similar runs, one set apart like a label (a colon, or a gap after it) comes
-    before the same words in running text ('TO:' before 'sent to'), then one in the question's own
-    letter case, then the highest on the page."""
-    name = focus(question)
+    """Where the page has the label of the field a question asks for (`focus`): (box, similarity) of each
+    run reading like it (at least LABEL_MIN), best first; [] when the question names no field or its
+    label is not on the page. A field named in the question's own words ('the date on the
+    suggestion form') that is not on the page as a whole is looked for by its head, the words
+    before its first preposition ('date'). Among equally similar runs, one set apart like a label
+    (a colon, or a gap after it) comes before the same words in running text ('TO:' before 'sent
+    to'), then one in the question's own letter case, then the highest on the page."""
+    name, quoted = _focus(question)
     if not name or (exclude and norm(name) == norm(exclude)):
         return []
+    names = [name]
+    head = _OF.split(name)[0].strip()
+    if not quoted and head != name and query_terms(head):
+        names.append(head)
     pieces = split_words(words)[0]
-    found = []
-    for r in spans(words, name, limit=10):
-        if r.score >= LABEL_MIN:
-            apart = _apart(words[r.words[-1]].text, pieces, r.lines[-1])
-            found.append((r.box, r.score, apart, _letters(r.text) == _letters(name), -r.box[1]))
-    wanted = query_terms(name)
-    if not found and len(wanted) >= 2:
-        # not read as a whole (a word garbled, or the label split over two lines): the lines holding
-        # most of its words, weighed by the share they hold
-        hits = _term_hits(words, wanted)
-        for group in _group(words, sorted(hits)):
-            share = len(set().union(*(hits[i] for i in group))) / len(wanted)
-            if share >= 0.5:
-                box = _union([words[i] for i in group])
-                found.append((box, round(PART_LABEL * share, 4), 0.0, False, -box[1]))
-    return [(box, strength) for box, strength, *_ in sorted(found, key=lambda f: f[1:], reverse=True)]
+    for wanted in names:
+        found = []
+        for r in spans(words, wanted, limit=10):
+            if r.score >= LABEL_MIN:
+                apart = _apart(words[r.words[-1]].text, pieces, r.lines[-1])
+                found.append((r.box, r.score, apart, _letters(r.text) == _letters(wanted), -r.box[1]))
+        if found:
+            return [(box, strength) for box, strength, *_ in sorted(found, key=lambda f: f[1:], reverse=True)]
+    return []
 
 
 def _letters(text: str) -> str:

@@ -75,6 +75,7 @@ FORM2 = [
     [("9.1", 0.60, 0.33, 0.64, 0.35), ("0.8", 0.70, 0.33, 0.74, 0.35)],
     [("5.5", 0.60, 0.39, 0.64, 0.41), ("0.4", 0.70, 0.39, 0.74, 0.41)],
     [("Cost:", 0.10, 0.50, 0.17, 0.52), ("$__-0-", 0.20, 0.50, 0.30, 0.52)],
+    [("TypeEQPR", 0.10, 0.60, 0.26, 0.62)],
 ]
 WORDS2 = [Word(t, x0, y0, x1, y1, 0.9, line) for line, row in enumerate(FORM2) for t, x0, y0, x1, y1 in row]
 
@@ -108,6 +109,12 @@ def test_values_stacked_in_a_table_cell_are_one_span_and_punctuation_breaks_ties
     assert region.text == "9.1 5.5" and region.box == (0.60, 0.33, 0.64, 0.41)
     [amount] = locate(WORDS2, "$ -0-", kind="answer")
     assert amount.text == "$ -0-" and len(amount.lines) == 1 and amount.lines[0][0] == 0.20  # the "$" boxed too
+
+
+def test_a_value_glued_to_its_label_inside_one_word_is_cut_out_by_characters():
+    [region] = locate(WORDS2, "EQPR", kind="answer")
+    assert region.text == "EQPR" and region.box[0] == pytest.approx(0.18) and region.box[2] == pytest.approx(0.26)
+    assert region.score == pytest.approx(0.95)  # a whole word reading the same would come first
 
 
 def test_query_words_are_boxed_by_line_best_region_first():
