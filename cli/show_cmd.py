@@ -56,5 +56,6 @@ def show(file, page, text, kind, output, width, as_json, index_dir):
     if text and not ev.regions:
         click.echo(f"No words on this page match {text!r}.", err=True)
     for i, r in enumerate(ev.regions, 1):
-        click.echo(f" {i}. {r.text!r} at {list(r.pixels(image.width, image.height))} px of the PNG "
+        beside = f" (the value beside {r.label!r})" if r.label else ""
+        click.echo(f" {i}. {r.text!r}{beside} at {list(r.pixels(image.width, image.height))} px of the PNG "
                    f"(score {r.score})", err=target is None)

@@ -51,8 +51,13 @@ class PageEvidence:
 
 
 def region_json(r: Region, width: int, height: int) -> dict:
-    return {"text": r.text, "score": r.score, "box": [round(v, 5) for v in r.box],
-            "pixels": list(r.pixels(width, height)), "lines": [list(scale(b, width, height)) for b in r.lines]}
+    """A region as JSON; `how`: 'span' (the text read as a run of words), 'terms' (its words found one by
+    one) or 'field' (the value beside `label`, the label of the field a question names)."""
+    out = {"text": r.text, "score": r.score, "how": r.how, "box": [round(v, 5) for v in r.box],
+           "pixels": list(r.pixels(width, height)), "lines": [list(scale(b, width, height)) for b in r.lines]}
+    if r.label is not None:
+        out["label"] = r.label
+    return out
 
 
 def find_page(index, file: str, page: int = 1):

@@ -68,6 +68,7 @@ class Region:
     how: str = "terms"  # 'span': the text read as a run of words; 'terms': its words found one by one;
     # 'field': the value beside the label of the field a question asks for
     fit: float | None = None  # for an answer's span: its similarity plus its place beside the field's label
+    label: str | None = None  # for a field: its label as read on the page
 
     def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
         return scale(self.box, width, height)
@@ -297,7 +298,7 @@ def best_span(words: list[Word], text: str, context: str | None = None) -> Regio
 
         def fit(r: Region) -> float:
             led = _led(pieces, r.lines[0])
-            return r.score + LABEL_WEIGHT * max((s * beside(box, r.box, led) for box, s in labels), default=0.0)
+            return r.score + LABEL_WEIGHT * max((s * beside(box, r.box, led) for box, s, _ in labels), default=0.0)
 
         found = [r for r in found if r.score >= SPAN_MIN or fit(r) - r.score >= LABEL_WEIGHT * NEAR_LABEL]
         for r in found:
@@ -331,6 +332,7 @@ def focus(question: str | None) -> str | None:
     return _focus(question)[0]
 
 
+_OWNER = re.compile(r"\w+(?:'s|’s|s')\s+", re.I)  # a possessive before the field's name
 _OF = re.compile(r"\s+(?:of|on|in|for|from|at|to|by|with|about|per)\s+", re.I)
 
 
@@ -348,30 +350,31 @@ def _focus(question: str | None) -> tuple[str | None, bool]:
     return None, False
 
 
-def field_labels(words: list[Word], question: str | None, exclude: str | None = None) -> list[tuple[Box, float]]:
-    """Where the page has the label of the field a question asks for (`focus`): (box, similarity) of each
+def field_labels(words: list[Word], question: str | None, exclude: str | None = None) -> list[tuple[Box, float, str]]:
+    """Where the page has the label of the field a question asks for (`focus`): (box, similarity, text) of each
     run reading like it (at least LABEL_MIN), best first; [] when the question names no field or its
-    label is not on the page. A field named in the question's own words ('the date on the
-    suggestion form') that is not on the page as a whole is looked for by its head, the words
-    before its first preposition ('date'). Among equally similar runs, one set apart like a label
+    label is not on the page. A field named in the question's own words ('the applicant's date of
+    birth on the form') that is not on the page as a whole is looked for without its owner ('date
+    of birth on the form'), then by its head, the words before its first preposition ('date'). Among equally similar runs, one set apart like a label
     (a colon, or a gap after it) comes before the same words in running text ('TO:' before 'sent
     to'), then one in the question's own letter case, then the highest on the page."""
     name, quoted = _focus(question)
     if not name or (exclude and norm(name) == norm(exclude)):
         return []
     names = [name]
-    head = _OF.split(name)[0].strip()
-    if not quoted and head != name and query_terms(head):
-        names.append(head)
+    if not quoted:  # "the applicant's date of birth" -> "date of birth" -> "date"
+        for shorter in (_OWNER.split(name)[-1], _OF.split(_OWNER.split(name)[-1])[0]):
+            if shorter.strip() and shorter.strip() not in names and query_terms(shorter):
+                names.append(shorter.strip())
     pieces = split_words(words)[0]
     for wanted in names:
         found = []
         for r in spans(words, wanted, limit=10):
             if r.score >= LABEL_MIN:
                 apart = _apart(words[r.words[-1]].text, pieces, r.lines[-1])
-                found.append((r.box, r.score, apart, _letters(r.text) == _letters(wanted), -r.box[1]))
+                found.append((r.box, r.score, apart, _letters(r.text) == _letters(wanted), -r.box[1], r.text))
         if found:
-            return [(box, strength) for box, strength, *_ in sorted(found, key=lambda f: f[1:], reverse=True)]
+            return [(box, score, text) for box, score, *_, text in sorted(found, key=lambda f: f[1:5], reverse=True)]
     return []
 
 
@@ -632,9 +635,11 @@ def locate(words: list[Word], text: str, kind: str = "query", context: str | Non
 
 
 def _field_asked(words: list[Word], question: str | None, exclude: str | None = None) -> Region | None:
-    """The value of the field a question asks for, beside its best label on the page; None without one."""
-    for box, _ in field_labels(words, question, exclude=exclude):
+    """The value of the field a question asks for, beside its best label on the page; None without one.
+    Its score is the label's similarity, its `label` the label as read."""
+    for box, score, text in field_labels(words, question, exclude=exclude):
         value = field(words, box)
         if value is not None:
+            value.score, value.label = score, text
             return value
     return None

@@ -102,6 +102,8 @@ def test_a_question_alone_boxes_the_value_beside_its_label():
     below = locate(WORDS2, "what is the NIC?", kind="query")[0]  # nothing right of the label: the value below
     assert below.how == "field" and below.text == "0.8"
     assert locate(WORDS2, "project purpose", kind="query")[0].how == "terms"  # a search, not a question
+    owned = locate(WORDS2, "What is the form's project type for this study?", kind="query")[0]
+    assert owned.text == "Product Test" and owned.label == "Project Type:"  # by its name, owner and 'for ...' dropped
 
 
 def test_values_stacked_in_a_table_cell_are_one_span_and_punctuation_breaks_ties():

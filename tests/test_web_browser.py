@@ -3,6 +3,7 @@ search -> open a page -> ask (a real OpenAI-compatible HTTP server) -> click a c
 
 Screenshots go to the test's tmp dir (and to $PAGERAG_SCREENSHOTS, if set: how the README's are made).
 """
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -24,26 +25,33 @@ QUESTION = "What did the library board decide about the parking lot?"
 ANSWER = "The board voted 4-0 to resurface the rear parking lot in May [1], at a cost not to exceed $27,500 [1]."
 
 
+@contextlib.contextmanager
+def serving(state: WebState):
+    """The app on a free loopback port in this process: its base URL."""
+    import uvicorn
+
+    state.warm()
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
 @pytest.fixture
 def served(index_copy):  # noqa: F811
-    """The app on a free loopback port in this process, answering with a real OpenAI-compatible server."""
-    import uvicorn
+    """The app answering with a real OpenAI-compatible server."""
     from openai_server import OpenAIServer
 
     with OpenAIServer(scripted([ANSWER])) as model:
-        state = WebState(Index.open(index_copy), ModelSettings(backend="openai", base_url=model.url,
-                                                               model="pagerag-test"), AskSettings(k=3))
-        state.warm()
-        sock = bind("127.0.0.1", 0)
-        server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
+        with serving(WebState(Index.open(index_copy), ModelSettings(backend="openai", base_url=model.url,
+                                                                    model="pagerag-test"), AskSettings(k=3))) as url:
+            yield url
 
 
 def boxes_on_image(page) -> list[dict]:
@@ -104,3 +112,25 @@ def test_search_open_ask_and_follow_a_citation_to_the_boxed_page(served, tmp_pat
 
         for shot in shots:  # 256 colours: a quarter of the bytes, for committing
             Image.open(shot).quantize(256, dither=Image.Dither.NONE).save(Path(target) / shot.name, optimize=True)
+
+
+def test_without_a_model_the_chat_shows_the_evidence_says_how_to_get_one_and_opens_the_boxed_page(index_copy,  # noqa: F811
+                                                                                                  tmp_path):
+    state = WebState(Index.open(index_copy), ModelSettings(model=str(tmp_path / "no-model")), AskSettings(k=3))
+    with serving(state) as url, Chromium(tmp_path, width=1280, height=900) as page:
+        page.goto(url + "/chat")
+        page.type("#ask textarea", QUESTION)
+        page.eval("document.getElementById('ask').requestSubmit()")
+        page.wait_for("document.querySelector('.turn .a.error') && document.querySelector('ul.sources a')", timeout=60)
+        page.loaded()
+        said = page.eval("document.querySelector('.turn .a.error').textContent")
+        assert said.startswith("No answer: the model could not be used.") and "-m" in said  # what to do
+        assert "Evidence found" in page.eval("document.querySelector('.turn .notice').textContent")
+        assert page.eval("document.querySelectorAll('ul.sources a img').length") == 3  # boxed thumbnails
+        page.screenshot(tmp_path / "web-chat-no-model.png")
+
+        page.click("ul.sources a")
+        page.wait_for("document.querySelectorAll('.box').length > 0")
+        boxes = boxes_on_image(page)
+        assert boxes and all(b["inside"] and b["width"] > 5 and b["height"] > 5 for b in boxes)
+        assert any("parking" in b["text"].lower() for b in boxes)
