@@ -116,7 +116,7 @@ def status_cmd(index_dir, as_json):
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"Index:      {data['index']} (format {data['format_version']}, {human_bytes(data['size_bytes'])})"
+    click.echo(f"Index:      {shown(data['index'])} (format {data['format_version']}, {human_bytes(data['size_bytes'])})"
                + (", read-only" if idx.readonly else ""))
     click.echo(f"Documents:  {counts['documents']}" + (f" (+{counts['incomplete']} incomplete: run "
                                                          "`pagerag index build` to resume)" if counts["incomplete"] else ""))

@@ -25,12 +25,12 @@ from typing import Callable, Protocol
 
 from .chunking import chunk_words
 from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, embed_backend, load_embedder
-from .errors import BadInput, DiskFull, UnsupportedFile
+from .errors import BadArgument, BadInput, DiskFull, UnsupportedFile
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
 from .pages import PageResult, PageTask, ReadOptions, init_pool_worker, init_worker, read_page
-from .sources import Limits, db_path, fs_path, is_under, kind_of, presence, probe, read_image, walk
+from .sources import Limits, db_path, fs_path, is_under, kind_of, presence, probe, read_image, shown, walk
 from .store import Index, NewChunk, NewPage
 from .structure import page_facts
 from .words import page_text
@@ -405,6 +405,12 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
 
     options = options or BuildOptions()
     t0 = time.perf_counter()
+    where = Path(folder).expanduser().resolve()
+    inside = [p.resolve() for p in paths if p.resolve() == where or where in p.resolve().parents]
+    if inside:  # said before anything is created there
+        raise BadArgument(f"{shown(db_path(inside[0]))} is the index folder or lies inside it: it holds no "
+                          "documents. Name the folder of your files, and keep the index elsewhere (--index DIR) "
+                          "or inside that folder")
     with WriteLock(folder), _sigterm_interrupts():
         idx = Index.open(folder, create=True, check=True)
         report = BuildReport(index=str(idx.folder))

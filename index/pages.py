@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BadInput
-from .sources import Limits, page_label, read_image, read_text_layer
+from .sources import MIN_TEXT_LAYER_CHARS, Limits, page_label, read_image, read_text_layer
 from .words import Word
 
 
@@ -66,6 +66,18 @@ def init_pool_worker(options: ReadOptions) -> None:
     init_worker(options)
 
 
+def _letters(words: list[Word]) -> int:
+    return sum(ch.isalnum() for w in words for ch in w.text)
+
+
+def _from_layer(result: PageResult, layer, dpi: int) -> PageResult:
+    """The page read from its PDF text layer (words, and its size at the reading DPI)."""
+    words, (w_pt, h_pt) = layer
+    result.words, result.source = words, "text-layer"
+    result.width, result.height = round(w_pt * dpi / 72), round(h_pt * dpi / 72)
+    return result
+
+
 def read_page(task: PageTask) -> PageResult:
     """Never raises for bad input: the error goes into the result."""
     import time
@@ -77,13 +89,12 @@ def read_page(task: PageTask) -> PageResult:
         path = Path(task.path)
         if task.kind == "pdf":
             result.label = page_label(path, task.page_no)
+        short = None  # a text layer too short to trust over OCR, kept in case OCR reads even less
         if task.kind == "pdf" and not opts.force_ocr:
-            layer = read_text_layer(path, task.page_no)
-            if layer is not None:
-                words, (w_pt, h_pt) = layer
-                result.words, result.source = words, "text-layer"
-                result.width, result.height = round(w_pt * opts.dpi / 72), round(h_pt * opts.dpi / 72)
-                return result
+            layer = read_text_layer(path, task.page_no, min_chars=1)
+            if layer is not None and (_letters(layer[0]) >= MIN_TEXT_LAYER_CHARS or _engine is None):
+                return _from_layer(result, layer, opts.dpi)
+            short = layer
         image = read_image(path, task.kind, task.page_no, opts.dpi, opts.limits)
         result.width, result.height = image.size
         if _engine is not None:
@@ -96,6 +107,11 @@ def read_page(task: PageTask) -> PageResult:
             if result.rotation % 180:
                 result.width, result.height = result.height, result.width
             result.source, result.lang = _engine.name, _engine.lang
+            if short is not None and _letters(result.words) < _letters(short[0]):
+                # a few words of text layer beat an OCR reading of less (a huge page scaled down to the
+                # pixel limit, a label over a blank page): never drop text the file holds
+                result.rotation, result.lang = 0, None
+                return _from_layer(result, short, opts.dpi)
     except BadInput as e:
         result.error = str(e)
     except MemoryError:

@@ -307,13 +307,15 @@ def page_label(path: Path, page_no: int) -> str:
             return ""
 
 
-def read_text_layer(path: Path, page_no: int) -> tuple[list[Word], tuple[float, float]] | None:
-    """Words of a PDF page's text layer with normalised boxes, or None when it has no usable text."""
+def read_text_layer(path: Path, page_no: int, min_chars: int = MIN_TEXT_LAYER_CHARS
+                    ) -> tuple[list[Word], tuple[float, float]] | None:
+    """Words of a PDF page's text layer with normalised boxes, or None when it has fewer than `min_chars`
+    letters and digits (not a usable text layer: the page is read by OCR)."""
     with open_pdf(path) as doc:
         page = doc[page_no - 1]
         w, h = page.rect.width, page.rect.height
         raw = page.get_text("words", sort=True)  # (x0, y0, x1, y1, word, block, line, word_no)
-    if sum(ch.isalnum() for r in raw for ch in r[4]) < MIN_TEXT_LAYER_CHARS:
+    if sum(ch.isalnum() for r in raw for ch in r[4]) < max(min_chars, 1):
         return None
     words = []
     line_ids: dict[tuple[int, int], int] = {}

@@ -298,3 +298,30 @@ def test_a_long_running_reader_catches_up_with_a_build(tmp_path):
     assert reader.nearest(target, 10, doc_ids=[new])[1].tolist() == [added]
     reader.close()
     writer.close()
+
+
+def test_building_the_index_folder_itself_is_refused_before_anything_is_written(tmp_path):
+    from index.errors import BadArgument
+
+    text_pdf(tmp_path / "c" / "a.pdf", ["Orchard irrigation plan."])
+    with pytest.raises(BadArgument, match="is the index folder or lies inside it"):
+        build(tmp_path / "c", [tmp_path / "c"], TEXT)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["a.pdf"]
+
+
+@pytest.mark.slow
+def test_a_short_text_layer_is_kept_when_ocr_reads_less(tmp_path):
+    """Under 20 letters a text layer is not trusted over OCR; but when OCR reads even less (invisible text,
+    a huge page scaled down to the pixel limit) or is off, the page keeps the words its file holds."""
+    import pymupdf as fitz
+
+    doc = fitz.open()
+    doc.new_page().insert_text((72, 72), "Invoice 4471", fontsize=11, render_mode=3)  # invisible: OCR sees white
+    (tmp_path / "c").mkdir()
+    doc.save(tmp_path / "c" / "label.pdf")
+    for ocr in ("tesseract", "none"):
+        folder = tmp_path / f"idx-{ocr}"
+        build(folder, [tmp_path / "c"], BuildOptions(ocr=ocr, jobs=1))
+        index = Index.open(folder)
+        assert index.db.execute("SELECT source, text FROM pages").fetchall() == [("text-layer", "Invoice 4471")]
+        index.close()
