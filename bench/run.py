@@ -103,18 +103,23 @@ def search_rows(report) -> list[tuple[str, ...]]:
 
 
 def cold_rows(report) -> list[tuple[str, ...]]:
+    """search and ask against the bare imports a search needs; --help and index status against python alone."""
     c = report.commands
-    fmt = lambda r: f"median {r.median:.2f} s, {r.peak_rss_mib:.0f} MiB"  # noqa: E731
+    fmt = lambda r: f"median {r.median:.2f} s, {r.cpu_median:.2f} CPU-s, {r.peak_rss_mib:.0f} MiB"  # noqa: E731
     spread = lambda r: f"{len(r.walls)} runs: min {min(r.walls):.2f} / max {max(r.walls):.2f} s"  # noqa: E731
     rows = [(f"fresh process: {name}", fmt(r), "", "", spread(r)) for name, r in c.items()
             if name in ("python alone", "imports of a search")]
+    torch = c["search, torch"]
     for name, r in c.items():
         if name in ("python alone", "imports of a search", "search, torch"):
             continue
-        base = c["search, torch"] if name in ("search", "ask, no model") else c["python alone"]
+        base = c["imports of a search"] if name in ("search", "ask, no model") else c["python alone"]
+        notes = [spread(r), f"CPU ratio {r.cpu_median / base.cpu_median:.2f}"]
+        if base.name == "imports of a search":
+            notes.append(f"{r.median / torch.median:.2f} of the torch search")
         rows.append((f"`pagerag {name}`, fresh process", fmt(r), f"{base.name}: {fmt(base)}",
-                     f"{r.median / base.median:.2f}", spread(r)))
-    rows.append(("  before: `pagerag search`, torch", fmt(c["search, torch"]), "", "", spread(c["search, torch"])))
+                     f"{r.median / base.median:.2f}", "; ".join(notes)))
+    rows.append(("  before: `pagerag search`, torch", fmt(torch), "", "", spread(torch)))
     return rows
 
 

@@ -14,6 +14,7 @@ dates); each is timed in every mode in rotating order after a warm-up.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import time
@@ -25,7 +26,7 @@ from harness import HERE, BenchError, Span, Synth, log, measure, run_cli, write_
 
 GENERATOR_VERSION = 1  # bump when Synth or the query mix changes, so cached indexes are rebuilt
 PAGES_PER_PDF = 1000
-CACHE = HERE / ".cache"
+CACHE = Path(os.environ.get("PAGERAG_BENCH_CACHE", HERE / ".cache"))  # a scratch cache for trial runs
 MODES = ("hybrid", "dense", "lexical")
 
 
@@ -102,7 +103,7 @@ def ensure_index(corpus: Corpus, rebuild: bool = False) -> SearchIndex:
         if not pdf.exists():  # written under a temporary name: an interrupted run leaves no half file
             write_text_pdf(pdf.with_suffix(".tmp"), synth, range(start, min(start + PAGES_PER_PDF, corpus.pages)))
             pdf.with_suffix(".tmp").rename(pdf)
-    log(f"search index: pagerag index build --ocr none (minutes; cached in {folder.relative_to(HERE.parent)})")
+    log(f"search index: pagerag index build --ocr none (minutes; cached in {folder})")
     report, span = run_cli("index", "build", str(docs), "--index", str(folder / "index"), "--ocr", "none")
     build = {"wall": round(span.wall, 1), "cpu": round(span.cpu, 1), "others": span.others,
              "pages_read": report["pages_read"], "chunks_added": report["chunks_added"],

@@ -22,9 +22,10 @@ RETRIEVAL_OPTIONS = [
 ]
 
 
-def _assistant(index_dir, kw):
+def _assistant(index_dir, kw, few_queries=False):
     from rag.assistant import MIN_SCORE, Assistant, AskSettings
     from rag.conversations import ConversationStore
+    from rag.retrieve import Retriever
     from rag.settings import create_backend
 
     idx = open_index(index_dir)
@@ -33,7 +34,7 @@ def _assistant(index_dir, kw):
                            generation=mo.generation_options(kw), within=list(kw.pop("within")) or None)
     kw.pop("min_score")
     backend = create_backend(mo.model_settings(kw))
-    return Assistant(idx, backend, ConversationStore(idx.folder), settings)
+    return Assistant(idx, backend, ConversationStore(idx.folder), settings, Retriever(idx, few_queries=few_queries))
 
 
 def print_sources(answer) -> None:
@@ -122,7 +123,7 @@ def ask(question, cont, cid, as_json, save_evidence, index_dir, **kw):
         from .evidence_out import evidence_folder
 
         evidence_folder(save_evidence)  # before the model runs: a bad folder is said at once
-    assistant = _assistant(index_dir, kw)
+    assistant = _assistant(index_dir, kw, few_queries=True)
     if cont and not cid:
         cid = assistant.store.last_id()
         if cid is None:

@@ -1,20 +1,45 @@
 """Entry point: `pagerag index build|status|remove`, `search`, `ask`, `chat`, `conversations`, `show`, `eval`,
-`serve`."""
+`serve`.
+
+Each command's module is imported when that command runs (or when --help lists them all):
+`pagerag search` does not import ask's, serve's or eval's options and their libraries
+(bench/cold_start.py: the imports of the other commands were ~0.1 s of every search).
+"""
 from __future__ import annotations
+
+import importlib
 
 import click
 
-from .ask_cmds import ask, chat
-from .conversations_cmd import conversations
-from .eval_cmd import eval_command
-from .index_cmds import index_group
-from .search_cmd import search
-from .serve_cmd import serve
-from .show_cmd import show
+COMMANDS = {  # name -> "module:attribute"
+    "index": "cli.index_cmds:index_group",
+    "search": "cli.search_cmd:search",
+    "ask": "cli.ask_cmds:ask",
+    "chat": "cli.ask_cmds:chat",
+    "conversations": "cli.conversations_cmd:conversations",
+    "show": "cli.show_cmd:show",
+    "eval": "cli.eval_cmd:eval_command",
+    "serve": "cli.serve_cmd:serve",
+}
 
 
 class PageragGroup(click.Group):
-    """Every command runs with working standard streams, and ends with exit 130 on Ctrl-C, SIGTERM or SIGHUP."""
+    """Every command runs with working standard streams, and ends with exit 130 on Ctrl-C, SIGTERM or SIGHUP.
+
+    Subcommands are imported on first use (`lazy`: name -> "module:attribute"); `commands` fills as they are."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx):
+        return sorted(set(self.lazy) | set(self.commands))
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return self.commands.get(name)
 
     def main(self, *args, **kwargs):
         from .process import standard_streams, stop_signals
@@ -35,20 +60,10 @@ class PageragGroup(click.Group):
             raise SystemExit(EXIT_INTERRUPTED) from None
 
 
-@click.group(cls=PageragGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PageragGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pagerag")
 def cli():
     """Ask questions about scanned documents, answered from (and citing) their pages.
 
     Build an index with `pagerag index build FOLDER`, then `pagerag search "..."`.
     """
-
-
-cli.add_command(index_group)
-cli.add_command(search)
-cli.add_command(ask)
-cli.add_command(chat)
-cli.add_command(conversations)
-cli.add_command(show)
-cli.add_command(eval_command)
-cli.add_command(serve)

@@ -36,7 +36,7 @@ def search(query, k, mode, as_json, batch, within, index_dir):
     if batch and query is not None:
         raise click.UsageError("--batch reads the queries from stdin: give no QUERY with it")
     idx = open_index(index_dir)
-    retriever = Retriever(idx)
+    retriever = Retriever(idx, few_queries=not batch)
     if batch:
         lines = stdin_lines("--batch reads one query per line from it, e.g. `pagerag search --batch < questions.txt`")
         for line in lines:  # output line N answers input line N: a blank line gets []

@@ -170,18 +170,23 @@ class OnnxEmbedder:
     "do_lower_case": false, "pooling": "mean", "dim": 384, "pad_id": 0, "inputs": [...]}.
     One query runs on one thread (as fast as two for one short text; no stall when the other
     core is busy); `threads` is for batches (None: onnxruntime's default, all cores).
+    `few_queries` (a command that encodes one query and exits) runs queries on a session that
+    skips graph optimisation and weight prepacking: ~15 instead of ~90 CPU-ms to create, ~13
+    instead of ~5 ms a query (bench/cold_start.py); batches always get the full session.
     """
 
     backend = "onnx"
 
-    def __init__(self, name: str, folder: Path, onnx_dir: Path, threads: int | None = None, batch_size: int = 32):
+    def __init__(self, name: str, folder: Path, onnx_dir: Path, threads: int | None = None, batch_size: int = 32,
+                 few_queries: bool = False):
         self.name = name
         self.folder = Path(folder)
         self.onnx_dir = Path(onnx_dir)
         self.pipeline = json.loads((self.onnx_dir / PIPELINE_FILE).read_text())
         self.threads = threads
         self.batch_size = batch_size
-        self._sessions: dict[int | None, object] = {}
+        self.few_queries = few_queries
+        self._sessions: dict[tuple[int | None, bool], object] = {}
         self._tokenizer = None
 
     @property
@@ -200,8 +205,11 @@ class OnnxEmbedder:
             self._tokenizer = tok
         return self._tokenizer
 
-    def session(self, threads: int | None = None):
-        if threads not in self._sessions:
+    def session(self, threads: int | None = None, light: bool = False):
+        """The onnxruntime session on `threads` threads; `light`: no graph optimisation and no weight
+        prepacking (quick to create, slower per run: for a process that encodes one query)."""
+        key = (threads, light)
+        if key not in self._sessions:
             import onnxruntime as ort
 
             options = ort.SessionOptions()
@@ -212,11 +220,14 @@ class OnnxEmbedder:
             options.enable_cpu_mem_arena = False  # an arena keeps the largest batch's buffers for good
             # no busy-waiting between ops: OCR workers may need the cores this thread spins on
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._sessions[threads] = ort.InferenceSession(str(self.onnx_dir / ONNX_FILE), options,
-                                                           providers=["CPUExecutionProvider"])
-        return self._sessions[threads]
+            if light:  # the weights stay in the mapped file; optimising and packing them costs ~75 CPU-ms
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                options.add_session_config_entry("session.disable_prepacking", "1")
+            self._sessions[key] = ort.InferenceSession(str(self.onnx_dir / ONNX_FILE), options,
+                                                       providers=["CPUExecutionProvider"])
+        return self._sessions[key]
 
-    def encode(self, texts: list[str], threads: int | None = None):
+    def encode(self, texts: list[str], threads: int | None = None, light: bool = False):
         """Vectors in the order of `texts`. Batches hold texts of similar length (little padding) and at
         most MAX_BATCH_TOKENS tokens, which bounds memory: attention takes batch x heads x length^2 floats."""
         import numpy as np
@@ -226,7 +237,7 @@ class OnnxEmbedder:
             texts = [t.lower() for t in texts]
         ids = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
         order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
-        session = self.session(threads or self.threads)
+        session = self.session(threads or self.threads, light)
         rows: list[int] = []
         for i in order:  # longest first: a batch's first row sets its padded length
             if rows and (len(rows) == self.batch_size or (len(rows) + 1) * len(ids[rows[0]]) > MAX_BATCH_TOKENS):
@@ -238,7 +249,7 @@ class OnnxEmbedder:
         return out
 
     def encode_query(self, text: str):
-        return self.encode([text], threads=1)[0]
+        return self.encode([text], threads=1, light=self.few_queries)[0]
 
     def _run(self, session, ids: list[list[int]]):
         """Pooled vectors of token id lists, padded on the right to the longest (as transformers pads)."""
@@ -326,11 +337,12 @@ def embed_backend() -> str:
 
 
 def load_embedder(name: str, index_folder: Path | None = None, threads: int | None = None,
-                  export: bool = True) -> Embedder | OnnxEmbedder:
+                  export: bool = True, few_queries: bool = False) -> Embedder | OnnxEmbedder:
     """The ONNX encoder of `name` when it has been (or can now be) exported, else sentence-transformers.
 
     The first call for a model exports it (torch, ~10 s, once per model and machine); a model
-    that cannot be exported or reproduced is noted once and served by sentence-transformers."""
+    that cannot be exported or reproduced is noted once and served by sentence-transformers.
+    `few_queries`: see OnnxEmbedder."""
     backend = embed_backend()
     folder = model_folder(name)
     if folder is None and not downloads_allowed():  # at once: no torch import, no network
@@ -341,7 +353,7 @@ def load_embedder(name: str, index_folder: Path | None = None, threads: int | No
     dirs = onnx_dirs(key, index_folder)
     for d in dirs:
         if (d / ONNX_FILE).is_file() and (d / PIPELINE_FILE).is_file():
-            return OnnxEmbedder(name, folder, d, threads)
+            return OnnxEmbedder(name, folder, d, threads, few_queries=few_queries)
         if (d / UNSUPPORTED_FILE).is_file():
             return _fallback(name, threads, (d / UNSUPPORTED_FILE).read_text().strip())
     if not export:
@@ -353,7 +365,7 @@ def load_embedder(name: str, index_folder: Path | None = None, threads: int | No
     except NotExportable as e:
         _record_unsupported(dirs, str(e))
         return _fallback(name, threads, str(e))
-    return OnnxEmbedder(name, folder, target, threads)
+    return OnnxEmbedder(name, folder, target, threads, few_queries=few_queries)
 
 
 def _fallback(name: str, threads: int | None, reason: str) -> Embedder:

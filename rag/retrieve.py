@@ -50,18 +50,23 @@ class Hit:
 
 
 class Retriever:
-    """`Retriever(Index.open(folder)).search("question", k=5) -> [Hit, ...]`, best first."""
+    """`Retriever(Index.open(folder)).search("question", k=5) -> [Hit, ...]`, best first.
 
-    def __init__(self, index: Index, embedder: Embedder | OnnxEmbedder | None = None):
+    `few_queries`: this process asks one or two questions and exits (`pagerag search`, `ask`):
+    the query encoder starts quicker and runs a little slower (index.embed.OnnxEmbedder)."""
+
+    def __init__(self, index: Index, embedder: Embedder | OnnxEmbedder | None = None, few_queries: bool = False):
         self.index = index
         self._embedder = embedder
+        self.few_queries = few_queries
         self._vectors: dict[str, object] = {}  # question -> query vector, oldest first
         self._side: tuple | None = None  # (thread pool, Index on its own connection) for the lexical half
 
     @property
     def embedder(self) -> Embedder | OnnxEmbedder:
         if self._embedder is None:  # the ONNX export of the index's model: no torch in a search
-            self._embedder = load_embedder(self.index.meta["embed_model"], self.index.folder)
+            self._embedder = load_embedder(self.index.meta["embed_model"], self.index.folder,
+                                           few_queries=self.few_queries)
         return self._embedder
 
     def search(self, question: str, k: int = 5, mode: str = "hybrid", within: Within = None) -> list[Hit]:

@@ -12,7 +12,8 @@ from cli.main import cli
 
 
 def commands(group=cli, prefix=()):
-    for name, cmd in group.commands.items():
+    for name in group.list_commands(None):
+        cmd = group.get_command(None, name)
         yield (*prefix, name)
         if isinstance(cmd, click.Group):
             yield from commands(cmd, (*prefix, name))
