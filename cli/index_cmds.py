@@ -92,6 +92,8 @@ def _print_report(report, as_json: bool) -> None:
     rate = f" ({report.pages_per_second:.2f} pages/s)" if report.pages_read else ""
     echo(f"Read {report.pages_read} page(s), {report.pages_ocr} by OCR ({report.ocr_engine or 'off'}), "
          f"{report.chunks_added} passage(s) embedded in {report.seconds:.1f}s{rate}.")
+    if report.pages_copied:
+        echo(f"Took {report.pages_copied} page(s) of moved or copied files from their indexed twins (not read again).")
     if report.captions_made or report.captions_cached:
         echo(f"Captioned {report.captions_made + report.captions_cached} page(s) "
              f"({report.captions_cached} from the cache).")

@@ -78,6 +78,7 @@ class BuildReport:
     pruned: int = 0
     pages_read: int = 0
     pages_ocr: int = 0
+    pages_copied: int = 0  # from an indexed file with the same bytes (moved, renamed, copied): not read again
     chunks_added: int = 0
     captions_made: int = 0
     captions_cached: int = 0
@@ -118,6 +119,7 @@ class _Builder:
         self.paths: dict[int, str] = {}  # doc id -> path as stored (sources.db_path)
         self.files: dict[int, tuple] = {}  # doc id -> (path on disk, size, mtime_ns, sha256) when planned
         self.failed: set[int] = set()
+        self.copies: list[PageResult] = []  # pages of moved or copied files, taken from their indexed twin
         self._n_pages: dict[int, int] = {}  # doc id -> its page count (page structure facts)
         self.last_save = time.monotonic()
 
@@ -178,9 +180,29 @@ class _Builder:
             self.report.changed += 1
         else:
             self.report.new += 1
+        twin = self.idx.twin(sha, info.n_pages)
         doc_id = self.idx.add_document(key, sha, st.st_size, st.st_mtime_ns, kind, info.title, info.n_pages)
         self.files[doc_id] = planned
+        if twin is not None:  # the same bytes are indexed elsewhere: their words, re-chunked and embedded here
+            return self.copy_twin(twin, doc_id, str(file), kind, info.title)
         return self.schedule(doc_id, str(file), kind, info.title, range(1, info.n_pages + 1))
+
+    def copy_twin(self, twin, doc_id: int, file: str, kind: str, title: str) -> list[PageTask]:
+        """Plan a moved or copied file as copies of its twin's pages: OCR is not run again. Chunks are
+        embedded anew (a passage's vector includes its document's title, made from the path), page
+        facts and labels are taken from the new path."""
+        from .sources import page_label
+
+        stored = self.idx.stored_pages(twin["id"])
+        self.titles[doc_id], self.paths[doc_id] = title, db_path(file)
+        self.remaining[doc_id] = len(stored)
+        for row in stored:
+            task = PageTask(doc_id, file, kind, row["page_no"])
+            self.copies.append(PageResult(
+                task, words=row["words"], width=row["width"], height=row["height"], source=row["source"],
+                rotation=row["rotation"], lang=row["lang"], copied=True,
+                label=page_label(Path(file), row["page_no"]) if kind == "pdf" else ""))
+        return []
 
     def n_pages(self, doc_id: int) -> int:
         if doc_id not in self._n_pages:
@@ -241,6 +263,9 @@ class _Builder:
         loader.shutdown(wait=False)
 
     def run(self, tasks: list[PageTask], read_options: ReadOptions) -> None:
+        while self.copies:  # no reading: only chunking and embedding, in batches
+            batch, self.copies = self.copies[:32], self.copies[32:]
+            self.commit(batch)
         if not tasks:
             self.stop_workers()
             return
@@ -267,7 +292,7 @@ class _Builder:
             self.stop_workers()
 
     def commit(self, results: list[PageResult]) -> None:
-        pages, texts = [], []
+        pages, texts, copied = [], [], []
         for r in results:  # failures first: a failed document's other pages in this batch must not be added
             if r.error and r.task.doc_id not in self.failed:
                 self.fail(r.task.doc_id, self.changed_since_planned(r.task.doc_id) or r.error)
@@ -289,12 +314,14 @@ class _Builder:
                 page.chunks.append(NewChunk(body, c.start if c else 0, c.end if c else 0, c.box if c else None, b""))
                 texts.append(f"{title}\n{body}")
             pages.append(page)
+            copied.append(r.copied)
         if not pages:
             return
         # While OCR workers fill the cores, the encoder runs on one thread: its threads would
         # take turns away from them (bench, torch: ~17 CPU-s less per 45 pages). Text-layer
         # pages leave the workers idle, so their passages get every core.
-        ocr = self.pool is not None and any(p.source not in ("text-layer", "none") for p in pages)
+        ocr = self.pool is not None and any(p.source not in ("text-layer", "none") and not c
+                                            for p, c in zip(pages, copied))
         self.embed_threads = 1 if ocr else None
         vectors = self.embed(texts)
         i = 0
@@ -304,9 +331,12 @@ class _Builder:
                 i += 1
         chunk_ids = self.idx.add_pages(pages, self.titles)  # FAISS gets them too
         self.report.chunks_added += len(chunk_ids)
-        for page in pages:
-            self.report.pages_read += 1
-            self.report.pages_ocr += page.source not in ("text-layer", "none")
+        for page, was_copied in zip(pages, copied):
+            if was_copied:
+                self.report.pages_copied += 1
+            else:
+                self.report.pages_read += 1
+                self.report.pages_ocr += page.source not in ("text-layer", "none")
             self.remaining[page.doc_id] -= 1
             if self.remaining[page.doc_id] == 0:
                 self.finish(page.doc_id)
@@ -426,12 +456,14 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
                 read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits,
                                            lang=options.lang)
                 builder.start_workers(read_options)
-                if options.prune:
-                    builder.prune(paths)
+                idx.db.execute("CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256)")  # older v2 files
                 tasks = builder.plan(paths)
-                if tasks:
+                if options.prune:  # after planning: a moved file's pages are taken from its old place first
+                    builder.prune(paths)
+                todo = len(tasks) + len(builder.copies)
+                if todo:
                     builder.load_encoder(ocr=bool(read_options.ocr))
-                bar = progress(len(tasks)) if progress and tasks else None
+                bar = progress(todo) if progress and todo else None
                 builder.progress = bar
                 builder.run(tasks, read_options)
                 if tasks:

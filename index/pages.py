@@ -39,6 +39,7 @@ class PageResult:
     error: str | None = None
     seconds: float = 0.0
     label: str = ""  # the PDF's page label ('iv', 'A-3'), '' when it has none
+    copied: bool = False  # taken from an indexed file with the same bytes (a moved or copied file), not read
 
 
 _engine = None

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL                -- float16 x dim, unit length: the source of truth for FAISS
 );
 CREATE INDEX IF NOT EXISTS chunks_page ON chunks(page_id);
+CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);  -- a moved file's pages are copied, not read
 CREATE INDEX IF NOT EXISTS pages_doc ON pages(doc_id);
 
 -- lexical search ranks whole pages (rowid = pages.id): bm25 over a page finds a receipt

@@ -336,6 +336,20 @@ class Index:
         cur.row_factory = sqlite3.Row
         return cur.fetchone()
 
+    def twin(self, sha256: str, n_pages: int) -> sqlite3.Row | None:
+        """A finished document with these bytes (the file moved or copied since), or None."""
+        cur = self.db.execute("SELECT * FROM documents WHERE sha256 = ? AND status = 'done' AND n_pages = ? "
+                              "ORDER BY id LIMIT 1", (sha256, n_pages))
+        cur.row_factory = sqlite3.Row
+        return cur.fetchone()
+
+    def stored_pages(self, doc_id: int) -> list[sqlite3.Row]:
+        """A document's pages as read (words unpacked), by page number."""
+        cur = self.db.execute("SELECT page_no, width, height, source, text, words, rotation, lang FROM pages "
+                              "WHERE doc_id = ? ORDER BY page_no", (doc_id,))
+        cur.row_factory = sqlite3.Row
+        return [{**dict(r), "words": unpack_words(r["words"], r["text"])} for r in cur.fetchall()]
+
     def documents(self) -> list[sqlite3.Row]:
         cur = self.db.execute("SELECT * FROM documents ORDER BY path")
         cur.row_factory = sqlite3.Row

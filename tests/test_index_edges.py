@@ -325,3 +325,32 @@ def test_a_short_text_layer_is_kept_when_ocr_reads_less(tmp_path):
         index = Index.open(folder)
         assert index.db.execute("SELECT source, text FROM pages").fetchall() == [("text-layer", "Invoice 4471")]
         index.close()
+
+
+@pytest.mark.slow
+def test_a_moved_file_is_not_read_again(tmp_path, make_page):
+    """A folder renamed, `build --prune`: the files' pages are taken from their indexed twins (same bytes),
+    re-embedded under their new titles; nothing is OCR'd again and the index equals a fresh build."""
+    make_page("c/old/receipt.png", ["Harbour cafe receipt", "Total 14.20 paid by card"])
+    text_pdf(tmp_path / "c" / "old" / "minutes.pdf", ["Minutes of the board meeting: the parking lot is closed.",
+                                                       "Second page: the library opens on Sundays."])
+    idx = tmp_path / "idx"
+    opts = BuildOptions(ocr="tesseract", jobs=1, prune=True)
+    build(idx, [tmp_path / "c"], opts)
+    (tmp_path / "c" / "old").rename(tmp_path / "c" / "new")
+    moved = build(idx, [tmp_path / "c"], opts)
+    assert (moved.new, moved.pruned, moved.pages_read, moved.pages_ocr, moved.pages_copied) == (2, 2, 0, 0, 3)
+    fresh = build(tmp_path / "fresh", [tmp_path / "c"], opts)
+    assert fresh.pages_read == 3
+
+    def rows(folder):
+        index = Index.open(folder)
+        try:
+            return index.db.execute(
+                "SELECT d.path, d.title, p.page_no, p.text, p.source, c.text, c.vector FROM chunks c "
+                "JOIN pages p ON p.id = c.page_id JOIN documents d ON d.id = p.doc_id ORDER BY d.path, p.page_no, "
+                "c.ord").fetchall()
+        finally:
+            index.close()
+    assert rows(idx) == rows(tmp_path / "fresh")
+    assert verify(idx).ok
