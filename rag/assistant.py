@@ -122,11 +122,11 @@ class Assistant:
                 answer.model_error = "no model backend configured"
                 return answer
             try:
-                self.backend.load()
+                options = self.backend.ready(self.settings.generation)
                 t1 = time.perf_counter()
                 pieces = []
                 for piece in self.backend.stream(build_messages(history, evidence, question), evidence.images,
-                                                 self.settings.generation):
+                                                 options):
                     piece = printable(piece)
                     if not piece:
                         continue

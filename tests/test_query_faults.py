@@ -113,6 +113,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.chat_requests += 1
+        if self.server.reply == "endless-line":  # one event that never ends: no newline, ever
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                self.wfile.write(b"data: ")
+                while True:
+                    self.wfile.write(b"a" * 65536)
+            except OSError:  # the client stopped reading
+                return
         self._send(*REPLIES[self.server.reply])
 
 
@@ -132,6 +143,15 @@ def failure(reply: str) -> tuple[str, Scripted]:
 
 
 # --- the OpenAI-compatible backend: replies that are not plain answers ---
+
+def test_an_event_that_never_ends_is_stopped_at_a_byte_limit_not_held_in_memory():
+    import time
+
+    started = time.monotonic()
+    message, _ = failure("endless-line")  # max_new_tokens 64: 16 MiB + 64 x 4 KiB
+    assert "sent more than 17039360 bytes for a 64-token answer" in message
+    assert time.monotonic() - started < 15  # long before the 20 s timeout
+
 
 def test_a_redirect_is_not_followed_and_names_the_new_base_url():
     message, server = failure("redirect-301")
@@ -195,6 +215,26 @@ def test_a_dead_proxy_is_named_not_the_server(monkeypatch):
     with pytest.raises(ModelUnavailable) as info:
         "".join(backend.stream(MESSAGES, [], GenerationOptions(max_new_tokens=8, timeout=20)))
     assert f"through the proxy {dead} (from HTTP_PROXY" in str(info.value) and "NO_PROXY" in str(info.value)
+
+
+def test_the_reachability_check_counts_against_the_answers_timeout():
+    """A server that accepts and never answers: `ready` (GET /models) and the answer share one --timeout."""
+    import socket
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        backend = OpenAIBackend("m", base_url=f"http://127.0.0.1:{listener.getsockname()[1]}/v1", retries=0)
+        started = time.monotonic()
+        with pytest.raises(ModelUnavailable, match=r"did not answer GET /models within 1 s \(--timeout 1\)"):
+            backend.ready(GenerationOptions(timeout=1))
+        assert time.monotonic() - started < 3  # not the 10 s the check takes on its own
+    with Scripted("normal") as server:
+        backend = OpenAIBackend("m", base_url=server.url, retries=0)
+        options = backend.ready(GenerationOptions(timeout=30))
+        assert options.deadline is not None and options.timeout == 30
+        assert "".join(backend.stream(MESSAGES, [], options)) == "The budget was $27,500 [1]."
 
 
 # --- ask over those replies: exit codes, what is printed and what is saved ---
@@ -421,6 +461,20 @@ def test_deeply_nested_json_to_chat_ask_is_400(pdf_index):
     assert reply.status_code == 400 and "nested too deep" in reply.json()["error"]
 
 
+def test_a_method_a_route_does_not_take_is_405_with_allow(pdf_index):
+    from starlette.testclient import TestClient
+
+    from cli.web.app import WebState, create_app
+    from index.store import Index
+
+    index, _ = pdf_index
+    with TestClient(create_app(WebState(Index.open(index)))) as client:
+        for method, path, allowed in [("POST", "/search", "GET"), ("DELETE", "/search.json", "GET"),
+                                      ("GET", "/chat/ask", "POST")]:
+            reply = client.request(method, path)
+            assert reply.status_code == 405 and allowed in reply.headers["allow"], (method, path)
+
+
 @pytest.mark.slow
 def test_serve_refuses_a_bad_base_url_before_serving(pdf_index):
     index, _ = pdf_index
@@ -449,3 +503,29 @@ def test_a_long_lived_reader_sees_pages_built_after_it_loaded(pdf_index):
     assert hits and hits[0].path.endswith("orchard.pdf")
     fresh = Retriever(Index.open(index)).search(query, k=3, mode="dense")
     assert [(h.path, h.page) for h in hits] == [(h.path, h.page) for h in fresh]
+
+
+# --- the transformers backend: a damaged model folder ---
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage, said", [
+    ("truncate-weights", "SafetensorError"),
+    ("garbage-config", "config.json"),
+    ("file", "is a file, not a folder"),
+])
+def test_a_damaged_model_folder_is_one_line(tiny_folders, tmp_path, damage, said):
+    import shutil
+
+    from rag.backends.hf import TransformersBackend
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folders["mllama"], folder)
+    if damage == "truncate-weights":
+        with open(folder / "model.safetensors", "r+b") as f:
+            f.truncate(5000)
+    elif damage == "garbage-config":
+        (folder / "config.json").write_text("{garbage")
+    else:
+        folder = folder / "config.json"
+    with pytest.raises(ModelUnavailable, match=said):
+        TransformersBackend(str(folder)).load()

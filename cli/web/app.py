@@ -92,9 +92,11 @@ def both(path: str, endpoint, **kw) -> list[Route]:
 
 async def not_found(request: Request, exc: HTTPException) -> Response:
     data = {"error": exc.detail, "status": exc.status_code}
+    headers = getattr(exc, "headers", None)  # e.g. a 405's Allow: the methods the route takes
     if wants_json(request) or request.url.path.endswith((".png", ".jpg")) or "/image" in request.url.path:
-        return JSONResponse(data, status_code=exc.status_code)
-    return templates.TemplateResponse(request, "error.html", {"data": data, **data}, status_code=exc.status_code)
+        return JSONResponse(data, status_code=exc.status_code, headers=headers)
+    return templates.TemplateResponse(request, "error.html", {"data": data, **data}, status_code=exc.status_code,
+                                      headers=headers)
 
 
 async def library_error(request: Request, exc: Exception) -> Response:

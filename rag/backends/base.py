@@ -20,7 +20,8 @@ class ModelUnavailable(PageragError):
 class GenerationOptions:
     max_new_tokens: int = 512
     temperature: float = 0.0  # 0 means greedy decoding
-    timeout: float = 120.0  # seconds, for remote backends
+    timeout: float = 120.0  # seconds, for remote backends: the whole answer, from `ready` to the last piece
+    deadline: float | None = None  # time.monotonic() by which the answer must be done (set by `ready`)
 
 
 class Backend(ABC):
@@ -45,6 +46,12 @@ class Backend(ABC):
 
     def load(self) -> None:
         """Make sure the model is usable now (raise ModelUnavailable if not); a no-op by default."""
+
+    def ready(self, options: GenerationOptions) -> GenerationOptions:
+        """Before one answer: load, and return the options to stream it with (a remote backend starts the
+        answer's deadline here, so that its reachability check counts against --timeout too)."""
+        self.load()
+        return options
 
 
 # name -> "module:Class", imported on first use so `pagerag --help` stays fast

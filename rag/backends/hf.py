@@ -131,13 +131,17 @@ class TransformersBackend(Backend):
         hf_logging.disable_progress_bar()
         location = self.model
         if _looks_like_path(location) and not Path(location).expanduser().is_dir():
-            raise ModelUnavailable(f"model folder '{location}' does not exist; point -m at a folder holding "
+            what = "is a file, not a folder" if Path(location).expanduser().exists() else "does not exist"
+            raise ModelUnavailable(f"model folder '{location}' {what}; point -m at a folder holding "
                                    "config.json and the weights, or give a Hugging Face model name")
         if Path(location).expanduser().is_dir():
             location = str(Path(location).expanduser())
         try:
             return cls.from_pretrained(location, local_files_only=not self.allow_download, **kwargs)
-        except (OSError, ValueError) as e:  # ValueError: names the hub refuses, e.g. 'a/b/c'
+        except ModelUnavailable:
+            raise
+        except Exception as e:  # noqa: BLE001 - OSError, ValueError (names the hub refuses, e.g. 'a/b/c'), and
+            # what the weight readers raise for a damaged file: SafetensorError, pickle and size-mismatch errors
             raise ModelUnavailable(self._unavailable_message(e)) from None
 
     def _hub_env(self) -> None:

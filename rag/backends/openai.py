@@ -24,6 +24,7 @@ broken JSON is an error, never an empty answer), and messages that say what to d
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -35,8 +36,8 @@ from .base import Backend, GenerationOptions, ModelUnavailable
 from .deadline import DeadlinePassed, Pump, on_request
 from .openai_messages import image_data_url, to_openai_messages
 from .openai_replies import (
-    ServerReplyError, StreamLimit, completion_text, content_type, delta, describe, is_transport_error, message_of,
-    sample, web_page,
+    BYTES_PER_TOKEN, ServerReplyError, StreamLimit, cap_reply, completion_text, content_type, delta, describe,
+    is_transport_error, message_of, sample, web_page,
 )
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class OpenAIBackend(Backend):
             "max_tokens": int(options.max_new_tokens),
         }
         client = self._openai()
-        pump = Pump(lambda p: self._reply(client, p, request, options.timeout), time.monotonic() + options.timeout)
+        deadline = options.deadline or time.monotonic() + options.timeout
+        pump = Pump(lambda p: self._reply(client, p, request, options.timeout), deadline)
         limit = StreamLimit(options.max_new_tokens)
         received, finish = 0, None
         self.finish_reason = None
@@ -142,14 +144,24 @@ class OpenAIBackend(Backend):
         """Check that the server answers GET /models (with our key, if any); quick, loads nothing."""
         self.served_models()
 
-    def served_models(self, timeout: float = LOAD_TIMEOUT) -> list[str]:
-        """The model ids the server lists at GET /models, e.g. ["llama3.2-vision:latest"]."""
+    def ready(self, options: GenerationOptions) -> GenerationOptions:
+        """load(), within the answer's --timeout: the check and the answer share one deadline."""
+        deadline = time.monotonic() + options.timeout
+        self.served_models(min(LOAD_TIMEOUT, options.timeout), given=options.timeout)
+        return dataclasses.replace(options, deadline=deadline)
+
+    def served_models(self, timeout: float = LOAD_TIMEOUT, given: float | None = None) -> list[str]:
+        """The model ids the server lists at GET /models, e.g. ["llama3.2-vision:latest"]. `given`: the
+        --timeout of the answer this check is part of, named when it is what ran out."""
         client = self._openai()
         pump = Pump(lambda p: self._listing(client, p, timeout), time.monotonic() + timeout)
         try:
             return next(iter(pump))
         except DeadlinePassed:
-            raise ModelUnavailable(self._timeout_message(timeout, pump.response, 0, "/models")) from None
+            message = self._timeout_message(timeout, pump.response, 0, "/models")
+            if given is not None and given <= timeout:
+                message = message.replace(f"within {timeout:g} s", f"within {timeout:g} s (--timeout {given:g})")
+            raise ModelUnavailable(message) from None
         except Exception as err:  # noqa: BLE001 - _explain re-raises what it does not know
             raise self._explain(err, "/models", pump, timeout) from None
         finally:
@@ -161,6 +173,10 @@ class OpenAIBackend(Backend):
         """(text, finish_reason) for each chunk of the reply to `request`."""
         raw = client.chat.completions.with_raw_response.create(**request, timeout=timeout)
         response = pump.response = raw.http_response
+        limit = MAX_BODY + request["max_tokens"] * BYTES_PER_TOKEN
+        cap_reply(response, limit, f"the server at {self.base_url} sent more than {limit} bytes for a "
+                                   f"{request['max_tokens']}-token answer (--max-new-tokens): an event that never "
+                                   "ends, or a reply that is not an answer; it was stopped, check the server")
         kind = content_type(response)
         if kind.endswith("json"):  # a server that ignores stream=true answers one chat.completion
             yield completion_text(self._json_body(response, "/chat/completions"), self.base_url)
@@ -311,10 +327,10 @@ class OpenAIBackend(Backend):
 
     def _proxy(self) -> tuple[str, str] | None:
         """(variable, proxy URL) of the proxy the client goes through for --base-url, None when it goes direct."""
+        if _is_loopback(self.base_url) or not any(k.lower().endswith("_proxy") for k in os.environ):
+            return None
         import urllib.request
 
-        if _is_loopback(self.base_url):
-            return None
         parts = urllib.parse.urlsplit(self.base_url)
         if urllib.request.proxy_bypass_environment(parts.hostname or "", urllib.request.getproxies_environment()):
             return None

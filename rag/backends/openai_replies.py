@@ -42,6 +42,34 @@ class StreamLimit:
                 f"max_tokens, so the answer was stopped and dropped; update or reconfigure the server")
 
 
+BYTES_PER_TOKEN = 4096  # reply bytes a streamed token may take (event framing, JSON, logprobs) before we stop it
+
+
+def cap_reply(response, limit: int, message: str) -> None:
+    """Make reading `response` (an httpx-style streaming response) raise ServerReplyError(message) once more than
+    `limit` bytes came: an event that never ends (no newline) would otherwise grow in memory until the deadline."""
+    import sys
+
+    stream = getattr(response, "stream", None)
+    base = getattr(sys.modules.get(type(response).__module__.split(".")[0]), "SyncByteStream", None)
+    if stream is None or base is None or not isinstance(stream, base):
+        return
+
+    class Capped(base):
+        def __iter__(self):
+            seen = 0
+            for block in stream:
+                seen += len(block)
+                if seen > limit:
+                    raise ServerReplyError(message)
+                yield block
+
+        def close(self):
+            stream.close()
+
+    response.stream = Capped()
+
+
 def delta(chunk, base_url: str = "the server") -> tuple[str, str | None]:
     """A chat.completion.chunk -> (its text, its finish_reason); a chunk without choices gives ("", None).
     An error object in the stream (vLLM: {"object": "error", "message": ...}) raises ModelUnavailable."""
