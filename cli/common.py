@@ -1,8 +1,11 @@
 """Options and error handling shared by the commands."""
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import re
+import stat
 from pathlib import Path
 
 import click
@@ -29,7 +32,16 @@ class IndexDir(click.ParamType):
         if "\0" in str(value):
             self.fail(f"{source} contains a NUL byte", param, ctx)
         path = Path(value).expanduser()
-        if path.exists() and not path.is_dir():
+        try:
+            is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+        except FileNotFoundError:
+            return path  # a build creates it
+        except OSError as e:  # a name too long, a loop of links, a folder on the way not searchable
+            if e.errno == errno.ENOTDIR:
+                self.fail(f"{source} {shown(value)!r} lies under a file, not a folder; point it at a folder",
+                          param, ctx)
+            self.fail(f"{source} {shown(value)!r} cannot be used: {e.strerror}", param, ctx)
+        if not is_folder:
             self.fail(f"{source} {value!r} exists and is not a folder; point it at a folder", param, ctx)
         return path
 
@@ -67,7 +79,6 @@ def friendly_errors(fn):
     """
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        import errno
         import sqlite3
 
         from index.errors import PageragError, damaged_message
@@ -92,7 +103,10 @@ def friendly_errors(fn):
             if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise click.ClickException(f"{e.strerror}: {e.filename} (a read-only or protected location)") \
                     from None
-            raise
+            if e.errno == errno.EPIPE:
+                raise  # click's own handling: the reader of our output went away
+            where = f": {shown(e.filename)}" if e.filename else ""
+            raise click.ClickException(f"{e.strerror or e}{where}") from None
     return wrapper
 
 

@@ -15,6 +15,13 @@ from .errors import IndexLocationError, IndexReadOnly
 
 def check_location(folder: Path) -> None:
     """An index location must be a folder, or not exist yet below a folder (not /dev/null, not under a file)."""
+    try:
+        os.stat(folder)
+    except FileNotFoundError:
+        pass
+    except OSError as e:  # a name too long, a loop of links, a folder on the way not searchable
+        raise IndexLocationError(f"the index location {folder} cannot be used ({e.strerror}); "
+                                 "point --index (or PAGERAG_INDEX) at a folder") from None
     if folder.exists():
         if not folder.is_dir():
             raise IndexLocationError(f"the index location {folder} exists and is not a folder; "

@@ -75,7 +75,7 @@ def walk(paths: list[Path], on_error: Callable[[str, OSError], None] | None = No
 
     for root in paths:
         root = root.resolve()
-        if root.is_file():
+        if root.exists() and not root.is_dir():  # a file, or a device or pipe named directly: planned as a file
             files = [root]
             base = root.parent
         else:

@@ -354,3 +354,26 @@ def test_a_moved_file_is_not_read_again(tmp_path, make_page):
             index.close()
     assert rows(idx) == rows(tmp_path / "fresh")
     assert verify(idx).ok
+
+
+def test_index_locations_that_cannot_even_be_looked_at_are_one_line(tmp_path):
+    """A name longer than the file system allows, or a path under a file: a usage error, not a traceback."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from index.errors import IndexLocationError
+
+    text_pdf(tmp_path / "c" / "a.pdf", ["Orchard irrigation plan."])
+    too_long = tmp_path / ("L" * 300)
+    for location in (too_long, tmp_path / "c" / "a.pdf" / "idx"):
+        for args in (["index", "build", str(tmp_path / "c")], ["index", "status"], ["search", "orchard"]):
+            result = CliRunner().invoke(cli, [*args, "--index", str(location)])
+            assert result.exit_code == 2, result.output
+            assert "Traceback" not in result.output and "--index" in result.output
+    with pytest.raises(IndexLocationError, match="File name too long"):
+        Index.open(too_long)
+
+
+def test_a_device_named_as_a_path_is_a_file_not_a_folder(tmp_path):
+    report = build(tmp_path / "idx", [Path("/dev/null")], TEXT)
+    assert [(s.path, s.reason) for s in report.skipped] == [("/dev/null", "unsupported file type 'null'")]
