@@ -24,6 +24,8 @@ def format_table(result) -> str:
 def _check_writable(path: Path) -> None:
     import os
 
+    if path.is_dir():  # '' arrives here as '.' (click's Path)
+        raise click.BadParameter(f"{path} is a folder; name the file to write, e.g. misses.jsonl", param_hint="--report")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise click.BadParameter(f"folder {folder} does not exist; create it or pick another path", param_hint="--report")
@@ -56,6 +58,7 @@ def eval_command(qa, root, k, modes, scope, as_json, report, index_dir):
     from rag.evaluate import SCOPES, evaluate, gold_not_indexed, load_questions
     from rag.retrieve import Retriever
 
+    report_failed = False
     if report:
         _check_writable(report)  # before the evaluation, not after it
     questions = load_questions(qa, root, require_files=True)
@@ -69,11 +72,17 @@ def eval_command(qa, root, k, modes, scope, as_json, report, index_dir):
         result = evaluate(retriever, questions, modes or MODE_CHOICES, k, SCOPES if scope == "both" else (scope,),
                           on_progress=bar.update, qa=str(qa))
     if report:
-        with open(report, "w") as f:
-            for o in result.outcomes:
-                f.write(json.dumps(asdict(o), ensure_ascii=False) + "\n")
+        try:
+            with open(report, "w") as f:
+                for o in result.outcomes:
+                    f.write(json.dumps(asdict(o), ensure_ascii=False) + "\n")
+        except OSError as e:  # a full disk, a device: the table below still prints
+            click.echo(f"Error: cannot write --report {report}: {e.strerror or e}", err=True)
+            report_failed = True
     if as_json:
         click.echo(json.dumps({"qa": result.qa, "index": result.index, "k": result.k,
                                "rows": [asdict(r) for r in result.rows]}, indent=2))
     else:
         click.echo(format_table(result))
+    if report_failed:
+        raise SystemExit(1)

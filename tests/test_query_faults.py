@@ -67,6 +67,8 @@ REPLIES = {
                   gzip.compress(completion("The total [1]."))),
     "content-parts": (200, {"Content-Type": "application/json"}, json.dumps({"choices": [
         {"message": {"content": [{"type": "text", "text": "Part one [1]."}]}, "finish_reason": "stop"}]}).encode()),
+    "escapes-in-error": (500, {"Content-Type": "application/json"},
+                         b'{"error": {"message": "overloaded\\u001b[2J\\u001b[31m now\\nreally"}}'),
     "too-large": (413, {"Content-Type": "application/json"}, b'{"error": {"message": "request entity too large"}}'),
     "control-chars": sse(chunk("The budget\x00 was \x1b[31m$27,500\x1b[0m\r\n [1]."), chunk(None, "stop")),
 }
@@ -197,6 +199,11 @@ def test_a_body_that_does_not_decode_as_its_content_encoding_says_is_named():
 
 def test_content_given_as_parts_is_read():
     assert answer("content-parts")[0] == "Part one [1]."
+
+
+def test_a_servers_error_message_cannot_drive_the_terminal():
+    message, _ = failure("escapes-in-error")
+    assert "overloaded\\x1b[2J\\x1b[31m now\\nreally" in message and "\x1b" not in message and "\n" not in message
 
 
 def test_a_413_says_to_send_fewer_images():
@@ -529,3 +536,18 @@ def test_a_damaged_model_folder_is_one_line(tiny_folders, tmp_path, damage, said
         folder = folder / "config.json"
     with pytest.raises(ModelUnavailable, match=said):
         TransformersBackend(str(folder)).load()
+
+
+@pytest.mark.slow
+def test_an_eval_report_that_cannot_be_written_is_named(pdf_index):
+    index, pdfs = pdf_index
+    root = pdfs[0].parent.parent
+    qa = write_qa(root / "set", '{"id": "1", "question": "annual budget", "gold_page": "docs/budget.pdf"}')
+    base = ["eval", str(qa), "--root", str(root), "--index", str(index), "--mode", "lexical", "--scope", "corpus"]
+    empty = CliRunner().invoke(cli, [*base, "--report", ""])
+    assert empty.exit_code == 2 and "is a folder; name the file to write" in empty.output
+    assert empty.exception is None or isinstance(empty.exception, SystemExit)
+    if os.path.exists("/dev/full"):
+        full = CliRunner().invoke(cli, [*base, "--report", "/dev/full"])
+        assert full.exit_code == 1 and "cannot write --report /dev/full: No space left on device" in full.output
+        assert "R@1" in full.output  # the table is still printed

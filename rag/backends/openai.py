@@ -37,7 +37,7 @@ from .deadline import DeadlinePassed, Pump, on_request
 from .openai_messages import image_data_url, to_openai_messages
 from .openai_replies import (
     BYTES_PER_TOKEN, ServerReplyError, StreamLimit, cap_reply, completion_text, content_type, delta, describe,
-    is_transport_error, message_of, sample, web_page,
+    is_transport_error, message_of, plain, sample, web_page,
 )
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ class OpenAIBackend(Backend):
             raise ServerReplyError(
                 f"{self.base_url}/models did not answer an OpenAI model list ({sample(json.dumps(listing))}); "
                 f"check --base-url {self.base_url}")
-        yield [str(entry["id"]) for entry in listing["data"] if isinstance(entry, dict) and "id" in entry]
+        yield [plain(entry["id"]) for entry in listing["data"] if isinstance(entry, dict) and "id" in entry]
 
     def _json_body(self, response, path: str):
         data = bytearray()
@@ -346,7 +346,7 @@ class OpenAIBackend(Backend):
         said = f"HTTP {code}: {message_of(err.body)}" if err.body else f"HTTP {code}"
         if 300 <= code < 400:
             where = err.response.headers.get("location")
-            target = urllib.parse.urljoin(f"{self.base_url}{path}", where) if where else None
+            target = plain(urllib.parse.urljoin(f"{self.base_url}{path}", where)) if where else None
             base = target[: -len(path)] if target and target.endswith(path) else target
             return ModelUnavailable(
                 f"the server at {self.base_url} redirects {path} (HTTP {code}) to {target or 'nowhere said'}; "
@@ -370,12 +370,13 @@ class OpenAIBackend(Backend):
                 served = self.served_models(timeout=LOAD_TIMEOUT)
             except ModelUnavailable as listing_failed:  # most often: no API at this URL at all
                 return ModelUnavailable(f"{self.base_url}/chat/completions answered {said}; {listing_failed}")
-            listing = ", ".join(served) if served else "none"
+            listing = (", ".join(served[:20]) + (f" (and {len(served) - 20} more)" if len(served) > 20 else "")
+                       if served else "none")
             return ModelUnavailable(
                 f"model '{self.model}' not found at {self.base_url} ({said}); the server serves: {listing}. "
                 f"Pass one of those with -m, or load the model into the server (Ollama: `ollama pull {self.model}`)")
         if code in (408, 409, 429) or code >= 500:
-            wait = err.response.headers.get("retry-after")
+            wait = plain(err.response.headers.get("retry-after") or "")[:40]
             return ModelUnavailable(
                 f"the server at {self.base_url} answered {said} after {tries}; "
                 + (f"it asks to wait {wait} s before trying again" if wait else "check its log, or try again later"))

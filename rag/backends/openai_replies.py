@@ -100,16 +100,25 @@ def completion_text(completion, base_url: str) -> tuple[str, str | None]:
     return (content if isinstance(content, str) else ""), (reason if isinstance(reason, str) else None)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def plain(text) -> str:
+    """Text from a server made safe to print: control characters (terminal escapes, newlines) as \\xNN."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
 def message_of(body) -> str:
-    """The message in an error body: OpenAI's {"error": {"message"}}, vLLM's {"message"}, or the text."""
+    """The message in an error body: OpenAI's {"error": {"message"}}, vLLM's {"message"}, or the text;
+    control characters escaped (it is printed to a terminal)."""
     if isinstance(body, str) and body.lstrip()[:1] == "<":
         return f"{web_page(body)}, not an API error"
     if not isinstance(body, dict):
-        return str(body)[:300]
+        return plain(str(body)[:300])
     error = body.get("error", body)
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("detail") or error)[:300]
-    return str(error)[:300]
+        return plain(str(error.get("message") or error.get("detail") or error)[:300])
+    return plain(str(error)[:300])
 
 
 def describe(err: BaseException) -> tuple[str, str]:
