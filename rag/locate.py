@@ -39,7 +39,9 @@ NEAR_LABEL = 0.5
 LABEL_MIN = 0.75  # a run reading at least this much like the field asked for is its label
 LABEL_WEIGHT = 0.75  # how much sitting beside that label adds to a span's similarity
 RIGHT_REACH = 6.0  # line heights right of a label where `beside` has halved (FUNSD: median gap 2.8)
-BELOW_REACH = 1.5  # ... and below it
+BELOW_REACH = 1.5  # ... and below it, starting or centred under it (within ALIGN line heights)
+ALIGN = 2.0
+FIELD_LINES = 3  # lines below a value's first that may continue it
 FIELD_REACH = 15.0  # line heights right of a label within which its value's first word may start
 SPAN_SLACK = 3  # runs may hold this many more words than the text (OCR splits tokens)
 LEAVE_ROW = 0.02  # what going down a column before a row ends costs a run (reading order is preferred)
@@ -355,9 +357,10 @@ def field_labels(words: list[Word], question: str | None, exclude: str | None = 
     run reading like it (at least LABEL_MIN), best first; [] when the question names no field or its
     label is not on the page. A field named in the question's own words ('the applicant's date of
     birth on the form') that is not on the page as a whole is looked for without its owner ('date
-    of birth on the form'), then by its head, the words before its first preposition ('date'). Among equally similar runs, one set apart like a label
-    (a colon, or a gap after it) comes before the same words in running text ('TO:' before 'sent
-    to'), then one in the question's own letter case, then the highest on the page."""
+    of birth on the form'), then by its head, the words before its first preposition ('date').
+    Among equally similar runs, one set apart like a label (a colon, or a gap after it) comes
+    before the same words in running text ('TO:' before 'sent to'), then one in the question's
+    own letter case, then the highest on the page."""
     name, quoted = _focus(question)
     if not name or (exclude and norm(name) == norm(exclude)):
         return []
@@ -408,7 +411,8 @@ def beside(label: Box, box: Box, led: bool = False) -> float:
     centre = (label[1] + label[3]) / 2
     if box[1] - 0.5 * h <= centre <= box[3] + 0.5 * h and box[0] >= label[2] - h:
         return 1 / (1 + max(0.0, box[0] - label[2]) / h / RIGHT_REACH)
-    if box[1] >= label[3] - 0.5 * h and overlap_x > -h:
+    aligned = abs(box[0] - label[0]) < ALIGN * h or abs(box[0] + box[2] - label[0] - label[2]) / 2 < ALIGN * h
+    if box[1] >= label[3] - 0.5 * h and overlap_x > -h and aligned:
         return (0.5 if led else 1.0) / (1 + max(0.0, box[1] - label[3]) / h / BELOW_REACH)
     return 0.25 / (1 + _distance(label, box) / h / RIGHT_REACH)
 
@@ -424,7 +428,9 @@ def _led(pieces: list[Word], line: Box) -> bool:
 def field(words: list[Word], label: Box) -> Region | None:
     """The value of the field labelled `label`: the words right of it on its row (the first within
     FIELD_REACH line heights, then on while the gaps stay column-narrow), else those of the nearest
-    line below it that starts under it; None when neither has a word."""
+    line below it that starts under it; then the lines just below that start where it starts and
+    have nothing of their own to their left (a value wrapped in its box, FIELD_LINES at most).
+    None when there is no value."""
     pieces, origin = split_words(words)
     keep = [i for i, w in enumerate(pieces) if norm(w.text)]
     if not keep:
@@ -454,6 +460,18 @@ def field(words: list[Word], label: Box) -> Region | None:
     if first is None:
         return None
     run = row_from(first)
+    x0, bottom = pieces[first].x0, max(pieces[i].y1 for i in run)
+    for _ in range(FIELD_LINES):
+        below = [i for i in keep if i not in run and 0 <= pieces[i].y0 - bottom < h and abs(pieces[i].x0 - x0) < h]
+        if not below:
+            break
+        nxt = min(below, key=lambda i: pieces[i].y0)
+        line = pieces[nxt]
+        if _led(pieces, (line.x0, line.y0, line.x1, line.y1)):
+            break
+        more = row_from(nxt)
+        run += more
+        bottom = max(pieces[i].y1 for i in more)
     r = _piece_region(pieces, origin, run, 0.0)
     r.how = "field"
     return r

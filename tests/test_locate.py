@@ -76,6 +76,9 @@ FORM2 = [
     [("5.5", 0.60, 0.39, 0.64, 0.41), ("0.4", 0.70, 0.39, 0.74, 0.41)],
     [("Cost:", 0.10, 0.50, 0.17, 0.52), ("$__-0-", 0.20, 0.50, 0.30, 0.52)],
     [("TypeEQPR", 0.10, 0.60, 0.26, 0.62)],
+    [("Remarks:", 0.10, 0.70, 0.22, 0.72), ("needs", 0.30, 0.70, 0.38, 0.72), ("review", 0.39, 0.70, 0.48, 0.72)],
+    [("by", 0.30, 0.725, 0.33, 0.745), ("Friday", 0.34, 0.725, 0.42, 0.745)],
+    [("Signed:", 0.13, 0.75, 0.25, 0.77), ("Ann", 0.30, 0.75, 0.36, 0.77)],
 ]
 WORDS2 = [Word(t, x0, y0, x1, y1, 0.9, line) for line, row in enumerate(FORM2) for t, x0, y0, x1, y1 in row]
 
@@ -102,6 +105,8 @@ def test_a_question_alone_boxes_the_value_beside_its_label():
     below = locate(WORDS2, "what is the NIC?", kind="query")[0]  # nothing right of the label: the value below
     assert below.how == "field" and below.text == "0.8"
     assert locate(WORDS2, "project purpose", kind="query")[0].how == "terms"  # a search, not a question
+    wrapped = locate(WORDS2, 'what are the "Remarks"?', kind="query")[0]  # on its next line, not the next field
+    assert wrapped.text == "needs review by Friday" and len(wrapped.lines) == 2
     owned = locate(WORDS2, "What is the form's project type for this study?", kind="query")[0]
     assert owned.text == "Product Test" and owned.label == "Project Type:"  # by its name, owner and 'for ...' dropped
 
