@@ -15,7 +15,7 @@ from pathlib import Path
 
 from index.errors import NotIndexed
 
-from .locate import LABEL_WEIGHT, Region, locate, scale
+from .locate import LABEL_WEIGHT, Region, focus, locate, scale
 
 # one colour per citation number, [1] first; distinct on white paper and for common colour blindness
 PALETTE = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233),
@@ -88,7 +88,7 @@ def find(index, page_id: int, text: str, kind: str = "query", context: str | Non
     well (no span as similar as REREAD_BELOW; for a statement, nothing), also over a second reading
     by the other OCR engine (rag.reread), keeping the better."""
     regions = locate(index.page_words(page_id), text, kind=kind, context=context, limit=limit)
-    if not reread or kind == "query" or _holds(regions, kind):
+    if not reread or kind == "query" or _holds(regions, kind, context):
         return regions
     from .reread import second_reading
 
@@ -99,16 +99,19 @@ def find(index, page_id: int, text: str, kind: str = "query", context: str | Non
     return regions
 
 
-def _holds(regions: list[Region], kind: str) -> bool:
+def _holds(regions: list[Region], kind: str, context: str | None = None) -> bool:
     """Whether the stored words hold what was looked for well enough: for a statement, anything; for an
-    answer, a span as similar as REREAD_BELOW that, when the question names a field whose label is on
-    the page, sits beside that label (`rag.locate.beside` at least HOLD_BESIDE)."""
+    answer, a span as similar as REREAD_BELOW that, when the question (`context`) names a field, sits
+    beside that field's label (`rag.locate.beside` at least HOLD_BESIDE) — a label the stored words do
+    not hold at all is looked for in the second reading too."""
     if kind == "statement":
         return bool(regions)
     if not regions or regions[0].how != "span" or regions[0].score < REREAD_BELOW:
         return False
     r = regions[0]
-    return r.fit is None or r.fit - r.score >= LABEL_WEIGHT * HOLD_BESIDE
+    if r.fit is None:
+        return focus(context) is None
+    return r.fit - r.score >= LABEL_WEIGHT * HOLD_BESIDE
 
 
 def _rank(r: Region) -> tuple:

@@ -3,16 +3,25 @@
     words = index.page_words(page_id)                       # [Word(text, x0, y0, x1, y1, conf, line), ...]
     locate(words, "9/ 3/ 92", kind="answer")           # -> [Region(box=(0.61, 0.20, 0.67, 0.21), ...)]
     locate(words, "date of the suggestion", kind="query")
+    locate(words, 'what is the "Date"?', kind="query")  # -> [Region(how='field', text='9/3/92', ...), ...]
 
-Two ways of looking, both tolerant of OCR errors:
+Three ways of looking, all tolerant of OCR errors:
 
 - a **span** is text that should stand on the page as a run of words (an answer's value,
   a quote). Every run of page words in reading order, up to a little longer than the
   text, is compared with it as normalised characters (edit distance; case, spaces and
   punctuation ignored) and, when the text is mostly digits (dates, amounts, codes), as
   digits alone with OCR's letter-for-digit slips folded back ('9/3/9Z' ~ '9/ 3/ 92',
-  '$1,234.5O' ~ '1234.50'). Among near-equal runs the one nearest the words of the
-  question (the `context`) wins: a form repeats 'Yes', but only one sits by 'Smoker?'.
+  '$1,234.5O' ~ '1234.50'). A run goes along its row and down its column (a value
+  wrapped in its box, or stacked in a table cell); a value glued inside a longer word is
+  cut out by characters. Among the runs, the question (the `context`) decides: when it
+  names a field ('what is the "Date"?', `focus`) whose label is on the page
+  (`field_labels`), a run's similarity is added to how well it sits where that label's
+  value goes (`beside`: right of it, or just below it); else the run nearest the
+  question's words wins (a form repeats 'Yes', but only one sits by 'Smoker?').
+- a **field** is the value beside the label of the field a question names
+  (`field_value`), found without knowing the value: what question-only highlighting
+  boxes first, and an answer's box when no run reads like it.
 - **terms** are the content words of a query or statement, each matched to page words
   by edit distance (numbers by their digits); the matched words are merged into
   line regions, ranked by how much of the text they hold (rare words weigh more).
@@ -425,7 +434,7 @@ def _led(pieces: list[Word], line: Box) -> bool:
                and line[0] - w.x1 < _Layout.MAX_GAP * h and norm(w.text) for w in pieces)
 
 
-def field(words: list[Word], label: Box) -> Region | None:
+def field_value(words: list[Word], label: Box) -> Region | None:
     """The value of the field labelled `label`: the words right of it on its row (the first within
     FIELD_REACH line heights, then on while the gaps stay column-narrow), else those of the nearest
     line below it that starts under it; then the lines just below that start where it starts and
@@ -624,7 +633,7 @@ def locate(words: list[Word], text: str, kind: str = "query", context: str | Non
 
     kind='answer': the text is a value to find as it stands (the best span, chosen with the
     `context`, the question: beside the label of the field it asks for, else near its words),
-    else the value beside that label (`field`), else the text's words;
+    else the value beside that label (`field_value`), else the text's words;
     'query': a search query's words (what search highlighting shows); when the query is a
     question naming a field ('what is the date?'), first the value beside the field's label;
     'statement': a sentence of an answer that cites the page: the sentence as a span when
@@ -656,7 +665,7 @@ def _field_asked(words: list[Word], question: str | None, exclude: str | None = 
     """The value of the field a question asks for, beside its best label on the page; None without one.
     Its score is the label's similarity, its `label` the label as read."""
     for box, score, text in field_labels(words, question, exclude=exclude):
-        value = field(words, box)
+        value = field_value(words, box)
         if value is not None:
             value.score, value.label = score, text
             return value

@@ -200,3 +200,15 @@ def test_a_value_the_stored_words_miss_is_found_in_a_second_reading(make_page, t
     assert (tmp_path / "index" / DB_NAME).exists()
     assert find(idx, row[0], "40-1182", kind="answer")[0].text == "40-1182"  # from the cache
     assert find(idx, row[0], "Total", kind="query") == []  # search highlighting never reads again
+
+
+def test_the_second_reading_is_asked_for_when_the_field_s_label_is_not_in_the_stored_words():
+    from rag.highlight import _holds
+
+    [far] = locate(WORDS2, "Product Test", kind="answer", context='what is the "Purpose"?')
+    [near] = locate(WORDS2, "Product Test", kind="answer", context='what is the "Project Type"?')
+    [unlabelled] = locate(WORDS2, "Product Test", kind="answer", context='what is the "Test Kind"?')
+    assert _holds([near], "answer", 'what is the "Project Type"?')
+    assert not _holds([unlabelled], "answer", 'what is the "Test Kind"?')  # no such label read: read again
+    assert _holds([unlabelled], "answer", "Which product?") and _holds([unlabelled], "answer")  # no field named
+    assert far.fit is not None and _holds([far], "answer", 'what is the "Purpose"?')  # just below its label
