@@ -173,6 +173,9 @@ class _Builder:
             self.report.resumed += 1
             done = self.idx.done_pages(doc["id"])
             todo = [n for n in range(1, doc["n_pages"] + 1) if n not in done]
+            twin = self.idx.twin(sha, doc["n_pages"])
+            if twin is not None:  # a copy from a twin was interrupted: copy the rest
+                return self.copy_twin(twin, doc["id"], str(file), kind, doc["title"], set(todo))
             return self.schedule(doc["id"], str(file), kind, doc["title"], todo)
         info = probe(file, root, self.options.limits)  # a broken new version leaves the indexed one in place
         if doc:
@@ -187,13 +190,17 @@ class _Builder:
             return self.copy_twin(twin, doc_id, str(file), kind, info.title)
         return self.schedule(doc_id, str(file), kind, info.title, range(1, info.n_pages + 1))
 
-    def copy_twin(self, twin, doc_id: int, file: str, kind: str, title: str) -> list[PageTask]:
+    def copy_twin(self, twin, doc_id: int, file: str, kind: str, title: str,
+                  only: set[int] | None = None) -> list[PageTask]:
         """Plan a moved or copied file as copies of its twin's pages: OCR is not run again. Chunks are
         embedded anew (a passage's vector includes its document's title, made from the path), page
         facts and labels are taken from the new path."""
         from .sources import page_label
 
-        stored = self.idx.stored_pages(twin["id"])
+        wanted = set(range(1, twin["n_pages"] + 1)) if only is None else only
+        stored = [r for r in self.idx.stored_pages(twin["id"]) if r["page_no"] in wanted]
+        if {r["page_no"] for r in stored} != wanted:  # the twin lacks a page: read this file instead
+            return self.schedule(doc_id, file, kind, title, sorted(wanted))
         self.titles[doc_id], self.paths[doc_id] = title, db_path(file)
         self.remaining[doc_id] = len(stored)
         for row in stored:
@@ -202,6 +209,8 @@ class _Builder:
                 task, words=row["words"], width=row["width"], height=row["height"], source=row["source"],
                 rotation=row["rotation"], lang=row["lang"], copied=True,
                 label=page_label(Path(file), row["page_no"]) if kind == "pdf" else ""))
+        if not stored:
+            self.finish(doc_id)
         return []
 
     def n_pages(self, doc_id: int) -> int:

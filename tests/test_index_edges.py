@@ -377,3 +377,34 @@ def test_index_locations_that_cannot_even_be_looked_at_are_one_line(tmp_path):
 def test_a_device_named_as_a_path_is_a_file_not_a_folder(tmp_path):
     report = build(tmp_path / "idx", [Path("/dev/null")], TEXT)
     assert [(s.path, s.reason) for s in report.skipped] == [("/dev/null", "unsupported file type 'null'")]
+
+
+@pytest.mark.slow
+def test_an_interrupted_copy_from_a_twin_resumes_as_a_copy(tmp_path):
+    """Ctrl-C while a moved file's pages are copied: the next build copies the rest (still no OCR)."""
+    from index.builder import BuildInterrupted
+
+    text_pdf(tmp_path / "c" / "old" / "report.pdf", [f"Annual report page {i}: harbour tariffs." for i in range(40)])
+    idx = tmp_path / "idx"
+    build(idx, [tmp_path / "c"], TEXT)
+    (tmp_path / "c" / "old").rename(tmp_path / "c" / "new")
+    calls = []
+
+    def progress(total):
+        class Bar:
+            def update(self, n):
+                calls.append(n)
+                if len(calls) == 1:
+                    raise KeyboardInterrupt  # as Ctrl-C lands between two batches
+
+            def close(self):
+                pass
+        return Bar()
+
+    with pytest.raises(BuildInterrupted) as stopped:
+        build(idx, [tmp_path / "c" / "new"], TEXT, progress=progress)
+    first = stopped.value.report.pages_copied
+    assert 0 < first < 40
+    rest = build(idx, [tmp_path / "c" / "new"], TEXT)
+    assert (rest.resumed, rest.pages_read, rest.pages_copied) == (1, 0, 40 - first)
+    assert verify(idx).ok
