@@ -179,6 +179,12 @@ def scale_rows(report) -> list[tuple[str, ...]]:
     rows.append(("  first search: open + FAISS load + reconcile", f"{q['load_s'] * 1000:.0f} ms", "", "",
                  f"lists {'mapped' if q.get('mapped') else 'read'}; "
                  f"peak RSS of the searching process {q['maxrss_mib']:.0f} MiB"))
+    fresh = report.fresh or {}
+    if fresh:
+        f, py = fresh["search"], fresh["python alone"]
+        rows.append(("  `pagerag search`, fresh process", f"median {f['median_s']:.2f} s, {f['peak_rss_mib']:.0f} MiB",
+                     f"python alone: median {py['median_s']:.2f} s", f"{f['median_s'] / py['median_s']:.1f}",
+                     f"{f['runs']} runs: min {f['min_s']:.2f} / max {f['max_s']:.2f} s"))
     d = report.disk
     content = ", ".join(f"{k} {v / d['pages']:.0f}" for k, v in d["content"].items())
     rows.append(("  size on disk per page", f"{d['bytes_per_page']:,.0f} B", f"format 1: {d['format1_bytes_per_page']:,.0f} B",

@@ -40,6 +40,7 @@ REAL = 4_000  # real passages embedded (~13 min a 2,000 on 2 busy cores); the re
 PROBES = (8, 16, 32, 64, 128)
 FLAT_SIZES = (10_000, 100_000, 200_000, 500_000, 1_000_000)
 WORDS = (15, 110)
+PAGES_VERSION = 1  # bump when the pages written change (the vectors are keyed apart: fill_vectors)
 EXACT_LEXICAL = "lexical, every phrase scored"  # the baseline of Index.without_common's budget
 
 
@@ -69,10 +70,9 @@ def ensure_index(size: int, seed: int = 0) -> tuple[Path, dict]:
     where the last stopped (an interrupted one too: every 1,000-page document is a transaction).
     """
     from index.schema import FORMAT_VERSION, SCHEMA
-    from scale_data import DATA_VERSION
 
     schema = hashlib.sha256(SCHEMA.encode()).hexdigest()[:8]  # the format version moves less often
-    folder = CACHE / f"scale-index-v{DATA_VERSION}-f{FORMAT_VERSION}-{schema}-s{seed}"
+    folder = CACHE / f"scale-index-v{PAGES_VERSION}-f{FORMAT_VERSION}-{schema}-s{seed}"
     marker = folder / "built.json"
     folder.mkdir(parents=True, exist_ok=True)
     lock = _wait_for_lock(folder)
@@ -335,6 +335,24 @@ def child_query(folder: Path, n_text: int, queries_path: Path | None = None, tru
             "maxrss_mib": _maxrss_mib()}
 
 
+# -- a fresh process ---------------------------------------------------------------------
+def fresh_search(folder: Path, runs: int = 5) -> dict:
+    """`pagerag search` on the scale index, each run a new process (open, FAISS map + stamp check,
+    encoder load, hybrid search), interleaved with the interpreter alone as the baseline."""
+    from cold_start import Runs, timed
+    from harness import PAGERAG
+
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "HF_HUB_OFFLINE": "1"}
+    search = Runs("search", [*PAGERAG, "search", "harbour ledger totals for the spring", "--index", str(folder)])
+    alone = Runs("python alone", [sys.executable, "-c", "pass"])
+    for _ in range(runs):
+        for r in (search, alone):
+            wall, rss = timed(r.argv, env, r.expect)
+            r.walls.append(wall)
+            r.rss.append(rss)
+    return {r.name: r.summary() for r in (search, alone)}
+
+
 # -- sizes -----------------------------------------------------------------------------
 def disk_bytes(folder: Path, sample: int = 2000) -> dict:
     """Bytes per page on disk, what fills index.db, and what format 1 (JSON words, float32 vectors) would take."""
@@ -381,6 +399,7 @@ class ScaleReport:
     k: int
     vector_queries: int
     threshold: int
+    fresh: dict | None = None  # `pagerag search` in new processes (fresh_search)
 
 
 def run(size: int = 1_000_000, pages: int | None = None, text_queries: int = 200, k: int = 10) -> ScaleReport:
@@ -411,8 +430,10 @@ def run(size: int = 1_000_000, pages: int | None = None, text_queries: int = 200
     log(f"scale: hybrid, dense and lexical latency on {pages:,} pages ({text_queries} queries)")
     truth = CACHE / f"{name}-truth{pages}-k{k}.json"
     query = _child("query", str(folder), str(text_queries), *([str(qpath), str(truth), str(k)] if truth.exists() else []))
+    log(f"scale: `pagerag search` in fresh processes on {pages:,} pages")
+    fresh = fresh_search(folder)
     return ScaleReport(size, pages, calibration, built, fit, exact, ann, query, disk_bytes(folder), k,
-                       len(real.queries), APPROX_THRESHOLD)
+                       len(real.queries), APPROX_THRESHOLD, fresh)
 
 
 def main(argv: list[str]) -> None:

@@ -60,7 +60,6 @@ class Retriever:
         self._embedder = embedder
         self.few_queries = few_queries
         self._vectors: dict[str, object] = {}  # question -> query vector, oldest first
-        self._side: tuple | None = None  # (thread pool, Index on its own connection) for the lexical half
 
     @property
     def embedder(self) -> Embedder | OnnxEmbedder:
@@ -83,11 +82,8 @@ class Retriever:
             return {mode: [] for mode in modes}  # an index with no pages yet
         doc_ids = self.index.documents_under(within) if within else None
         n = max(CANDIDATES, 10 * k)
-        if set(modes) - {"lexical"} and set(modes) - {"dense"}:
-            dense, lexical = self._both(question, n, doc_ids)
-        else:
-            dense = self.dense(question, n, doc_ids) if set(modes) - {"lexical"} else {}
-            lexical = self.lexical(question, n, doc_ids) if set(modes) - {"dense"} else {}
+        dense = self.dense(question, n, doc_ids) if set(modes) - {"lexical"} else {}
+        lexical = self.lexical(question, n, doc_ids) if set(modes) - {"dense"} else {}
         facts = self.structure(question, doc_ids) if "hybrid" in modes else {}
         ranked = {mode: self._top(fuse(dense, lexical, mode, facts), k) for mode in modes}
         rows = self.index.page_rows(sorted({p for best in ranked.values() for p, _ in best}))
@@ -136,27 +132,9 @@ class Retriever:
                 best[page] = score
         return best
 
-    def lexical(self, question: str, n: int, doc_ids: list[int] | None = None,
-                index: Index | None = None) -> dict[int, float]:
+    def lexical(self, question: str, n: int, doc_ids: list[int] | None = None) -> dict[int, float]:
         match = fts_match(question)
-        return dict((index or self.index).lexical(match, n, doc_ids)) if match else {}
-
-    def _both(self, question: str, n: int, doc_ids: list[int] | None):
-        """(dense, lexical), the lexical half on a second thread with its own SQLite connection:
-        FTS5, FAISS and the ONNX encoder all run without the GIL, so the two halves overlap
-        (at 10^6 pages bm25 takes longer than embedding and FAISS together, bench/scale.py)."""
-        if self._side is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._side = (ThreadPoolExecutor(1, thread_name_prefix="pagerag-lexical"), Index.open(self.index.folder))
-        pool, side = self._side
-        self.index.vectors  # noqa: B018 - loaded and reconciled before the halves run side by side
-        lexical = pool.submit(self.lexical, question, n, doc_ids, side)
-        try:
-            dense = self.dense(question, n, doc_ids)
-        finally:
-            found = lexical.result()
-        return dense, found
+        return dict(self.index.lexical(match, n, doc_ids)) if match else {}
 
     def structure(self, question: str, doc_ids: list[int] | None = None) -> dict[int, float]:
         """page id -> share of the things the question names ('page 6', 'Figure 3', a slide's title:
