@@ -542,7 +542,6 @@ class Index:
             return scores[order], among[order]
         return vectors.search(vector, min(k, len(among)), selector=id_selector(among), **exact)
 
-
     def vector_layout(self) -> Layout:
         """The FAISS layout and search parameters recorded in meta['vector_index'] (flat when none)."""
         return Layout.from_json(self.meta.get("vector_index")) or Layout()
