@@ -224,7 +224,8 @@ _SPLIT = re.compile(r"_+|\.{2,}|(?<=[:;])(?=\S)")
 def split_words(words: list[Word]) -> tuple[list[Word], list[int]]:
     """Words cut where OCR glued a form's key to its value: 'SALES:___59,791' -> 'SALES:', '59,791'.
 
-    Returns the pieces (boxes shared out by characters) and, for each, its word's index.
+    Returns the pieces (boxes shared out by characters; a blank's underscores go to the value
+    written on it, before or after them) and, for each, its word's index.
     """
     pieces, origin = [], []
     for i, w in enumerate(words):
@@ -233,14 +234,17 @@ def split_words(words: list[Word]) -> tuple[list[Word], list[int]]:
             pieces.append(w)
             origin.append(i)
             continue
-        n, start = len(w.text), 0
+        n, start, box_start = len(w.text), 0, 0
         for a, b in [*cuts, (n, n)]:
+            blank = w.text[a:b].startswith("_")  # a form's blank belongs to the value written on it
             if w.text[start:a].strip():
-                x0 = w.x0 + (w.x1 - w.x0) * start / n
-                x1 = w.x0 + (w.x1 - w.x0) * a / n
+                end = n if blank and b == n else a
+                x0 = w.x0 + (w.x1 - w.x0) * box_start / n
+                x1 = w.x0 + (w.x1 - w.x0) * end / n
                 pieces.append(Word(w.text[start:a].strip(), x0, w.y0, x1, w.y1, w.conf, w.line))
                 origin.append(i)
             start = b
+            box_start = a if blank else b
     return pieces, origin
 
 
