@@ -17,6 +17,10 @@ def index_group():
     """Build, update and inspect the index."""
 
 
+LIST_NOTES_UP_TO = 20  # skips that are not errors (unsupported types...) listed one by one in a build's summary
+LIST_ERRORS_UP_TO = 100  # files skipped for an error, likewise (`index status` lists every one)
+
+
 def _progress(total: int):
     from tqdm import tqdm
 
@@ -101,8 +105,24 @@ def _print_report(report, as_json: bool) -> None:
         echo(f"Captioning stopped: {report.caption_error}")
     if report.skipped:
         echo(f"Skipped {len(report.skipped)} file(s):")
+        notes = [s for s in report.skipped if not s.is_error]
+        many = len(notes) > LIST_NOTES_UP_TO  # a home folder's thousands of .txt files: counted, not listed
+        errors = 0
         for s in report.skipped:
-            echo(f"  {'ERROR ' if s.is_error else ''}{shown(s.path)}: {s.reason}")
+            if s.is_error:
+                errors += 1
+                if errors <= LIST_ERRORS_UP_TO:
+                    echo(f"  ERROR {shown(s.path)}: {s.reason}")
+            elif not many:
+                echo(f"  {shown(s.path)}: {s.reason}")
+        if errors > LIST_ERRORS_UP_TO:
+            echo(f"  and {errors - LIST_ERRORS_UP_TO} more error(s); `pagerag index status` lists them all")
+        if many:
+            from collections import Counter
+
+            kinds = Counter(s.reason for s in notes).most_common()
+            shown_kinds = "; ".join(f"{reason}: {n}" for reason, n in kinds[:8]) + ("; ..." if len(kinds) > 8 else "")
+            echo(f"  and {len(notes)} file(s) not read ({shown_kinds}); `pagerag index status` lists them")
 
 
 @index_group.command("status")

@@ -408,3 +408,23 @@ def test_an_interrupted_copy_from_a_twin_resumes_as_a_copy(tmp_path):
     rest = build(idx, [tmp_path / "c" / "new"], TEXT)
     assert (rest.resumed, rest.pages_read, rest.pages_copied) == (1, 0, 40 - first)
     assert verify(idx).ok
+
+
+def test_a_build_summary_counts_many_unsupported_files_instead_of_listing_them(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    (tmp_path / "c").mkdir()
+    for i in range(25):
+        (tmp_path / "c" / f"note{i}.txt").write_text("not a document")
+    (tmp_path / "c" / "empty.png").write_bytes(b"")
+    result = CliRunner().invoke(cli, ["index", "build", str(tmp_path / "c"), "--index", str(tmp_path / "idx"),
+                                      "--ocr", "none", "-j", "1"])
+    assert result.exit_code == 3, result.output
+    assert f"ERROR {tmp_path / 'c' / 'empty.png'}: empty file (0 bytes)" in result.output
+    assert "and 25 file(s) not read (unsupported file type '.txt': 25); `pagerag index status` lists them" \
+        in result.output
+    assert "note3.txt" not in result.output
+    status = CliRunner().invoke(cli, ["index", "status", "--index", str(tmp_path / "idx")])
+    assert "note3.txt: unsupported file type '.txt'" in status.output
