@@ -5,13 +5,13 @@
 For every FUNSD question, on its gold page (the index's stored OCR words), the first
 region `rag.locate.locate` returns is compared with the gold answer's box
 (`answer_box_xyxy`, page pixels): a hit by IoU >= 0.5, and a hit by the gold box's
-centre lying inside the region. Three ways to ask:
+centre lying inside the region. Four ways to ask:
 
 - answer: the gold answer text, the question as context (what `ask` boxes for a cited value);
 - answer, no context: the answer text alone;
 - answer, second reading: as the first, and where the stored words hold no good match,
   the page read again by the other OCR engine (`rag.reread`, cached in the index folder:
-  the first run OCRs those pages, ~100 of them);
+  the first run OCRs those pages, ~150 of the 190);
 - question only: the question alone (what `search` highlighting shows), no answer: the value
   beside the label of the field it names, else its words.
 
