@@ -23,6 +23,7 @@ KINDS = {
     ".tif": "tiff", ".tiff": "tiff",
     ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image",
     ".bmp": "image", ".gif": "image",
+    ".jp2": "image", ".j2k": "image", ".jpx": "image",  # JPEG 2000: what many scanning archives keep
 }
 # a PDF text layer with fewer letters/digits than this is treated as absent
 MIN_TEXT_LAYER_CHARS = 20

@@ -229,6 +229,7 @@ def make_bad_corpus(folder: Path) -> list[Kind]:
         _bytes(elsewhere / "outside.png", png), os.symlink(elsewhere, p.parent)))
     add(Kind("back-to-top", "noted", "read once"), lambda p: os.symlink(".", p))
     add(Kind("nested-index", "ignored"), _index_folder)
+    add(Kind("archive-scan.jp2", "indexed"), lambda p: _save(page_image(["JPEG 2000 scan of the ledger"]), p))
     return kinds
 
 
