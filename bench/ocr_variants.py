@@ -29,7 +29,7 @@ def _scaled(image, factor: float):
 
 def baseline(path: str):
     """Tesseract as before this ablation: --psm 3 on the image as read."""
-    return _engine("tesseract", min_side=0).recognize(_image(path))
+    return _engine("tesseract", psm=3, min_side=0).recognize(_image(path))
 
 
 def tesseract(path: str):
@@ -54,18 +54,18 @@ def psm11(path: str):
 
 
 def up2(path: str):
-    return _engine("tesseract", min_side=0).recognize(_scaled(_image(path), 2))
+    return _engine("tesseract", psm=3, min_side=0).recognize(_scaled(_image(path), 2))
 
 
 def up15(path: str):
-    return _engine("tesseract", min_side=0).recognize(_scaled(_image(path), 1.5))
+    return _engine("tesseract", psm=3, min_side=0).recognize(_scaled(_image(path), 1.5))
 
 
 NOINV = "-c tessedit_do_invert=0"
 
 
 def noinv(path: str):
-    return _engine("tesseract", extra=NOINV, min_side=0).recognize(_image(path))
+    return _engine("tesseract", psm=3, extra=NOINV, min_side=0).recognize(_image(path))
 
 
 def p6n(path: str):
@@ -73,7 +73,7 @@ def p6n(path: str):
 
 
 def up2n(path: str):
-    return _engine("tesseract", extra=NOINV, min_side=0).recognize(_scaled(_image(path), 2))
+    return _engine("tesseract", psm=3, extra=NOINV, min_side=0).recognize(_scaled(_image(path), 2))
 
 
 def up2p6n(path: str):
@@ -85,7 +85,7 @@ def up15p6n(path: str):
 
 
 def up15n(path: str):
-    return _engine("tesseract", extra=NOINV, min_side=0).recognize(_scaled(_image(path), 1.5))
+    return _engine("tesseract", psm=3, extra=NOINV, min_side=0).recognize(_scaled(_image(path), 1.5))
 
 
 def _oriented(path: str, turn: int):
@@ -125,12 +125,13 @@ def recheck(path: str):
     return [], {"tried": tried}
 
 
-def tesseract15(path: str):
-    """Tesseract as pagerag runs it now, enlarging small scans at most 1.5x (cached apart from the 2x trial)."""
-    return tesseract(path)
+def psm3up(path: str):
+    """--psm 3 (automatic layout) on every page, small scans enlarged at most 1.5x: pagerag before the
+    one-block reading of pages without columns."""
+    return _engine("tesseract", psm=3).recognize(_image(path))
 
 
-VARIANTS = {f.__name__: f for f in (baseline, tesseract, tesseract15, rapidocr, psm4, psm6, psm11, up2, up15, noinv, p6n, up2n, up2p6n, up15p6n, up15n,
+VARIANTS = {f.__name__: f for f in (baseline, tesseract, psm3up, rapidocr, psm4, psm6, psm11, up2, up15, noinv, p6n, up2n, up2p6n, up15p6n, up15n,
                                     orient0, orient90, orient180, orient270, recheck)}
 
 
@@ -140,3 +141,28 @@ def psm6up(path: str):
 
 
 VARIANTS["psm6up"] = psm6up
+
+
+def noinvup(path: str):
+    """The pipeline's reading without Tesseract's second try of poorly read lines inverted (white on black)."""
+    return _engine("tesseract", psm=3, extra=NOINV).recognize(_image(path))
+
+
+VARIANTS["noinvup"] = noinvup
+VARIANTS["psm6upf"] = psm6up  # the same, cached apart (filled in parallel)
+
+
+def tesseract_noinv(path: str):
+    """The pipeline without Tesseract's second try of poorly read lines inverted (white on black)."""
+    return _engine("tesseract", extra=NOINV).recognize(_image(path))
+
+
+VARIANTS["tesseract_noinv"] = tesseract_noinv
+
+
+def tesseract125n(path: str):
+    """The pipeline without the inverted retry, small scans enlarged to a 1250 px long side (FUNSD: 1.25x)."""
+    return _engine("tesseract", extra=NOINV, min_side=1250).recognize(_image(path))
+
+
+VARIANTS["tesseract125n"] = tesseract125n
