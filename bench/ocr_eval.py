@@ -19,7 +19,7 @@ The cost is the CPU per page against reading the upright page once without detec
 quality: the whole of sroie and funsd and `--pages` drawn mmlongbench_doc pages, one row per
 OCR variant (bench/ocr_variants.py), lexical Recall@1/@5 and CPU per page against the baseline
 (Tesseract, --psm 3, the image as read), timed page by page in turn in one process:
-    PAGERAG_EVAL=../shared/eval nice .venv/bin/python bench/ocr_eval.py --only quality --cost-pages 16
+    PAGERAG_EVAL=../shared/eval nice .venv/bin/python bench/ocr_eval.py --only quality --cost-pages 10
 """
 from __future__ import annotations
 
