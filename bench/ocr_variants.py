@@ -149,7 +149,6 @@ def noinvup(path: str):
 
 
 VARIANTS["noinvup"] = noinvup
-VARIANTS["psm6upf"] = psm6up  # the same, cached apart (filled in parallel)
 
 
 def tesseract_noinv(path: str):
