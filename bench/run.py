@@ -55,9 +55,14 @@ def throughput_rows(report) -> list[tuple[str, ...]]:
                          f"one call per page (as the builder); in one call {onnx_batched.cpu:.1f} vs "
                          f"{torch_batched.cpu:.1f} CPU-s; the build used {b.span.cpu - f.span.cpu:.1f} CPU-s "
                          "more than the floor"))
+            if "onnx int8" in r.embed:
+                int8, int8_batched = r.embed["onnx int8"]
+                rows.append(("  the same, ONNX int8 (what builds use)", f"{int8.cpu:.1f} CPU-s",
+                             f"ONNX fp32: {onnx.cpu:.1f} CPU-s", f"{int8.cpu / onnx.cpu:.2f}",
+                             f"in one call {int8_batched.cpu:.1f} vs {onnx_batched.cpu:.1f} CPU-s"))
         if r.what_if is not None:
             w = r.what_if
-            env = " ".join(f"{k}={v}" for k, v in throughput.WHAT_IF.items())
+            env = " ".join(f"{k}={v}" for k, v in r.what_if_env.items())
             rows.append((f"  what-if: the same build, {env}", f"{w.pages_per_second:.2f} pages/s",
                          f"{f.pages_per_second:.2f} pages/s", f"{w.pages_per_second / f.pages_per_second:.2f}",
                          f"{w.span.wall:.1f} s, {w.span.cpu:.1f} CPU-s (default build {b.span.cpu:.1f}); "
@@ -218,14 +223,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     g = ap.add_argument_group("throughput")
     g.add_argument("--engines", nargs="+", choices=["tesseract", "rapidocr"],
                    help="OCR engines to time [default: every installed one]")
-    g.add_argument("--pages", type=int, default=40, help="scanned pages, at least: whole copies of the sample's 9 [40]")
+    g.add_argument("--pages", type=int, default=40,
+                   help="scanned pages, at least: whole copies of the sample's 9; 0 skips scanned builds [40]")
     g.add_argument("--eval-dir", type=Path, nargs="?", const=EVAL_SCANS,
                    help=f"use real scans from this folder instead of the sample, in place [bare flag: {EVAL_SCANS}]")
     g.add_argument("--text-pages", type=int, default=200, help="pages of the synthetic text-layer PDF, 0 to skip [200]")
     g.add_argument("--jobs", type=int, help="workers for the build and the floor [default: the build's, CPU count]")
     g.add_argument("--no-breakdown", action="store_true", help="skip model load and embedding-alone timings")
     g.add_argument("--no-what-if", action="store_true",
-                   help="skip building again with OMP_NUM_THREADS=1 (first engine only)")
+                   help="skip building again with OMP_NUM_THREADS=1 (first engine only), and the text-layer "
+                        "PDF with PAGERAG_EMBED_INT8=0")
     g = ap.add_argument_group("search")
     g.add_argument("--search-pages", type=int, default=10_000, help="pages of the synthetic search index [10000]")
     g.add_argument("--search-words", type=int, nargs=2, default=[15, 110], metavar=("MIN", "MAX"),

@@ -188,7 +188,8 @@ class Throughput:
     floor: Floor
     embed: dict[str, tuple[Span, Span]] | None = None  # encoder -> this build's passages embedded alone
     # in this process (one call per page, as the builder), and in one call
-    what_if: Build | None = None  # the same build with WHAT_IF set in its environment
+    what_if: Build | None = None  # the same build with `what_if_env` set in its environment
+    what_if_env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -240,10 +241,14 @@ def scan_throughput(files: list[Path], engine: str, jobs: int, label: str, embed
         if what_if:
             log(f"{label} / {engine}: pagerag index build with {WHAT_IF}")
             result.what_if = cli_build(files, Path(tmp) / "what-if", engine, default_jobs, env=WHAT_IF)
+            result.what_if_env = WHAT_IF
     return _check(result, expect_ocr=True)
 
 
-def text_throughput(n_pages: int, jobs: int, embedder=None, seed: int = 0) -> Throughput:
+FP32 = {"PAGERAG_EMBED_INT8": "0"}  # builds embed passages with the int8 graph unless told not to
+
+
+def text_throughput(n_pages: int, jobs: int, embedder=None, seed: int = 0, what_if: bool = False) -> Throughput:
     """A synthetic `n_pages`-page text PDF (150-350 words a page): PyMuPDF words alone, then the build."""
     with tempfile.TemporaryDirectory(prefix="pagerag-bench-") as tmp:
         pdf = Path(tmp) / "docs" / "synthetic-report.pdf"
@@ -251,10 +256,15 @@ def text_throughput(n_pages: int, jobs: int, embedder=None, seed: int = 0) -> Th
         write_text_pdf(pdf, Synth(seed, words=(150, 350)), range(n_pages))
         log(f"text-layer PDF: PyMuPDF alone, then pagerag index build ({n_pages} pages)")
         floor = text_layer_alone(pdf)
-        build = cli_build([pdf], Path(tmp) / "index", "none", None if jobs == (os.cpu_count() or 1) else jobs)
+        default_jobs = None if jobs == (os.cpu_count() or 1) else jobs
+        build = cli_build([pdf], Path(tmp) / "index", "none", default_jobs)
         result = Throughput(f"text-layer PDF ({n_pages} p.)", build, floor)
         if embedder is not None:
             result.embed = embed_alone(embedder, passages(Path(tmp) / "index"))
+        if what_if:  # the same build embedding its passages in fp32, as before the int8 graph
+            log(f"text-layer PDF: pagerag index build with {FP32}")
+            result.what_if = cli_build([pdf], Path(tmp) / "fp32", "none", default_jobs, env=FP32)
+            result.what_if_env = FP32
     return _check(result, expect_ocr=False)
 
 
@@ -285,7 +295,8 @@ def run(engines: list[str], pages: int = 40, text_pages: int = 200, jobs: int | 
     if breakdown:
         from index.embed import DEFAULT_MODEL, Embedder, load_embedder
 
-        embedder = {"onnx": load_embedder(DEFAULT_MODEL), "torch": Embedder()}
+        embedder = {"onnx": load_embedder(DEFAULT_MODEL), "onnx int8": load_embedder(DEFAULT_MODEL, passages=True),
+                    "torch": Embedder()}
         for e in embedder.values():
             e.encode(["warm up"])
     results = []
@@ -296,10 +307,10 @@ def run(engines: list[str], pages: int = 40, text_pages: int = 200, jobs: int | 
         else:
             files = sample_scan_set(Path(tmp), pages)
             label = f"sample scans x{len(files) // len(scanned_files())}"  # copies of the sample's scanned files
-        for i, engine in enumerate(engines):
+        for i, engine in enumerate(engines if pages else []):
             results.append(scan_throughput(files, engine, jobs, label, embedder, what_if and i == 0))
     if text_pages:
-        results.append(text_throughput(text_pages, jobs, embedder))
+        results.append(text_throughput(text_pages, jobs, embedder, what_if=what_if))
     report = ThroughputReport(jobs, label, results)
     if breakdown:
         log("embedding model load in a fresh process: ONNX, then torch")

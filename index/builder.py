@@ -263,8 +263,8 @@ class _Builder:
         from concurrent.futures import ThreadPoolExecutor
 
         def load():
-            embedder = load_embedder(self.report.embed_model, self.idx.folder)
-            embedder.encode(["warm up"], threads=1 if ocr and self.pool is not None else None)
+            embedder = load_embedder(self.report.embed_model, self.idx.folder, passages=True)
+            embedder.encode(["warm up"], threads=1 if ocr and self.pool is not None else None)  # makes the int8 graph
             return embedder
 
         loader = ThreadPoolExecutor(1, thread_name_prefix="encoder")
@@ -392,7 +392,7 @@ class _Builder:
             if self.encoder_loading is not None:
                 self.embedder = self.encoder_loading.result()
             else:
-                self.embedder = load_embedder(name, self.idx.folder)
+                self.embedder = load_embedder(name, self.idx.folder, passages=True)
             meta = self.idx.meta
             if "embed_model" not in meta:
                 self.idx.set_meta(embed_model=name, embed_dim=self.embedder.dim)

@@ -1,14 +1,17 @@
 """The ONNX encoder (no torch) gives sentence-transformers' vectors and rankings, or steps aside with a note."""
 import json
-from pathlib import Path
 import logging
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from index.embed import (DEFAULT_MODEL, UNSUPPORTED_FILE, Embedder, OnnxEmbedder, bundled_path, cache_root,
-                         load_embedder, model_key)
+from index import onnx_export
+from index.embed import (DEFAULT_MODEL, INT8_FILE, INT8_UNSUPPORTED_FILE, ONNX_FILE, UNSUPPORTED_FILE, Embedder,
+                         OnnxEmbedder, bundled_path, cache_root, load_embedder, model_key)
+from index.onnx_export import MIN_INT8_COSINE
 from index.store import Index
 from rag.retrieve import Retriever
 
@@ -104,3 +107,40 @@ def test_export_goes_to_the_index_folder_when_the_cache_is_not_writable(tmp_path
     again = load_embedder(str(folder), tmp_path / "index")  # found there next time
     assert isinstance(again, OnnxEmbedder) and again.onnx_dir == embedder.onnx_dir
     assert again.encode(["hello"]).shape == (1, 384)
+
+
+@pytest.mark.slow
+def test_int8_passages_stay_within_the_threshold(encoders):
+    """Builds embed passages with the int8 graph (README, "Performance": retrieval on the eval sets held).
+    Fails if int8 vectors drift from fp32 past cosine 0.99 (mean 0.995: MiniLM gives ~0.998 here), if a
+    passage's vector depends on its batch mates, or if queries stop being fp32."""
+    onnx, _ = encoders
+    int8 = load_embedder(DEFAULT_MODEL, passages=True)
+    assert isinstance(int8, OnnxEmbedder) and int8.precision == "int8" and onnx.precision == "fp32"
+    texts = [t for t in varied_texts() if len(t.split()) >= 3]  # passages: a title and some words
+    got, want = int8.encode(texts), onnx.encode(texts)
+    cosine = (got * want).sum(axis=1)
+    assert cosine.min() >= MIN_INT8_COSINE and cosine.mean() >= 0.995
+    assert cosine.mean() < 0.99999  # it is the int8 graph that ran
+    alone = np.stack([int8.encode([t], threads=1)[0] for t in texts[:20]])
+    assert (alone * got[:20]).sum(axis=1).min() >= 0.99999
+    assert np.allclose(int8.encode_query(texts[0]), onnx.encode_query(texts[0]), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_int8_graph_unfaithful_or_unwanted_means_fp32_passages(encoders, tmp_path, monkeypatch, caplog):
+    onnx, _ = encoders
+    export = tmp_path / "export"
+    export.mkdir()
+    for p in onnx.onnx_dir.iterdir():  # the export, hard-linked: onnx refuses symbolic links to weights
+        if p.name in (ONNX_FILE, ONNX_FILE + ".data", "pipeline.json"):
+            os.link(p, export / p.name)
+    monkeypatch.setenv("PAGERAG_EMBED_INT8", "0")
+    assert load_embedder(DEFAULT_MODEL, passages=True).precision == "fp32"
+    monkeypatch.setattr(onnx_export, "MIN_INT8_COSINE", 1.0)  # no int8 graph reproduces fp32 exactly
+    strict = OnnxEmbedder(DEFAULT_MODEL, onnx.folder, export, int8=True)
+    with caplog.at_level(logging.WARNING, logger="index.onnx_export"):
+        assert strict.precision == "fp32"
+    assert "embeds passages in fp32" in caplog.text and (export / INT8_UNSUPPORTED_FILE).is_file()
+    assert not (export / INT8_FILE).exists() and not list(export.glob(".*.tmp"))
+    assert np.allclose(strict.encode(["a receipt total"]), onnx.encode(["a receipt total"]), atol=1e-6)
