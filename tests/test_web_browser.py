@@ -86,11 +86,7 @@ def test_search_open_ask_and_follow_a_citation_to_the_boxed_page(served, tmp_pat
         assert any("parking" in b["text"].lower() for b in boxes)
         shots.append(page.screenshot(tmp_path / "web-page.png"))
 
-        page.goto(served + "/chat")
-        page.type("#ask textarea", QUESTION)
-        page.eval("document.getElementById('ask').requestSubmit()")
-        page.wait_for("document.querySelector('.turn .a a.cite')", timeout=60)
-        page.loaded()
+        ask_in_chat(page, served, "document.querySelector('.turn .a a.cite')")
         answer = page.eval("document.querySelector('.turn .a').textContent")
         assert answer == ANSWER
         assert page.eval("location.search").startswith("?cid=")
@@ -114,15 +110,20 @@ def test_search_open_ask_and_follow_a_citation_to_the_boxed_page(served, tmp_pat
             Image.open(shot).quantize(256, dither=Image.Dither.NONE).save(Path(target) / shot.name, optimize=True)
 
 
+def ask_in_chat(page, url: str, answered: str) -> None:
+    """Open the chat view, ask QUESTION, and wait until the JS condition `answered` holds."""
+    page.goto(url + "/chat")
+    page.type("#ask textarea", QUESTION)
+    page.eval("document.getElementById('ask').requestSubmit()")
+    page.wait_for(answered, timeout=60)
+    page.loaded()
+
+
 def test_without_a_model_the_chat_shows_the_evidence_says_how_to_get_one_and_opens_the_boxed_page(index_copy,  # noqa: F811
                                                                                                   tmp_path):
     state = WebState(Index.open(index_copy), ModelSettings(model=str(tmp_path / "no-model")), AskSettings(k=3))
     with serving(state) as url, Chromium(tmp_path, width=1280, height=900) as page:
-        page.goto(url + "/chat")
-        page.type("#ask textarea", QUESTION)
-        page.eval("document.getElementById('ask').requestSubmit()")
-        page.wait_for("document.querySelector('.turn .a.error') && document.querySelector('ul.sources a')", timeout=60)
-        page.loaded()
+        ask_in_chat(page, url, "document.querySelector('.turn .a.error') && document.querySelector('ul.sources a')")
         said = page.eval("document.querySelector('.turn .a.error').textContent")
         assert said.startswith("No answer: the model could not be used.") and "-m" in said  # what to do
         assert "Evidence found" in page.eval("document.querySelector('.turn .notice').textContent")
