@@ -15,7 +15,7 @@ centre lying inside the region. Four ways to ask:
 - question only: the question alone (what `search` highlighting shows), no answer: the value
   beside the label of the field it names, else its words.
 
-The parameters of rag/locate.py were set on these questions; to show they are not fitted to
+The parameters of rag/locate.py (and rag/spans.py, fields.py, terms.py) were set on these questions; to show they are not fitted to
 single ones, "either" is also given for two halves split by document (a hash of the page's
 name), each half's figure from the same parameters. `--dump FILE` writes one JSON line per
 question and way that missed: the gold text and box, the stored words inside the gold box

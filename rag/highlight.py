@@ -15,7 +15,9 @@ from pathlib import Path
 
 from index.errors import NotIndexed
 
-from .locate import LABEL_WEIGHT, Region, focus, locate, scale
+from .fields import focus
+from .locate import LABEL_WEIGHT, locate
+from .regions import Region, scale
 
 # one colour per citation number, [1] first; distinct on white paper and for common colour blindness
 PALETTE = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233),
@@ -102,7 +104,7 @@ def find(index, page_id: int, text: str, kind: str = "query", context: str | Non
 def _holds(regions: list[Region], kind: str, context: str | None = None) -> bool:
     """Whether the stored words hold what was looked for well enough: for a statement, anything; for an
     answer, a span as similar as REREAD_BELOW that, when the question (`context`) names a field, sits
-    beside that field's label (`rag.locate.beside` at least HOLD_BESIDE) — a label the stored words do
+    beside that field's label (`rag.fields.beside` at least HOLD_BESIDE) — a label the stored words do
     not hold at all is looked for in the second reading too."""
     if kind == "statement":
         return bool(regions)

@@ -6,8 +6,11 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from index.words import Word
+from rag.fields import focus
+from rag.fuzzy import digits, norm
 from rag.highlight import colour, cited_statements, draw
-from rag.locate import digits, focus, locate, norm, split_words
+from rag.locate import locate
+from rag.spans import split_words
 
 # A small form, as OCR reads it: (text, x0, y0, x1, y1) in page fractions; one line per row.
 FORM = [
