@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from index import store, vectors
+from index import vector_cache, vectors
 from index.store import Index, NewChunk, NewPage
 from index.vectors import FAISS_NAME, Layout, VectorStore, layout_for
 from index.wordpack import WordsFormatError, pack_words, unpack_words
@@ -159,7 +159,7 @@ def test_ivf_candidates_are_rescored_exactly_from_sqlite(tmp_path, monkeypatch):
         codes_only += not np.allclose(s_codes, exact[order], atol=1e-5)
     assert codes_only == 20  # re-scoring is what makes the scores exact
     # a scope wider than EXACT_BELOW goes through FAISS's selector and is re-scored the same way
-    monkeypatch.setattr(store, "EXACT_BELOW", 0)
+    monkeypatch.setattr(vector_cache, "EXACT_BELOW", 0)
     q = _clustered(1, 4)[0]
     scores, got = idx.nearest(q, 10, doc_ids=[1])
     assert got.tolist() == ids[np.lexsort((ids, -(stored @ q)))[:10]].tolist()
@@ -228,7 +228,7 @@ def _text_index(folder, texts: list[str]) -> Index:
 
 
 def test_lexical_leaves_out_the_commonest_phrases_on_large_indexes(tmp_path, monkeypatch):
-    from index import store
+    from index import lexical
 
     # 'record' on every page, 'harbor' on 30%, 'ledger' on 10%, 'zephyr' on two pages
     texts = [" ".join(["record", f"n{i}", *(["harbor"] if i % 10 < 3 else []), *(["ledger"] if i % 10 == 5 else []),
@@ -236,7 +236,7 @@ def test_lexical_leaves_out_the_commonest_phrases_on_large_indexes(tmp_path, mon
     idx = _text_index(tmp_path / "idx", texts)
     asked = '"record" OR "harbor" OR "ledger" OR "zephyr"'
     assert idx.without_common(asked) == asked  # a small index is searched as asked
-    monkeypatch.setattr(store, "COMMON_MIN_PAGES", 1000)
+    monkeypatch.setattr(lexical, "COMMON_MIN_PAGES", 1000)
     # past half the pages a phrase has no bm25 weight: always out; then the budget (postings) decides
     assert idx.without_common(asked, budget=10 ** 9) == '"harbor" OR "ledger" OR "zephyr"'
     assert idx.without_common(asked, budget=300) == '"ledger" OR "zephyr"'
@@ -248,13 +248,13 @@ def test_lexical_leaves_out_the_commonest_phrases_on_large_indexes(tmp_path, mon
 
 
 def test_lexical_scores_only_the_pages_of_the_rarest_phrases_by_every_phrase(tmp_path, monkeypatch):
-    from index import store
+    from index import lexical
 
     # 'harbor' on 30% of pages, 'ledger' on 10%, 'zephyr' on two pages, one of them with 'ledger'
     texts = [" ".join([f"n{i}", *(["harbor"] if i % 10 < 3 else []), *(["ledger"] if i % 10 == 5 else []),
                        *(["zephyr"] if i in (15, 401) else [])]) for i in range(2000)]
     idx = _text_index(tmp_path / "idx", texts)
-    monkeypatch.setattr(store, "COMMON_MIN_PAGES", 1000)
+    monkeypatch.setattr(lexical, "COMMON_MIN_PAGES", 1000)
     asked = '"harbor" OR "ledger" OR "zephyr"'
     assert idx.lexical_plan(asked, budget=10 ** 9, candidates=50) == (asked, '"zephyr"')
     assert idx.lexical_plan(asked, budget=10 ** 9, candidates=10 ** 9) == (asked, None)  # all fit: every page

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from index import store, vectors
+from index import vector_cache, vectors
 from index.errors import NotIndexed
 from index.store import Index, NewChunk, NewPage
 from index.vectors import unpack_vectors
@@ -53,7 +53,7 @@ def test_nearest_within_documents_is_exact_and_scoped(tmp_path, monkeypatch, lay
         _, got = idx.nearest(query, 10, scope)
         assert got.tolist() == brute_force(idx, query, scope, 10)
     # past the exact-scoring size the selector does the work inside FAISS: scoped, even if approximate
-    monkeypatch.setattr(store, "EXACT_BELOW", 0)
+    monkeypatch.setattr(vector_cache, "EXACT_BELOW", 0)
     wide = list(range(1, 10))
     scores, got = idx.nearest(query, 20, wide)
     allowed = set(idx.chunk_ids_of_documents(wide).tolist())
