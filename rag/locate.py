@@ -31,7 +31,7 @@ from .regions import Region
 from .spans import SPAN_MIN, spans, split_words
 from .terms import term_words, terms
 
-SPAN_NEAR_MIN = 0.45  # a span below SPAN_MIN still matches when it sits beside the label of the field asked for (NEAR_LABEL or better)
+SPAN_NEAR_MIN = 0.45  # below SPAN_MIN, a span still matches beside the asked field's label (NEAR_LABEL or better)
 NEAR_LABEL = 0.5
 LABEL_WEIGHT = 0.75  # how much sitting beside that label adds to a span's similarity
 CONTEXT_WEIGHT = 0.2  # how much nearness to the question's words adds to a span's similarity
