@@ -10,7 +10,8 @@ import pytest
 import openai  # noqa: F401 - imported once here, so that no timing below includes it
 from openai_helpers import MODEL, OPTIONS, QUESTION, EchoBackend, client, clean_env, page, serve  # noqa: F401
 from rag.backends import GenerationOptions, ModelUnavailable
-from rag.backends.openai import OpenAIBackend, ServerReplyError
+from rag.backends.openai import OpenAIBackend
+from rag.backends.openai_replies import ServerReplyError
 from rag.settings import ModelSettings, create_backend
 
 PAGES = [page(), page((60, 90))]
