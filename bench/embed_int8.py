@@ -46,7 +46,7 @@ def passages(db_file: Path) -> tuple[list[int], list[str]]:
 
 def copy_with_vectors(source: Path, dest: Path, ids: list[int], vectors) -> None:
     """The index at `source` copied to `dest` with these chunk vectors; FAISS is rebuilt from them on open."""
-    from index.vectors import pack_vector
+    from index.vector_values import pack_vector
 
     if dest.exists():
         shutil.rmtree(dest)

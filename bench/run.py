@@ -154,7 +154,7 @@ def scale_rows(report) -> list[tuple[str, ...]]:
                          f"1.000; p50 {flat[n]['p50_ms']:.1f} ms", f"{r['p50_ms'] / flat[n]['p50_ms']:.2f}",
                          f"{report.vector_queries} held-out real queries" if mark else ""))
     rows.append(("  flat top-100 p50 by size (1 thread)", ", ".join(f"{s:,}: {v['p50_ms']:.1f} ms" for s, v in sorted(flat.items())),
-                 "", "", f"approximate from {report.threshold:,} passages (index/vectors.py APPROX_THRESHOLD)"))
+                 "", "", f"approximate from {report.threshold:,} passages (index/vector_layout.py APPROX_THRESHOLD)"))
     flay = fit["layout"]
     rows.append((f"index: {report.pages:,} pages = passages", f"{flay['kind']}" + (
         f" IVF{flay['nlist']},{flay['encoding']}, nprobe {flay['nprobe']}" if flay["kind"] == "ivf" else ""), "", "",

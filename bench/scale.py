@@ -181,7 +181,7 @@ def child_fit(folder: Path) -> dict:
     """Train and fill the FAISS cache from SQLite, as a writer does; time it."""
     from index.lock import WriteLock
     from index.store import Index
-    from index.vectors import FAISS_NAME
+    from index.vector_files import FAISS_NAME
 
     (folder / FAISS_NAME).unlink(missing_ok=True)
     with WriteLock(folder), measure() as span:
@@ -202,7 +202,7 @@ def child_exact(vectors_path: Path, size: int, queries_path: Path, k: int) -> di
     import faiss
     import numpy as np
 
-    from index.vectors import APPROX_THRESHOLD
+    from index.vector_layout import APPROX_THRESHOLD
     from search_latency import Latency
 
     data = np.memmap(vectors_path, dtype="float16", mode="r").reshape(-1, 384)[:size]
@@ -238,7 +238,8 @@ def child_ann(vectors_path: Path, size: int, queries_path: Path, truth_path: Pat
 
     import numpy as np
 
-    from index.vectors import VectorStore, layout_for, training_ids
+    from index.vector_layout import layout_for, training_ids
+    from index.vectors import VectorStore
     from search_latency import Latency
 
     data = np.memmap(vectors_path, dtype="float16", mode="r").reshape(-1, 384)[:size]
@@ -406,7 +407,7 @@ def run(size: int = 1_000_000, pages: int | None = None, text_queries: int = 200
     """Vectors at `size` passages (exact vs IVF), the whole index at `pages` pages (default: `size`)."""
     import numpy as np
 
-    from index.vectors import APPROX_THRESHOLD
+    from index.vector_layout import APPROX_THRESHOLD
     from scale_data import all_vectors, real_vectors
 
     pages = pages or size

@@ -9,7 +9,8 @@ from .lock import WriteLock, writer_of
 from .sources import is_under, path_forms, shown
 from .location import quick_check
 from .store import Index
-from .vectors import VectorStore, digest
+from .vector_values import digest
+from .vectors import VectorStore
 
 
 @dataclass

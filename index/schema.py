@@ -5,10 +5,10 @@ DB_NAME = "index.db"
 
 SCHEMA = """
 -- meta keys: format_version, created, embed_model, embed_dim,
--- vector_index (JSON index.vectors.Layout: the FAISS cache's kind and parameters)
+-- vector_index (JSON index.vector_layout.Layout: the FAISS cache's kind and parameters)
 -- meta also holds the vector stamp, updated in every transaction that adds or removes chunks:
 --   vectors_uuid (this database's identity), vectors_gen (+1 per change),
---   vectors_sum (order-free checksum of every (chunk id, vector); see vectors.digest)
+--   vectors_sum (order-free checksum of every (chunk id, vector); see vector_values.digest)
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE IF NOT EXISTS documents (

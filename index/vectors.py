@@ -6,10 +6,7 @@ after a crash, and rebuild from scratch when it is lost.
 
 Below APPROX_THRESHOLD passages the cache is exact (IndexIDMap2 over IndexFlatIP); past
 it, an inverted file (IndexIVFScalarQuantizer, 8-bit codes) whose layout is chosen by
-`layout_for(n)` and recorded in the index's meta table as `vector_index`:
-
-    layout_for(1_000_000) -> Layout(kind='ivf', nlist=1024, nprobe=256, encoding='SQ8', trained_on=1000000,
-                                    rescore=100)
+`layout_for(n)` (index/vector_layout.py).
 
 Both kinds take add/remove by chunk id and a faiss.IDSelector at search time. An IVF search
 takes the `rescore` best candidates by their 8-bit codes and re-scores them exactly with the
@@ -19,186 +16,22 @@ exact cosines and its order the exact order among the candidates.
 A reader maps an IVF file's lists from disk (faiss IO_FLAG_MMAP: ~1 ms whatever the size,
 instead of reading hundreds of MiB) and copies them into memory only before it changes them.
 
-The file carries a stamp (`vectors.faiss.stamp`: the database's uuid, its change
-generation and the checksum of the (id, vector) pairs the file holds) so a reader can
-tell a current file from a stale or foreign one without trusting ids alone
-(`Index.reconcile`).
+The file carries a stamp (index/vector_files.py) so a reader can tell a current file from a
+stale or foreign one; the checksum in it (`digest`) and the float16 packing are in
+index/vector_values.py.
 """
 from __future__ import annotations
 
 import errno
 import json
-import math
 import os
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-FAISS_NAME = "vectors.faiss"
-STAMP_NAME = FAISS_NAME + ".stamp"
-_MASK = (1 << 64) - 1
-VECTOR_DTYPE = "float16"  # chunks.vector in SQLite; FAISS is given the same rounded values
-
-# Past this many passages a flat search costs more than the rest of a hybrid query
-# (bench/scale.py: flat top-100 ~8 ms at 10^5, ~80 ms at 10^6 on 2 cores; IVF stays ~2-4 ms).
-APPROX_THRESHOLD = 200_000
-RETRAIN_GROWTH = 4  # retrain (more lists) once the index holds 4x what it was trained on
-TRAIN_PER_LIST = 40  # k-means sample: 40 vectors per list (FAISS warns below 39)
-RESCORE = 100  # IVF candidates re-scored exactly from SQLite's float16 vectors (bench/scale.py)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What the FAISS cache should be; stored as JSON in meta['vector_index']."""
-
-    kind: str = "flat"  # flat | ivf
-    nlist: int = 0  # inverted lists (ivf)
-    nprobe: int = 0  # lists visited per query (ivf)
-    encoding: str = "flat"  # flat (float32) | SQ8 (one byte per dimension) | fp16
-    trained_on: int = 0  # passages when the quantizer was trained
-    rescore: int = 0  # (ivf) best candidates re-scored exactly with SQLite's vectors; 0: none
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | None) -> "Layout | None":
-        if not text:
-            return None
-        try:
-            return cls(**json.loads(text))
-        except (TypeError, ValueError):
-            return None
-
-
-def layout_for(n: int, current: Layout | None = None) -> Layout:
-    """The layout for an index of `n` passages, keeping `current` while it still fits.
-
-    Flat below APPROX_THRESHOLD (back to flat only below half of it, so an index hovering
-    at the threshold is not rebuilt back and forth); IVF with ~sqrt(n) lists (a power of
-    two), nprobe = nlist/4 (min 16) and the best RESCORE candidates re-scored exactly past
-    it, retrained when n grows RETRAIN_GROWTH-fold. sqrt(n) rather than the usual 4·sqrt(n):
-    k-means for 4096 lists takes ~16x the CPU of 1024 (tens of minutes on 2 cores at 10^6).
-    Recall@10 at 10^6 on bench/scale.py's passages: nlist/4 + re-scoring 0.996 (p50 ~40 ms on
-    a busy core), nlist/8 + re-scoring 0.983, nlist/4 alone 0.984; on the previous run's
-    passages nlist/8 gave 0.952 and nlist/4 + re-scoring 0.987: the cheapest over 0.98 on both.
-    """
-    if current is not None and current.kind == "ivf":
-        if n >= APPROX_THRESHOLD // 2 and n <= RETRAIN_GROWTH * max(current.trained_on, 1):
-            # trained lists kept, today's search parameters
-            return replace(current, nprobe=_nprobe(current.nlist), rescore=RESCORE)
-    if n < APPROX_THRESHOLD:
-        return Layout()
-    nlist = min(2 ** round(math.log2(math.sqrt(n))), 2 ** int(math.log2(max(n // TRAIN_PER_LIST, 1))))
-    return Layout("ivf", nlist, _nprobe(nlist), "SQ8", n, RESCORE)
-
-
-def _nprobe(nlist: int) -> int:
-    return min(nlist, max(16, nlist // 4))
-
-
-def training_ids(ids, layout: Layout, seed: int = 0):
-    """The ids whose vectors train an IVF layout: TRAIN_PER_LIST per list, drawn at random (seeded), sorted."""
-    import numpy as np
-
-    size = min(len(ids), layout.nlist * TRAIN_PER_LIST)
-    return np.sort(np.random.default_rng(seed).choice(np.asarray(ids), size, replace=False))
-
-
-def pack_vector(vector) -> bytes:
-    """One float32 vector -> the float16 bytes kept in SQLite (half the size; cosines move < 1e-3)."""
-    import numpy as np
-
-    return np.asarray(vector, dtype="float32").astype(VECTOR_DTYPE).tobytes()
-
-
-def read_faiss(path: Path, mapped: bool = False):
-    """faiss.read_index through a Python file: any path works (faiss's own wants str, and a folder
-    name with bytes that are not UTF-8 is a surrogate str it cannot encode).
-
-    `mapped`: an IVF file's lists are mapped from disk, read only (faiss IO_FLAG_MMAP), where the
-    path can be given to faiss as UTF-8; other files are read whole either way.
-    """
-    import faiss
-
-    if mapped:
-        try:
-            name = os.fsencode(path).decode("utf-8")
-        except UnicodeDecodeError:
-            name = None
-        if name is not None:
-            return faiss.read_index(name, faiss.IO_FLAG_MMAP)
-    with open(path, "rb", buffering=1 << 20) as f:
-        reader = faiss.PyCallbackIOReader(f.read)
-        try:
-            return faiss.read_index(reader)
-        finally:
-            del reader
-
-
-def write_faiss(index, path: Path) -> None:
-    """faiss.write_index through a Python file (see read_faiss), flushed and fsynced."""
-    import faiss
-
-    with open(path, "wb", buffering=1 << 20) as f:
-        writer = faiss.PyCallbackIOWriter(f.write)
-        try:
-            faiss.write_index(index, writer)
-        finally:
-            del writer
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def unpack_vectors(blobs: list[bytes], dim: int):
-    """SQLite blobs -> float32 array (n, dim)."""
-    import numpy as np
-
-    if not blobs:
-        return np.zeros((0, dim), dtype="float32")
-    flat = np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE)
-    if dim <= 0 or flat.size != len(blobs) * dim:  # embed_dim in the meta table disagrees with the stored vectors
-        from .errors import IndexDamaged
-
-        raise IndexDamaged(f"the index's stored vectors do not have the {dim} dimensions its meta table records "
-                           f"({flat.size} values in {len(blobs)} vector(s)); the index is damaged: "
-                           "rebuild it into a new folder (`pagerag index build PATHS --index NEW_FOLDER`)")
-    return flat.reshape(len(blobs), dim).astype("float32")
-
-
-def _mix(z):
-    """splitmix64's finaliser over a uint64 array: every input bit moves about half the output bits."""
-    import numpy as np
-
-    z = z ^ (z >> np.uint64(30))
-    z = z * np.uint64(0xBF58476D1CE4E5B9)
-    z = z ^ (z >> np.uint64(27))
-    z = z * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def digest(ids, vectors) -> int:
-    """Order-free checksum of (chunk id, vector) pairs: the sum mod 2**64 of one hash per pair.
-
-    `vectors` are float32 rows as FAISS holds them (SQLite's float16 values, widened).
-    Sums compose: digest(a ∪ b) = digest(a) + digest(b) mod 2**64, so the store keeps it
-    up to date by adding the digest of what it inserts and subtracting that of what it
-    deletes. Moving a vector to another id, or changing one bit of one vector, changes it.
-    """
-    import numpy as np
-
-    ids = np.asarray(ids, dtype=np.int64).astype(np.uint64)
-    if not len(ids):
-        return 0
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), -1)
-    weights = _mix(np.arange(vectors.shape[1], dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
-    total = 0
-    with np.errstate(over="ignore"):
-        for start in range(0, len(ids), 8192):
-            bits = vectors[start:start + 8192].view(np.uint32).astype(np.uint64)
-            rows = (bits * weights).sum(axis=1, dtype=np.uint64)
-            h = _mix(rows ^ _mix(ids[start:start + 8192] + np.uint64(1)))
-            total = (total + int(h.sum(dtype=np.uint64))) & _MASK
-    return total
+# stamp_on_disk, layout_for, training_ids, digest, pack_vector, unpack_vectors: not used here; index/store.py
+# and index/vector_cache.py import them from here
+from .vector_files import FAISS_NAME, STAMP_NAME, read_faiss, stamp_on_disk, write_faiss  # noqa: F401
+from .vector_layout import Layout, layout_for, training_ids  # noqa: F401
+from .vector_values import as_stored, digest, pack_vector, unpack_vectors  # noqa: F401
 
 
 def rescored(vector, ids, stored, k: int):
@@ -224,25 +57,6 @@ def id_selector(ids):
     lo, hi = int(ids[0]), int(ids[-1])
     return faiss.IDSelectorRange(lo, hi + 1) if hi - lo + 1 == len(ids) else faiss.IDSelectorBatch(ids)
 
-
-def _as_stored(vectors):
-    """float32 rows rounded as SQLite stores them, so FAISS holds exactly what it could be rebuilt from."""
-    import numpy as np
-
-    return np.ascontiguousarray(np.asarray(vectors, dtype="float32").astype(VECTOR_DTYPE), dtype="float32")
-
-
-def stamp_on_disk(folder: Path) -> dict | None:
-    """The FAISS file's stamp ({"uuid", "gen", "sum"}) if it names the file beside it (size, mtime), without
-    reading the file: whether the cache is current costs two small reads, not loading it."""
-    try:
-        stamp = json.loads((Path(folder) / STAMP_NAME).read_text())
-        st = (Path(folder) / FAISS_NAME).stat()
-        if (stamp["size"], stamp["mtime_ns"]) != (st.st_size, st.st_mtime_ns):
-            return None
-        return {"uuid": str(stamp["uuid"]), "gen": int(stamp["gen"]), "sum": int(stamp["sum"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 class VectorStore:
@@ -383,7 +197,7 @@ class VectorStore:
 
         if len(ids):
             self._in_memory()
-            self.index.add_with_ids(_as_stored(vectors), np.asarray(ids, dtype="int64"))
+            self.index.add_with_ids(as_stored(vectors), np.asarray(ids, dtype="int64"))
             self.dirty = True
 
     def remove(self, ids) -> None:
@@ -399,10 +213,10 @@ class VectorStore:
         then filled from `batches` (an iterable of (ids, vectors))."""
         index = self._empty(layout)
         if layout.kind == "ivf":
-            index.train(_as_stored(sample))
+            index.train(as_stored(sample))
         for ids, vectors in batches:
             if len(ids):
-                index.add_with_ids(_as_stored(vectors), ids)
+                index.add_with_ids(as_stored(vectors), ids)
         self.index = index
         self.mapped = False
         self.dirty = True

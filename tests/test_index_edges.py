@@ -178,7 +178,7 @@ def test_links_to_folders_are_followed_once_and_index_folders_left_out(tmp_path)
 
 # -- the FAISS cache and the database's own records ------------------------------------------------------
 def test_a_build_with_nothing_to_do_rewrites_a_faiss_file_that_is_not_current(tmp_path):
-    from index.vectors import FAISS_NAME, stamp_on_disk
+    from index.vector_files import FAISS_NAME, stamp_on_disk
 
     text_pdf(tmp_path / "c" / "a.pdf", ["Tram timetable changes from the first of May."])
     idx = tmp_path / "idx"

@@ -14,7 +14,7 @@ from index.builder import BuildOptions, build
 from index.errors import BadArgument, IndexDamaged, IndexLocationError, IndexReadOnly, NotIndexed
 from index.maintenance import remove_paths, verify
 from index.store import Index
-from index.vectors import STAMP_NAME
+from index.vector_files import STAMP_NAME
 from rag.retrieve import Retriever
 
 TEXT = BuildOptions(ocr="none", jobs=1)

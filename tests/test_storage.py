@@ -2,9 +2,11 @@
 import numpy as np
 import pytest
 
-from index import vector_cache, vectors
+from index import vector_cache, vector_layout
 from index.store import Index, NewChunk, NewPage
-from index.vectors import FAISS_NAME, Layout, VectorStore, layout_for
+from index.vector_files import FAISS_NAME, STAMP_NAME
+from index.vector_layout import Layout, layout_for
+from index.vectors import VectorStore
 from index.wordpack import WordsFormatError, pack_words, unpack_words
 from index.words import Word, page_text
 
@@ -51,14 +53,14 @@ def test_words_blob_is_smaller_than_json_and_versioned():
 def test_layout_by_size():
     assert layout_for(1000) == Layout()
     big = layout_for(1_000_000)
-    assert big == Layout("ivf", 1024, vectors._nprobe(1024), "SQ8", 1_000_000, vectors.RESCORE)
+    assert big == Layout("ivf", 1024, vector_layout._nprobe(1024), "SQ8", 1_000_000, vector_layout.RESCORE)
     assert big.rescore >= 10  # re-scored: recall@10 >= 0.98 at 10^6 (bench/scale.py)
     older = Layout("ivf", 1024, 128, "SQ8", 1_000_000)  # recorded by an earlier version: no re-scoring
     assert layout_for(1_000_000, older) == big  # search parameters follow the code, trained lists are kept
     assert layout_for(1_500_000, big) == big  # grown less than RETRAIN_GROWTH-fold: kept
     assert layout_for(5_000_000, big).nlist > big.nlist  # retrained, more lists
-    assert layout_for(vectors.APPROX_THRESHOLD // 2 + 1, big) == big  # hysteresis: no flip-flop
-    assert layout_for(vectors.APPROX_THRESHOLD // 2 - 1, big) == Layout()
+    assert layout_for(vector_layout.APPROX_THRESHOLD // 2 + 1, big) == big  # hysteresis: no flip-flop
+    assert layout_for(vector_layout.APPROX_THRESHOLD // 2 - 1, big) == Layout()
     assert Layout.from_json(big.to_json()) == big
 
 
@@ -97,13 +99,13 @@ def test_vectors_kept_as_float16_and_faiss_holds_the_same(tmp_path):
 
 
 def test_ivf_past_the_threshold_with_adds_removes_and_a_lost_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(vectors, "APPROX_THRESHOLD", 2000)
+    monkeypatch.setattr(vector_layout, "APPROX_THRESHOLD", 2000)
     folder = tmp_path / "idx"
     idx = _fill(folder, 4000)
     idx.save_vectors()
     layout = Layout.from_json(idx.meta["vector_index"])
-    nprobe = vectors._nprobe(64)
-    assert layout == Layout("ivf", 64, nprobe, "SQ8", 4000, vectors.RESCORE)  # parameters recorded in meta
+    nprobe = vector_layout._nprobe(64)
+    assert layout == Layout("ivf", 64, nprobe, "SQ8", 4000, vector_layout.RESCORE)  # parameters recorded in meta
     assert idx.vector_layout() == layout
     on_disk = VectorStore(folder, DIM).layout  # the file, read back, is what meta records: no retraining
     assert (on_disk.kind, on_disk.nlist, on_disk.nprobe, on_disk.encoding) == ("ivf", 64, nprobe, "SQ8")
@@ -141,12 +143,12 @@ def test_ivf_past_the_threshold_with_adds_removes_and_a_lost_file(tmp_path, monk
 
 def test_ivf_candidates_are_rescored_exactly_from_sqlite(tmp_path, monkeypatch):
     """IVF (8-bit codes) finds candidates; their float16 vectors in SQLite give the exact scores and order."""
-    monkeypatch.setattr(vectors, "APPROX_THRESHOLD", 2000)
-    monkeypatch.setattr(vectors, "_nprobe", lambda nlist: nlist)  # every list visited: candidates hold the top 10
+    monkeypatch.setattr(vector_layout, "APPROX_THRESHOLD", 2000)
+    monkeypatch.setattr(vector_layout, "_nprobe", lambda nlist: nlist)  # every list visited: candidates hold the top 10
     folder = tmp_path / "idx"
     _fill(folder, 4000).save_vectors()
     idx = Index.open(folder)
-    assert idx.vector_layout().rescore == vectors.RESCORE and idx.vectors.layout.kind == "ivf"
+    assert idx.vector_layout().rescore == vector_layout.RESCORE and idx.vectors.layout.kind == "ivf"
     ids, stored = idx.all_vectors()
     codes_only = 0
     for q in _clustered(20, 3):
@@ -176,11 +178,11 @@ def test_a_mapped_ivf_file_that_does_not_match_sqlite_is_not_served(tmp_path, mo
     import json
     import shutil
 
-    monkeypatch.setattr(vectors, "APPROX_THRESHOLD", 2000)
+    monkeypatch.setattr(vector_layout, "APPROX_THRESHOLD", 2000)
     folder, other = tmp_path / "idx", tmp_path / "other"
     _fill(folder, 3000).save_vectors()
     _fill(other, 3000).save_vectors()  # same vectors, another database
-    old = (folder / FAISS_NAME).read_bytes(), (folder / vectors.STAMP_NAME).read_text()
+    old = (folder / FAISS_NAME).read_bytes(), (folder / STAMP_NAME).read_text()
     writer = Index.open(folder)
     doc = writer.add_document("/y.pdf", "1" * 64, 1, 1, "pdf", "y", 1)
     v = _clustered(1, 9)[0]
@@ -192,17 +194,17 @@ def test_a_mapped_ivf_file_that_does_not_match_sqlite_is_not_served(tmp_path, mo
     (folder / FAISS_NAME).write_bytes(old[0])
     stamp = json.loads(old[1])
     stamp["mtime_ns"] = (folder / FAISS_NAME).stat().st_mtime_ns
-    (folder / vectors.STAMP_NAME).write_text(json.dumps(stamp))
+    (folder / STAMP_NAME).write_text(json.dumps(stamp))
     reader = Index.open(folder)
     assert VectorStore(folder, DIM).mapped and VectorStore(folder, DIM).stamp["gen"] < reader.vector_stamp()["gen"]
     assert sorted(reader.vectors.ids().tolist()) == [new_id] and not reader.vectors.mapped
     assert reader.nearest(v, 5)[1].tolist() == [new_id]
     # another database's file and stamp, copied over: rebuilt from SQLite, never served
     shutil.copy(other / FAISS_NAME, folder / FAISS_NAME)
-    shutil.copy(other / vectors.STAMP_NAME, folder / vectors.STAMP_NAME)
-    stamp = json.loads((folder / vectors.STAMP_NAME).read_text())
+    shutil.copy(other / STAMP_NAME, folder / STAMP_NAME)
+    stamp = json.loads((folder / STAMP_NAME).read_text())
     stamp["mtime_ns"] = (folder / FAISS_NAME).stat().st_mtime_ns
-    (folder / vectors.STAMP_NAME).write_text(json.dumps(stamp))
+    (folder / STAMP_NAME).write_text(json.dumps(stamp))
     assert VectorStore(folder, DIM).mapped and len(VectorStore(folder, DIM)) == 3000
     reader = Index.open(folder)
     assert reader.vectors.ids().tolist() == [new_id]

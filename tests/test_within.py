@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from index import vector_cache, vectors
+from index import vector_cache, vector_layout
 from index.errors import NotIndexed
 from index.store import Index, NewChunk, NewPage
-from index.vectors import unpack_vectors
+from index.vector_values import unpack_vectors
 from index.words import Word
 from rag.retrieve import Retriever
 
@@ -44,7 +44,7 @@ def brute_force(idx, query, doc_ids, k):
 @pytest.mark.parametrize("layout", ["flat", "ivf"])
 def test_nearest_within_documents_is_exact_and_scoped(tmp_path, monkeypatch, layout):
     if layout == "ivf":
-        monkeypatch.setattr(vectors, "APPROX_THRESHOLD", 2000)
+        monkeypatch.setattr(vector_layout, "APPROX_THRESHOLD", 2000)
     idx = fill(tmp_path / "idx", docs=10, pages=300)
     assert idx.vectors.layout.kind == layout
     query = np.random.default_rng(1).normal(size=DIM).astype("float32")
