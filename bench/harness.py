@@ -127,7 +127,7 @@ def environment() -> dict:
 # -- synthetic text ---------------------------------------------------------------------
 def english_words() -> list[str]:
     """Whole English words of the bundled MiniLM vocabulary (one word piece each), most frequent first."""
-    from index.embed import DEFAULT_MODEL, bundled_path
+    from index.embed_models import DEFAULT_MODEL, bundled_path
     from rag.query import STOPWORDS
 
     folder = bundled_path(DEFAULT_MODEL)

@@ -24,7 +24,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from .embed import INT8_FILE, INT8_UNSUPPORTED_FILE, ONNX_FILE, PIPELINE_FILE, Embedder, OnnxEmbedder
+from .embed_onnx import INT8_FILE, INT8_UNSUPPORTED_FILE, ONNX_FILE, PIPELINE_FILE, OnnxEmbedder
+from .embed_torch import Embedder
 
 MIN_COSINE = 0.99999
 # the int8 graph is kept only if its vectors stay this close to fp32's on passage-like probes

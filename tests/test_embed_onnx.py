@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from index import onnx_export
-from index.embed import (DEFAULT_MODEL, INT8_FILE, INT8_UNSUPPORTED_FILE, ONNX_FILE, UNSUPPORTED_FILE, Embedder,
-                         OnnxEmbedder, bundled_path, cache_root, load_embedder, model_key)
+from index.embed import UNSUPPORTED_FILE, Embedder, OnnxEmbedder, cache_root, load_embedder, model_key
+from index.embed_models import DEFAULT_MODEL, bundled_path
+from index.embed_onnx import INT8_FILE, INT8_UNSUPPORTED_FILE, ONNX_FILE
 from index.onnx_export import MIN_INT8_COSINE
 from index.store import Index
 from rag.retrieve import Retriever

@@ -46,7 +46,7 @@ def test_search_on_index_whose_model_is_gone(tmp_path, sample_index):
 
 PROBE = """
 import sys
-from index.embed import model_folder
+from index.embed_models import model_folder
 from rag.backends.hf import TransformersBackend
 model_folder("someorg/absent")  # imports huggingface_hub offline, as a search before an answer may
 import huggingface_hub.constants as c

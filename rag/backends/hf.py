@@ -150,7 +150,7 @@ class TransformersBackend(Backend):
         if not self.allow_download:
             os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
         else:
-            from index.embed import allow_hub_downloads
+            from index.embed_models import allow_hub_downloads
 
             allow_hub_downloads()
 
