@@ -115,14 +115,15 @@ class Assistant:
             answer.text, answer.abstained = abstain, True
             answer.sources = [Source(n, h.path, h.page, h.title, h.snippet, False, h.score) for n, h in enumerate(hits, 1)]
         else:
-            evidence = gather(self.index, hits, self.settings.images)
+            searched = time.perf_counter() - t0
+            options, answer.model_error = self.ready()  # first: pages are rendered only for a model that will see them
+            t1 = time.perf_counter()
+            evidence = gather(self.index, hits, 0 if answer.model_error else self.settings.images)
             answer.sources = evidence.sources
-            answer.retrieval_seconds = time.perf_counter() - t0
-            if self.backend is None:
-                answer.model_error = "no model backend configured"
+            answer.retrieval_seconds = searched + time.perf_counter() - t1
+            if answer.model_error:
                 return answer
             try:
-                options = self.backend.ready(self.settings.generation)
                 t1 = time.perf_counter()
                 pieces = []
                 for piece in self.backend.stream(build_messages(history, evidence, question), evidence.images,
@@ -146,6 +147,16 @@ class Assistant:
         answer.retrieval_seconds = answer.retrieval_seconds or time.perf_counter() - t0
         self.remember(answer, conversation_id)
         return answer
+
+    def ready(self) -> tuple[GenerationOptions | None, str | None]:
+        """(the options to stream with, None), or (None, why no model can answer): the backend loaded
+        (or, for a server, reached) before any page is rendered for it."""
+        if self.backend is None:
+            return None, "no model backend configured"
+        try:
+            return self.backend.ready(self.settings.generation), None
+        except ModelUnavailable as e:
+            return None, str(e)
 
     def abstention(self, query: str, hits: list[Hit]) -> str | None:
         """The message to give instead of an answer when nothing relevant was found, else None."""

@@ -252,7 +252,8 @@ def test_missing_model_shows_evidence_and_exits_4(index_copy, sample_corpus, tmp
     result = invoke("ask", Q_PARKING, "-m", tmp_path / "no-such-model", "--index", index_copy)
     assert result.exit_code == 4
     assert "No answer: the model could not be used." in result.output
-    assert f"[1] {sample_corpus / MINUTES}, page 2 (image shown)" in result.output
+    # the evidence is listed, but no page was rendered for a model that cannot see it, nor claimed shown
+    assert f"[1] {sample_corpus / MINUTES}, page 2\n" in result.output and "(image shown)" not in result.output
     assert "Evidence found:" in result.output and "Traceback" not in result.output
     assert ConversationStore(index_copy).list() == []  # nothing persisted for an unanswered question
 
