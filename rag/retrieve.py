@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from index.embed import Embedder, OnnxEmbedder, load_embedder
+from index.embed_models import model_folder
+from index.spelling import respell, vocabulary
 from index.store import Index
 
-from .query import content, fts_match, longest_titles, ref_groups, snippet, structure_refs, title_candidates
+from .query import (content, fts_match, longest_titles, lower_words, ref_groups, snippet, structure_refs,
+                    title_candidates)
 
 MODES = ("hybrid", "dense", "lexical")
 DENSE_SPREAD_WEIGHT = 0.25  # chosen leave-one-dataset-out (README)
@@ -33,6 +36,7 @@ SPREAD_POWER = 2.0  # likewise
 # score, so such pages come first and the content orders them
 STRUCTURE_BOOST = 1.0
 SPREAD_RANK = 10  # spread = (best - 10th best) / best
+RESPELL = True  # search a misspelt question word as the indexed word one edit away (index/spelling.py)
 CANDIDATES = 100  # pages (lexical) and passages (dense) taken before fusing
 Within = Optional[Sequence[Union[str, Path]]]  # files or folders to search within; None: everything
 
@@ -60,6 +64,7 @@ class Retriever:
         self._embedder = embedder
         self.few_queries = few_queries
         self._vectors: dict[str, object] = {}  # question -> query vector, oldest first
+        self._known: frozenset[str] | None = None
 
     @property
     def embedder(self) -> Embedder | OnnxEmbedder:
@@ -133,8 +138,16 @@ class Retriever:
         return best
 
     def lexical(self, question: str, n: int, doc_ids: list[int] | None = None) -> dict[int, float]:
-        match = fts_match(question)
+        match = fts_match(question, self.respell(question))
         return dict(self.index.lexical(match, n, doc_ids)) if match else {}
+
+    def respell(self, question: str) -> dict[str, str]:
+        """The question's words that no page holds -> the indexed term one edit away (index/spelling.py)."""
+        if not RESPELL:
+            return {}
+        if self._known is None:  # a language model's whole words are not misspellings
+            self._known = vocabulary(str(model_folder(self.index.meta["embed_model"]) or "") or None)
+        return respell(self.index.db, lower_words(question), self._known)
 
     def structure(self, question: str, doc_ids: list[int] | None = None) -> dict[int, float]:
         """page id -> share of the things the question names ('page 6', 'Figure 3', a slide's title:
