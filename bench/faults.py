@@ -6,7 +6,7 @@
 Bad input: every file of tests/fault_kit.py's corpus (generated, ≥30 kinds) must be
 indexed (with the right page count) or skipped with its reason; the build runs as the
 real CLI and its output is searched for tracebacks. Kill trials: SIGKILL at a seeded
-random moment of a first build or of a rebuild of changed/removed files; then
+random moment of a first build or of a rebuild of changed/removed files (tests/kill_trials.py); then
 `index verify`, resume, and compare with an uninterrupted build (pages, passages,
 top 10 dense and lexical for fixed queries). "Pages redone" counts pages committed
 before the kill that the resumed build read again (0: nothing finished is re-read).
@@ -43,7 +43,7 @@ def bad_input(work: Path) -> dict:
 
 
 def kill_trials(work: Path, n: int, seed: int) -> dict:
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "fault_kit.py"), str(work / "trials"), str(n),
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "kill_trials.py"), str(work / "trials"), str(n),
                            str(seed)], env=ENV, capture_output=True, text=True)
     trials = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or len(trials) != n:

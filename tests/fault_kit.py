@@ -1,10 +1,11 @@
-"""Generated corpora for the fault tests and `bench/faults.py`: awkward files, and seeded kill trials.
+"""Generated files for the tests and `bench/faults.py`: text PDFs, page images, and the awkward corpus.
 
     kinds = make_bad_corpus(folder)        # [Kind(name, expect, fragment, pages), ...]
     check_bad_build(folder, kinds, index)  # -> {"handled": ..., "problems": [...]}
 
 Every kind is either indexed (with a known number of pages) or skipped with a reason
 that contains `fragment`. Nothing here mocks pagerag: the files are real bytes on disk.
+The kill trials that build from such files are in kill_trials.py.
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def page_image(lines: list[str], size=(600, 300), mode="RGB"):
     return img.convert(mode) if mode != "RGB" else img
 
 
-def _save(img, path: Path, **kw) -> None:
+def save_image(img, path: Path, **kw) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, **kw)
 
@@ -107,7 +108,7 @@ def _multi_tiff_last_garbled(path: Path) -> None:
 
 def _gif(path: Path, frames: int) -> None:
     imgs = [page_image([f"Slide {i + 1}: tram timetable"]).convert("P") for i in range(frames)]
-    _save(imgs[0], path, save_all=True, append_images=imgs[1:], duration=200, loop=0)
+    save_image(imgs[0], path, save_all=True, append_images=imgs[1:], duration=200, loop=0)
 
 
 def _exif_rotated(path: Path) -> None:
@@ -116,7 +117,7 @@ def _exif_rotated(path: Path) -> None:
     img = page_image(["Rotated receipt total 42.50"]).transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 CW to display
-    _save(img, path, exif=exif)
+    save_image(img, path, exif=exif)
 
 
 def _bomb(path: Path) -> None:
@@ -189,17 +190,17 @@ def make_bad_corpus(folder: Path) -> list[Kind]:
     add(Kind("link.png", "indexed"), lambda p: os.symlink(folder / "good.png", p))
     add(Kind("png-named.jpg", "indexed"), lambda p: _bytes(p, png))
     add(Kind("UPPER.PDF", "indexed", pages=3), lambda p: _bytes(p, good_pdf))
-    add(Kind("sliver-1x10000.png", "indexed"), lambda p: _save(Image.new("RGB", (1, 10000), "white"), p))
-    add(Kind("sliver-10000x1.png", "indexed"), lambda p: _save(Image.new("RGB", (10000, 1), "white"), p))
-    add(Kind("dot-1x1.png", "indexed"), lambda p: _save(Image.new("RGB", (1, 1), "white"), p))
+    add(Kind("sliver-1x10000.png", "indexed"), lambda p: save_image(Image.new("RGB", (1, 10000), "white"), p))
+    add(Kind("sliver-10000x1.png", "indexed"), lambda p: save_image(Image.new("RGB", (10000, 1), "white"), p))
+    add(Kind("dot-1x1.png", "indexed"), lambda p: save_image(Image.new("RGB", (1, 1), "white"), p))
     add(Kind("animated.gif", "indexed", pages=3), lambda p: _gif(p, 3))
-    add(Kind("cmyk.jpg", "indexed"), lambda p: _save(page_image(["CMYK invoice 77"], mode="CMYK"), p))
+    add(Kind("cmyk.jpg", "indexed"), lambda p: save_image(page_image(["CMYK invoice 77"], mode="CMYK"), p))
     add(Kind("gray16.png", "indexed"),
-        lambda p: _save(page_image(["sixteen bit"]).convert("L").convert("I;16"), p))
-    add(Kind("g4.tif", "indexed"), lambda p: _save(page_image(["fax page"]).convert("1"), p, compression="group4"))
+        lambda p: save_image(page_image(["sixteen bit"]).convert("L").convert("I;16"), p))
+    add(Kind("g4.tif", "indexed"), lambda p: save_image(page_image(["fax page"]).convert("1"), p, compression="group4"))
     add(Kind("exif-rotated.jpg", "indexed"), _exif_rotated)
-    add(Kind("transparent.png", "indexed"), lambda p: _save(page_image(["alpha"]).convert("RGBA"), p))
-    add(Kind("palette.bmp", "indexed"), lambda p: _save(page_image(["bitmap"]).convert("P"), p))
+    add(Kind("transparent.png", "indexed"), lambda p: save_image(page_image(["alpha"]).convert("RGBA"), p))
+    add(Kind("palette.bmp", "indexed"), lambda p: save_image(page_image(["bitmap"]).convert("P"), p))
     add(Kind("blank-text.pdf", "indexed"), lambda p: _bytes(p, _pdf_bytes(1, " ")))
     add(Kind("caf\udce9-latin1.png", "indexed"), lambda p: _bytes(p, png))
     add(Kind("name with spaces & ünïcödé ✓.png", "indexed"), lambda p: _bytes(p, png))
@@ -216,7 +217,7 @@ def make_bad_corpus(folder: Path) -> list[Kind]:
     add(Kind("broken-xref.pdf", "indexed", pages=3), lambda p: _bytes(p, _broken_xref(good_pdf)))
     add(Kind("apng.png", "indexed", pages=3), _apng)
     add(Kind("mixed-modes.tif", "indexed", pages=2), _mixed_tiff)
-    add(Kind("wide-65535x1.png", "indexed"), lambda p: _save(Image.new("L", (65535, 1), 255), p))
+    add(Kind("wide-65535x1.png", "indexed"), lambda p: save_image(Image.new("L", (65535, 1), 255), p))
     add(Kind("progressive-cut.jpg", "error", "truncated"), _progressive_cut)
     add(Kind("-leading-dash.png", "indexed"), lambda p: _bytes(p, png))
     add(Kind("tab\tname.png", "indexed"), lambda p: _bytes(p, png))
@@ -229,7 +230,7 @@ def make_bad_corpus(folder: Path) -> list[Kind]:
         _bytes(elsewhere / "outside.png", png), os.symlink(elsewhere, p.parent)))
     add(Kind("back-to-top", "noted", "read once"), lambda p: os.symlink(".", p))
     add(Kind("nested-index", "ignored"), _index_folder)
-    add(Kind("archive-scan.jp2", "indexed"), lambda p: _save(page_image(["JPEG 2000 scan of the ledger"]), p))
+    add(Kind("archive-scan.jp2", "indexed"), lambda p: save_image(page_image(["JPEG 2000 scan of the ledger"]), p))
     return kinds
 
 
@@ -254,11 +255,11 @@ def _broken_xref(pdf: bytes) -> bytes:
 
 def _apng(path: Path) -> None:
     frames = [page_image([f"Animated PNG frame {i + 1}: ferry"]) for i in range(3)]
-    _save(frames[0], path, save_all=True, append_images=frames[1:], duration=100)
+    save_image(frames[0], path, save_all=True, append_images=frames[1:], duration=100)
 
 
 def _mixed_tiff(path: Path) -> None:
-    _save(page_image(["colour page of the ledger"]), path, save_all=True,
+    save_image(page_image(["colour page of the ledger"]), path, save_all=True,
           append_images=[page_image(["fax page of the ledger"]).convert("1")])
 
 
@@ -319,281 +320,3 @@ def check_bad_build(folder: Path, kinds: list[Kind], index: Path) -> tuple[int, 
 
 def is_regular(path: Path) -> bool:
     return stat.S_ISREG(os.lstat(path).st_mode)
-
-
-# -- kill trials ----------------------------------------------------------------------
-# Builds run in forked children of a process that has imported everything and loaded the
-# embedding model but never run it (so no thread pool is forked mid-flight): a trial costs
-# the build itself, not a Python start-up. The parent only forks, waits, kills and compares.
-QUERIES = ["harbour crane inspection", "invoice total amount due", "tram timetable changes",
-           "minutes of the board meeting", "warranty claim for the boiler"]
-TOPICS = ["harbour crane inspection", "invoice total amount due", "tram timetable changes",
-          "minutes of the board meeting", "warranty claim for the boiler", "library parking decision",
-          "water authority budget", "orchard irrigation plan", "museum ticket prices"]
-
-
-def write_corpus(folder: Path, version: int) -> None:
-    """Version 1: 7 text-layer PDFs (1-3 pages) and 2 small images. Version 2 (written over version 1)
-    changes two PDFs and an image, removes a PDF and adds one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, topic in enumerate(TOPICS[:7]):
-        name = folder / f"doc{i}.pdf"
-        if version == 2 and i == 4:
-            name.unlink(missing_ok=True)
-            continue
-        if version == 2 and i not in (1, 6):
-            continue
-        edit = " (revised: figures corrected)" if version == 2 else ""
-        pages = [f"{topic.capitalize()}{edit}, part {p + 1} of document {i}.\n"
-                 f"Reference {i * 100 + p}: details about {topic} and item {p * 7 + i}." for p in range(1 + i % 3)]
-        text_pdf(name, pages)
-    scans = [["Receipt 4471", "Total 42.50 EUR"], ["Parcel label", "Dock 7 Rotterdam"]]
-    for j, lines in enumerate(scans):
-        if version == 2 and j == 1:
-            _save(page_image(["Parcel label", "Dock 9 Antwerp"], size=(420, 160)), folder / f"scan{j}.png")
-        elif version == 1:
-            _save(page_image(lines, size=(420, 160)), folder / f"scan{j}.png")
-    if version == 2:
-        text_pdf(folder / "doc9.pdf", ["A new memo about lighthouse maintenance.\nLamp replaced in March."])
-
-
-def in_child(fn, *args, timeout: float = 300):
-    """Run fn(*args) in a forked child; returns its result (or raises with the child's traceback)."""
-    import pickle
-    import select
-    import time
-    import traceback
-
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.close(r)
-        try:
-            out = ("ok", fn(*args))
-        except BaseException:  # noqa: BLE001 - everything goes back to the parent
-            out = ("error", traceback.format_exc())
-        with os.fdopen(w, "wb") as f:
-            pickle.dump(out, f)
-        os._exit(0)
-    os.close(w)
-    chunks, deadline = [], time.monotonic() + timeout
-    with os.fdopen(r, "rb") as f:
-        while True:
-            ready, _, _ = select.select([f], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                raise TimeoutError(f"child did not finish in {timeout}s")
-            data = f.read1(1 << 20)
-            if not data:
-                break
-            chunks.append(data)
-    os.waitpid(pid, 0)
-    status, value = pickle.loads(b"".join(chunks))
-    if status != "ok":
-        raise RuntimeError(value)
-    return value
-
-
-def killed_when(ready, delay: float, fn, *args, timeout: float = 300) -> bool:
-    """Fork fn(*args); once ready() (polled every 10 ms) wait `delay` s more and SIGKILL it.
-
-    Returns True if it was still running when killed."""
-    import signal
-    import time
-
-    pid = os.fork()
-    if pid == 0:
-        try:
-            fn(*args)
-        finally:
-            os._exit(0)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not os.waitpid(pid, os.WNOHANG)[0]:
-        try:
-            if ready():
-                break
-        except Exception:  # noqa: BLE001 - the database may not exist yet
-            pass
-        time.sleep(0.01)
-    else:
-        return False
-    time.sleep(delay)
-    if os.waitpid(pid, os.WNOHANG)[0]:
-        return False
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return True
-
-
-def snapshot(index: Path, embedder) -> dict:
-    """What a user sees: pages, passages, and the top 10 for fixed queries, dense and lexical."""
-    from index.sources import fs_path
-    from index.store import Index
-    from rag.retrieve import Retriever
-
-    idx = Index.open(index)
-    try:
-        name = lambda p: os.path.basename(fs_path(p))  # noqa: E731
-        pages = {(name(p), n): (t, s) for p, n, t, s in idx.db.execute(
-            "SELECT d.path, p.page_no, p.text, p.source FROM pages p JOIN documents d ON d.id = p.doc_id")}
-        chunks = {(name(p), n, o): t for p, n, o, t in idx.db.execute(
-            "SELECT d.path, p.page_no, c.ord, c.text FROM chunks c JOIN pages p ON p.id = c.page_id "
-            "JOIN documents d ON d.id = p.doc_id")}
-        docs = {name(d["path"]): (d["sha256"], d["status"]) for d in idx.documents()}
-        r = Retriever(idx, embedder)
-        tops = {(mode, q): [(os.path.basename(h.path), h.page, h.score) for h in r.search(q, k=10, mode=mode)]
-                for q in QUERIES for mode in ("dense", "lexical")}
-        return {"pages": pages, "chunks": chunks, "docs": docs, "tops": tops}
-    finally:
-        idx.close()
-
-
-def same_ranking(a: list, b: list, tol: float = 1e-4) -> bool:
-    """Same pages in the top k, with scores equal rank by rank (so any reordering is between near-ties)."""
-    return (len(a) == len(b) and sorted(x[:2] for x in a) == sorted(x[:2] for x in b)
-            and all(abs(x[2] - y[2]) <= tol for x, y in zip(a, b)))
-
-
-def differences(got: dict, want: dict) -> list[str]:
-    out = [k for k in ("pages", "chunks", "docs") if got[k] != want[k]]
-    out += [f"top-10 {m} {q!r}" for (m, q), hits in want["tops"].items() if not same_ranking(got["tops"][(m, q)], hits)]
-    return out
-
-
-def committed_pages(index: Path) -> dict:
-    """(file name, page) -> sha256 of the document version the page belongs to."""
-    import sqlite3
-
-    db = sqlite3.connect(f"file:{index / 'index.db'}?mode=ro", uri=True)
-    try:
-        return {(os.path.basename(p), n): sha for p, n, sha in db.execute(
-            "SELECT d.path, p.page_no, d.sha256 FROM pages p JOIN documents d ON d.id = p.doc_id")}
-    finally:
-        db.close()
-
-
-@dataclass
-class TrialResult:
-    scenario: str
-    after_pages: int  # killed once this many pages were committed ...
-    delay: float  # ... and this many seconds more
-    killed: bool
-    verify_ok: bool
-    verify_problems: list
-    pages_lost: int
-    pages_redone: int
-    differences: list
-
-    @property
-    def corrupted(self) -> bool:
-        return not self.verify_ok or bool(self.differences)
-
-
-class KillTrials:
-    """Seeded SIGKILL trials over a first build and a rebuild of changed/removed files.
-
-        trials = KillTrials(workdir, ocr="tesseract")
-        results = [trials.run(seed) for seed in range(20)]
-    """
-
-    def __init__(self, workdir: Path, ocr: str = "tesseract"):
-        import shutil
-        import time
-
-        import faiss  # noqa: F401 - imported once here, not in every child
-
-        from index.builder import BuildOptions
-        from index.embed import DEFAULT_MODEL, load_embedder
-
-        self.work = workdir
-        self.embedder = None  # each child loads its own: a model's thread pools do not survive a fork
-        in_child(lambda: load_embedder(DEFAULT_MODEL) and None)  # any one-time export happens here, once
-        self.options = {"first": BuildOptions(ocr=ocr, jobs=1), "rebuild": BuildOptions(ocr=ocr, jobs=1, prune=True)}
-        self.corpus = {"first": workdir / "c-first", "rebuild": workdir / "c-rebuild"}
-        self.start = {"first": workdir / "start-first", "rebuild": workdir / "start-rebuild"}
-        write_corpus(self.corpus["first"], 1)
-        write_corpus(self.corpus["first"], 2)
-        write_corpus(self.corpus["rebuild"], 1)
-        in_child(self._build, self.start["rebuild"], "rebuild")  # the index of version 1 ...
-        write_corpus(self.corpus["rebuild"], 2)  # ... and the files change under it
-        self.start["first"].mkdir()
-        self.reference, self.duration, self.reads = {}, {}, {}
-        for scenario in ("first", "rebuild"):
-            ref = workdir / f"ref-{scenario}"
-            shutil.copytree(self.start[scenario], ref)
-            t0 = time.monotonic()
-            self.reads[scenario] = in_child(self._build, ref, scenario).pages_read
-            self.duration[scenario] = time.monotonic() - t0
-            self.reference[scenario] = in_child(snapshot, ref, self.embedder)
-
-    def _build(self, index: Path, scenario: str):
-        from index.builder import build
-
-        return build(index, [self.corpus[scenario]], self.options[scenario])
-
-    def _after_kill(self, index: Path):
-        from index.maintenance import verify
-
-        report = verify(index)
-        return report.ok, [c.detail for c in report.checks if not c.ok], committed_pages(index)
-
-    def _resume(self, index: Path):
-        from index.maintenance import verify
-
-        report = self._build(index, self.scenario)
-        check = verify(index)
-        return report.pages_read, check.ok, [c.detail for c in check.checks if not c.ok], snapshot(index, self.embedder)
-
-    def run(self, seed: int, scenario: str | None = None) -> TrialResult:
-        import random
-        import shutil
-
-        rng = random.Random(seed)
-        self.scenario = scenario or ("first", "rebuild")[seed % 2]
-        index = self.work / f"trial-{seed}"
-        shutil.rmtree(index, ignore_errors=True)
-        shutil.copytree(self.start[self.scenario], index)
-        before = committed_pages(index) if (index / "index.db").exists() else {}
-        # a random point of the build's progress (k pages committed, k = 0: while planning), plus a
-        # random fraction of one page's time: kills land in planning, reading, committing and saving
-        k = rng.randint(0, self.reads[self.scenario] - 1)
-        delay = rng.uniform(0, self.duration[self.scenario] / max(1, self.reads[self.scenario]))
-        fresh = lambda: sum(before.get(key) != sha for key, sha in committed_pages(index).items())  # noqa: E731
-        killed = killed_when(lambda: fresh() >= k, delay, self._build, index, self.scenario)
-        ok, problems, after = in_child(self._after_kill, index)
-        final_sha = {name: sha for name, (sha, _) in self.reference[self.scenario]["docs"].items()}
-        kept = {k for k, sha in after.items() if final_sha.get(k[0]) == sha and before.get(k) != sha}
-        pages_read, ok2, problems2, snap = in_child(self._resume, index)
-        want = self.reference[self.scenario]
-        lost = sum(1 for k in want["pages"] if k not in snap["pages"])
-        redone = pages_read - (self.reads[self.scenario] - len(kept))
-        shutil.rmtree(index, ignore_errors=True)
-        return TrialResult(self.scenario, k, round(delay, 3), killed, ok and ok2, problems + problems2, lost, redone,
-                           differences(snap, want))
-
-
-def main() -> None:
-    """`python tests/fault_kit.py WORKDIR N [SEED0]`: N kill trials in a fresh process, one JSON line each."""
-    import json
-    import sys
-    from dataclasses import asdict
-
-    work, n = Path(sys.argv[1]), int(sys.argv[2])
-    first = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-    work.mkdir(parents=True, exist_ok=True)
-    trials = KillTrials(work)
-    for seed in range(first, first + n):
-        print(json.dumps({"seed": seed, **asdict(trials.run(seed))}), flush=True)
-
-
-if __name__ == "__main__":
-    main()
-
-
-def sigint_as_usual() -> None:
-    """preexec_fn for a build the test will interrupt: a shell that starts a job in the background
-    (CI runners, `cmd &`) leaves SIGINT ignored in it and its children, and Python keeps it so."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)

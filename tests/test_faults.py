@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fault_kit import check_bad_build, committed_pages, make_bad_corpus, page_image, sigint_as_usual
+from fault_kit import check_bad_build, make_bad_corpus, page_image
+from kill_trials import committed_pages, sigint_as_usual
 
 from cli.main import cli
 from index.builder import BuildOptions, build
@@ -27,7 +28,7 @@ ENV = {**os.environ, "PYTHONPATH": str(HERE.parent), "HF_HUB_OFFLINE": "1"}
 
 def test_twenty_sigkills_at_random_moments(tmp_path):
     # a fresh process: forking this one, after other tests ran models on threads, could hang
-    proc = subprocess.run([sys.executable, str(HERE / "fault_kit.py"), str(tmp_path), "20"], env=ENV,
+    proc = subprocess.run([sys.executable, str(HERE / "kill_trials.py"), str(tmp_path), "20"], env=ENV,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

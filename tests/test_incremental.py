@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from fault_kit import sigint_as_usual
+from kill_trials import sigint_as_usual
 from index.builder import BuildInterrupted, BuildOptions, build
 from index.errors import IndexFormatError, IndexLocked, ModelMismatch
 from index.lock import WriteLock
