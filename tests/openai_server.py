@@ -18,47 +18,21 @@ of ERROR_BODIES (plus `retry_after_ms`, if given, as vLLM-style hint); `api_key`
 `Authorization: Bearer KEY` on every request; `stall` waits that many seconds before answering
 a chat request; `reply` picks a chat reply from REPLIES and `models_reply` the GET /models
 one ("html", "plain", "not-a-list", "truncated", "stall"); `ignore_stream` is `reply="json"`.
+The odd replies are written in openai_odd_replies.py, the wire format in openai_wire.py.
 """
 from __future__ import annotations
 
-import base64
-import io
 import itertools
 import json
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-from PIL import Image
+from openai_odd_replies import ERROR_BODIES, HTML_PAGE, ODD_REPLIES, REPLIES, OddReplies
+from openai_wire import BadRequest, from_openai_messages
 
 from rag.backends import Backend, GenerationOptions
-
-HTML_PAGE = (b"<!DOCTYPE html><html><head><title>Open WebUI</title></head>"
-             b"<body><div id=app>Loading...</div></body></html>")
-# the chat replies a server can give besides a good one; "normal" streams (or answers JSON) properly
-REPLIES = (
-    "normal",
-    "json",            # one chat.completion object although a stream was asked for (some servers)
-    "html",            # 200 with a web page: a UI or proxy at the base URL instead of the API
-    "plain",           # 200 text/plain that is neither JSON nor events
-    "json-garbage",    # 200 application/json that is not a chat completion
-    "json-truncated",  # 200 application/json cut off in the middle
-    "json-error",      # 200 application/json carrying {"error": ...}
-    "empty",           # 200 event stream that ends at once: no events, no [DONE]
-    "done-only",       # 200 event stream with only `data: [DONE]`
-    "no-content",      # role and finish chunks, no text, [DONE]
-    "keepalive",       # 200 event stream of `: keep-alive` comments, forever
-    "endless",         # text chunks forever, ignoring max_tokens
-    "chunk-truncated", # one good chunk, then a `data:` line cut off in the middle of its JSON
-    "disconnect",      # two good chunks, then the connection drops (no end of the chunked body)
-    "hangup",          # the connection is closed before any status line
-    "not-http",        # a banner that is not HTTP (an SSH or database port), then the connection closes
-    "bad-utf8",        # an event whose bytes are not UTF-8
-    "no-done",         # the whole answer and a finish chunk, but no `data: [DONE]`
-)
-ERROR_BODIES = ("openai", "flat", "html", "text", "empty")
 
 
 @dataclass
@@ -164,46 +138,6 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
-def from_openai_messages(messages: list[dict]) -> tuple[list[dict], list]:
-    """OpenAI messages -> transformers-format messages and their images, in order.
-
-    [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}},
-                                  {"type": "text", "text": "Total?"}]}]
-    -> [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Total?"}]}], [<PIL image>]
-    """
-    converted, images = [], []
-    for message in messages:
-        content = message.get("content") or ""
-        if isinstance(content, str):
-            content = [{"type": "text", "text": content}]
-        entries = []
-        for part in content:
-            if part["type"] == "text":
-                entries.append({"type": "text", "text": part["text"]})
-            elif part["type"] == "image_url":
-                url = part["image_url"]["url"] if isinstance(part["image_url"], dict) else part["image_url"]
-                images.append(decode_data_url(url))
-                entries.append({"type": "image"})
-            else:
-                raise _BadRequest(f"unsupported content part type {part['type']!r}")
-        converted.append({"role": message["role"], "content": entries})
-    return converted, images
-
-
-def decode_data_url(url: str) -> Image.Image:
-    """`data:image/png;base64,iVBOR...` -> the PIL image."""
-    header, sep, data = url.partition(",")
-    if not (sep and header.startswith("data:image/") and header.endswith(";base64")):
-        raise _BadRequest(f"only base64 image data URLs are supported, not {url[:40]!r}")
-    image = Image.open(io.BytesIO(base64.b64decode(data)))
-    image.load()
-    return image
-
-
-class _BadRequest(Exception):
-    pass
-
-
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     app: OpenAIServer
@@ -214,7 +148,7 @@ class _HTTPServer(ThreadingHTTPServer):
             self.app.broken_pipes += 1
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(OddReplies):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streaming, as uvicorn-based servers do
     server: _HTTPServer
 
@@ -273,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
                                     "type": "NotFoundError", "param": None, "code": 404})
         try:
             messages, images = from_openai_messages(body.get("messages") or [])
-        except (_BadRequest, KeyError, TypeError, ValueError, OSError) as err:
+        except (BadRequest, KeyError, TypeError, ValueError, OSError) as err:
             return self._error(400, f"bad messages: {err}", "invalid_request_error")
         options = GenerationOptions(
             max_new_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 512),
@@ -281,8 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         with app._lock:
             app.calls.append(Call(messages, images, options))
-        if app.reply in _ODD_REPLIES:
-            return _ODD_REPLIES[app.reply](self, app, body)
+        if app.reply in ODD_REPLIES:
+            return ODD_REPLIES[app.reply](self, app, body)
         pieces = app.backend.stream(messages, images, options)
         try:  # the first piece before the status line, so that a backend failure is an HTTP error
             first = next(pieces, None)
@@ -304,118 +238,3 @@ class _Handler(BaseHTTPRequestHandler):
         if app.reply != "no-done":
             self._send_chunk(b"data: [DONE]\n\n")
         self._send_chunk(b"")  # the zero-length chunk ends the body
-
-    # --- the odd replies (REPLIES) ---
-
-    def _reply_body(self, app, body):
-        kinds = {"html": ("text/html; charset=utf-8", HTML_PAGE), "plain": ("text/plain", b"upstream says: busy"),
-                 "json-garbage": ("application/json", b'{"result": "ok"}'),
-                 "json-truncated": ("application/json", json.dumps(self._completion(body, "The total"))[:60].encode()),
-                 "json-error": ("application/json", b'{"error": {"message": "model runner crashed", "code": 500}}')}
-        return self._send(200, *kinds[app.reply])
-
-    def _reply_stream(self, app, body):
-        """The event-stream replies: they differ in what follows the status line."""
-        self._start_stream()
-        if app.reply == "done-only":
-            self._send_chunk(b"data: [DONE]\n\n")
-        elif app.reply == "no-content":
-            self._event(self._chunk(body, {"role": "assistant", "content": ""}))
-            self._event(self._chunk(body, {}, "stop"))
-            self._send_chunk(b"data: [DONE]\n\n")
-        elif app.reply == "keepalive":
-            while not app._closing.wait(0.05):
-                self._send_chunk(b": keep-alive\n\n")
-        elif app.reply == "endless":
-            while not app._closing.wait(0.001):
-                self._event(self._chunk(body, {"content": "and on "}))
-        elif app.reply == "chunk-truncated":
-            self._event(self._chunk(body, {"content": "The total"}))
-            self._send_chunk(f"data: {json.dumps(self._chunk(body, {'content': ' is'}))[:40]}\n\n".encode())
-            self._send_chunk(b"data: [DONE]\n\n")
-        elif app.reply == "bad-utf8":
-            self._send_chunk(b'data: {"choices": [{"index": 0, "delta": {"content": "caf\xe9"}}]}\n\n')
-            self._send_chunk(b"data: [DONE]\n\n")
-        elif app.reply == "disconnect":
-            self._event(self._chunk(body, {"content": "The total"}))
-            self._event(self._chunk(body, {"content": " is"}))
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self._send_chunk(b"")
-
-    def _hangup(self, app, body):
-        if app.reply == "not-http":
-            self.wfile.write(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
-            self.wfile.flush()
-        self.close_connection = True
-        self.connection.shutdown(socket.SHUT_RDWR)
-
-    def _failure(self, app: OpenAIServer):
-        message = "the server is overloaded, try again (injected failure)"
-        bodies = {
-            "openai": ("application/json", json.dumps(
-                {"error": {"message": message, "type": "server_error", "code": app.fail_status}}).encode()),
-            "flat": ("application/json", json.dumps(
-                {"object": "error", "message": message, "type": "ServerError", "code": app.fail_status}).encode()),
-            "html": ("text/html", b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
-                                  b"Gateway</h1></center><hr><center>nginx</center></body></html>"),
-            "text": ("text/plain; charset=utf-8", message.encode()),
-            "empty": ("text/plain", b""),
-        }
-        headers = {} if app.retry_after_ms is None else {"retry-after-ms": str(app.retry_after_ms)}
-        return self._send(app.fail_status, *bodies[app.fail_body], headers)
-
-    # --- the wire ---
-
-    @staticmethod
-    def _completion(body: dict, text: str) -> dict:
-        return {
-            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        }
-
-    @staticmethod
-    def _chunk(body: dict, delta: dict, finish_reason: str | None = None) -> dict:
-        return {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-
-    def _start_stream(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-
-    def _event(self, payload: dict):
-        self._send_chunk(f"data: {json.dumps(payload)}\n\n".encode("utf-8"))
-
-    def _send_chunk(self, data: bytes):
-        self.wfile.write(f"{len(data):x}\r\n".encode("ascii") + data + b"\r\n")
-        self.wfile.flush()
-
-    def _json(self, status: int, payload: dict):
-        return self._send(status, "application/json", json.dumps(payload).encode("utf-8"))
-
-    def _send(self, status: int, content_type: str, data: bytes, headers: dict | None = None):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _error(self, status: int, message: str, kind: str, code: str | int | None = None):
-        """OpenAI's nested error shape: {"error": {"message", "type", "code"}}."""
-        return self._json(status, {"error": {"message": message, "type": kind, "code": code if code is not None else status}})
-
-
-_ODD_REPLIES = {
-    **{kind: _Handler._reply_body for kind in ("html", "plain", "json-garbage", "json-truncated", "json-error")},
-    **{kind: _Handler._reply_stream for kind in ("empty", "done-only", "no-content", "keepalive", "endless",
-                                                 "chunk-truncated", "disconnect", "bad-utf8")},
-    "hangup": _Handler._hangup,
-    "not-http": _Handler._hangup,
-}

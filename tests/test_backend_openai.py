@@ -15,7 +15,8 @@ from PIL import Image
 
 import openai  # noqa: F401 - imported once here, so that no timing below includes it
 from openai_helpers import MODEL, OPTIONS, QUESTION, EchoBackend, client, clean_env, noise, page, serve  # noqa: F401
-from openai_server import closed_port_url, decode_data_url
+from openai_server import closed_port_url
+from openai_wire import decode_data_url
 from rag.backends import GenerationOptions, ModelUnavailable, get_backend
 from rag.backends.openai import DEFAULT_BASE_URL, OpenAIBackend
 
