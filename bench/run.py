@@ -131,7 +131,7 @@ def cold_rows(report) -> list[tuple[str, ...]]:
 def scale_rows(report) -> list[tuple[str, ...]]:
     """Rows of bench/scale.py: approximate vs exact vectors at `size`, the whole index at `pages`."""
     from index.store import CANDIDATE_BUDGET, LEXICAL_BUDGET
-    from scale import EXACT_LEXICAL
+    from scale_children import EXACT_LEXICAL
 
     q, fit, exact, cal = report.query, report.fit, report.exact, report.calibration
     flat = {int(s): v for s, v in exact["flat_latency"].items()}
