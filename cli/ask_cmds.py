@@ -71,10 +71,12 @@ def run_turn(assistant, question, cid, as_json=False):
         if not as_json:
             click.echo(piece, nl=False)
 
-    from rag.conversations import ConversationsUnavailable
+    from rag.conversations import ConversationDamaged, ConversationsUnavailable
 
     try:
         answer = assistant.ask(question, cid, on_text=on_text)
+    except ConversationDamaged:  # found on reading the conversation, before anything was asked
+        raise
     except ConversationsUnavailable as e:  # answered, but the turn could not be saved
         if streamed and not as_json:
             click.echo()  # the answer keeps its own line; the error gets one
@@ -231,6 +233,7 @@ def _in_command(assistant, args) -> None:
 
 def _page_command(assistant, last, args) -> None:
     from index.errors import PageragError
+    from index.sources import fs_path
 
     from .evidence_out import evidence_for, message, png_target, save_page
 
@@ -246,7 +249,7 @@ def _page_command(assistant, last, args) -> None:
             click.echo("Usage: /page N --save FILE.png (one file name; quote it if it has spaces).", err=True)
             return
         try:
-            target = png_target(args[2], "--save")
+            target = png_target(args[2], "--save", inputs=(fs_path(source.path),))
             if target is None:
                 raise click.ClickException("--save - is not for chat: name a .png file")
             for ev in evidence_for(assistant.index, last, only=source.n):

@@ -62,6 +62,23 @@ class GivenPath(click.ParamType):
         return Path(value)
 
 
+def overwrite_problem(target: Path, inputs: tuple = ()) -> str | None:
+    """Why writing `target` must not happen, or None: it would overwrite a file of a pagerag index (any
+    folder holding an index.db), or one of the command's own input files."""
+    folder = target.parent if str(target.parent) else Path(".")
+    if (folder / "index.db").is_file():
+        return (f"{shown(target)} is in the index folder {shown(folder)}: writing there could overwrite the "
+                "index; name a file in another folder")
+    for given in inputs:
+        try:
+            same = target.exists() and os.path.samefile(target, given)
+        except OSError:
+            same = False
+        if same:
+            return f"{shown(target)} is {shown(given)}, which this command reads; name another file"
+    return None
+
+
 index_option = click.option(
     "--index", "index_dir", type=IndexDir(), envvar="PAGERAG_INDEX",
     default=DEFAULT_INDEX, show_default=True, show_envvar=True, help="Index folder.")

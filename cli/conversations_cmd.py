@@ -52,4 +52,4 @@ def show(cid, index_dir, as_json):
             click.echo(f"   (searched: {shown_text(t.query)})")
         click.echo(f"A: {shown_text(t.answer)}")
         for s in t.sources:
-            click.echo(f"   [{s['n']}] {shown(s['path'])}, page {s['page']}" + (" (image)" if s["image"] else ""))
+            click.echo(f"   [{s['n']}] {shown(s['path'])}, page {s['page']}" + (" (image)" if s.get("image") else ""))

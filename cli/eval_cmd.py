@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .common import friendly_errors, index_option, open_index, shown
+from .common import friendly_errors, index_option, open_index, overwrite_problem, shown
 
 MODE_CHOICES = ["hybrid", "dense", "lexical"]
 
@@ -21,7 +21,7 @@ def format_table(result) -> str:
     return "\n".join(lines)
 
 
-def _check_writable(path: Path) -> None:
+def _check_writable(path: Path, qa: Path) -> None:
     import os
 
     if path.is_dir():  # '' arrives here as '.' (click's Path)
@@ -31,6 +31,9 @@ def _check_writable(path: Path) -> None:
         raise click.BadParameter(f"folder {folder} does not exist; create it or pick another path", param_hint="--report")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise click.BadParameter(f"{path} cannot be written here", param_hint="--report")
+    problem = overwrite_problem(path, (qa,))
+    if problem:
+        raise click.BadParameter(problem, param_hint="--report")
 
 
 @click.command("eval")
@@ -60,7 +63,7 @@ def eval_command(qa, root, k, modes, scope, as_json, report, index_dir):
 
     report_failed = False
     if report:
-        _check_writable(report)  # before the evaluation, not after it
+        _check_writable(report, qa)  # before the evaluation, not after it
     questions = load_questions(qa, root, require_files=True)
     retriever = Retriever(open_index(index_dir))
     missing = gold_not_indexed(retriever.index, questions)

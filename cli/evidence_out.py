@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from .common import shown
+from .common import overwrite_problem, shown
 
 STDOUT = "-"  # `show -o -`: the PNG goes to standard output (not to a terminal)
 
 
-def png_target(target: str | Path, what: str = "-o") -> Path | None:
+def png_target(target: str | Path, what: str = "-o", inputs: tuple = ()) -> Path | None:
     """Where a PNG is to be written, checked before any work is done: None for '-' (standard output).
     Raises click.ClickException saying what is wrong (another image extension, a folder, a missing or
     unwritable folder)."""
@@ -35,6 +35,9 @@ def png_target(target: str | Path, what: str = "-o") -> Path | None:
                                    + ("is not a folder" if folder.exists() else "does not exist"))
     if not os.access(path if path.exists() else folder, os.W_OK):
         raise click.ClickException(f"cannot write {target}: permission denied")
+    problem = overwrite_problem(path, inputs)
+    if problem:
+        raise click.ClickException(f"{what} {problem}")
     return path
 
 

@@ -81,7 +81,8 @@ def serve(host, port, index_dir, **kw):
     state.backend  # noqa: B018 - made now (loads nothing): a bad --backend/--base-url/-m is said before serving
     if not addresses(host):
         raise click.ClickException(f"--host {host} cannot be resolved to an address; give one such as 127.0.0.1")
-    if not is_loopback(host):
+    state.local_only = is_loopback(host)
+    if not state.local_only:
         click.echo(f"Warning: listening on {host}, not loopback: anyone who can reach this machine can read "
                    "your indexed pages and use the model. Use --host 127.0.0.1 to keep it local.", err=True)
     sock = bind(host, port)

@@ -37,7 +37,8 @@ def show(file, page, text, kind, output, width, as_json, index_dir):
         raise click.UsageError("-o - writes the PNG to standard output, where --json goes too: choose one")
     idx = open_index(index_dir)
     row = find_page(idx, file, page)
-    target = png_target(output if output is not None else f"{Path(fs_path(row['path'])).stem}-p{page}.png")
+    target = png_target(output if output is not None else f"{Path(fs_path(row['path'])).stem}-p{page}.png",
+                        inputs=(fs_path(row["path"]),))
     ev = page_evidence(idx, row["id"], text, kind=kind)
     image = page_image_by_id(idx, row["id"])
     if width and width != image.width:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -241,7 +242,7 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
         except Exception as e:
             raise BadInput(f"not a readable image ({type(e).__name__}: {e})") from None
         if w * h > limits.max_pixels:
-            raise BadInput(f"image is {w}×{h} px, over the {limits.max_pixels:,}-pixel limit")
+            raise BadInput(too_large(w, h, limits))
         title = name
     if n == 0:
         raise BadInput("document has no pages")
@@ -276,14 +277,29 @@ def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = L
             pix = page.get_pixmap(matrix=fitz.Matrix(scale, scale), alpha=False)
             return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is ours, checked below
+            img = Image.open(path)
+        with img:
             if page_no > 1:
                 img.seek(page_no - 1)
+            w, h = img.size
+            if w * h > limits.max_pixels:  # the file was replaced since it was read: the build's limit holds here too
+                raise BadInput(f"{too_large(w, h, limits)}; {REPLACED}")
             img.load()
             img = ImageOps.exif_transpose(img) if page_no == 1 else img
             return _to_rgb(img)
+    except Image.DecompressionBombError:
+        raise BadInput(f"image is too large to open safely (over {limits.max_pixels:,} pixels); {REPLACED}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise BadInput(f"page {page_no}: image data is corrupt or truncated ({e})") from None
+
+
+REPLACED = "if the file was replaced since it was indexed, re-run `pagerag index build` on its folder"
+
+
+def too_large(w: int, h: int, limits: Limits) -> str:
+    return f"image is {w}×{h} px, over the {limits.max_pixels:,}-pixel limit"
 
 
 def _to_rgb(img):

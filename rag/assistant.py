@@ -60,13 +60,15 @@ class Answer:
 
 
 # control characters a model (or a server) may send: NUL, escape sequences that would drive the terminal,
-# carriage returns that overwrite the line, C1 controls; tab and newline stay
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# carriage returns that overwrite the line, C1 controls, and the bidi embedding/override/isolate controls that
+# make a terminal or page show text in another order than it is ("Total \u202e24" shows as "Total 42");
+# tab and newline stay
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(piece: str) -> str:
-    """A piece of model output as shown and stored: control characters other than tab and newline dropped
-    ("\\r\\n" becomes "\\n"). printable("Total\\x00 \\x1b[31m5\\x1b[0m") -> "Total [31m5[0m"."""
+    """A piece of model output as shown and stored: control characters other than tab and newline, and bidi
+    overrides, dropped ("\\r\\n" becomes "\\n"). printable("Total\\x00 \\x1b[31m5\\x1b[0m") -> "Total [31m5[0m"."""
     return _CONTROL.sub("", piece.replace("\r\n", "\n"))
 
 

@@ -94,6 +94,10 @@ class ConversationsUnavailable(PageragError):
     """conversations.db cannot be used (locked by another process, damaged, not a file); the index is fine."""
 
 
+class ConversationDamaged(ConversationsUnavailable):
+    """A stored conversation's rows hold what pagerag never writes (changed by hand or by another program)."""
+
+
 def _unavailable(path: Path, error: sqlite3.Error) -> ConversationsUnavailable:
     text = str(error)
     if "locked" in text or "busy" in text:
@@ -122,6 +126,34 @@ def _guarded(method):
         except sqlite3.Error as e:
             raise _unavailable(self.path, e) from None
     return wrapper
+
+
+def _turn_problem(r: tuple) -> str | None:
+    """What is wrong with a turns row (question, query, answer, sources, removed_citations, abstained, backend,
+    model, at, retrieval_seconds, generation_seconds), or None."""
+    names = ("question", "query", "answer")
+    for name, value in zip(names, r[:3]):
+        if not isinstance(value, str):
+            return f"{name} is not text"
+    try:
+        sources, removed = json.loads(r[3]), json.loads(r[4])
+    except (TypeError, ValueError, RecursionError):
+        return "sources or removed_citations is not JSON"
+    if not isinstance(sources, list) or not all(
+            isinstance(s, dict) and _is_int(s.get("n")) and isinstance(s.get("path"), str) and _is_int(s.get("page"))
+            for s in sources):
+        return "sources is not a list of {n, path, page}"
+    if not isinstance(removed, list) or not all(_is_int(n) for n in removed):
+        return "removed_citations is not a list of numbers"
+    if not all(v is None or isinstance(v, str) for v in r[6:9]):
+        return "backend, model or time is not text"
+    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in r[9:11]):
+        return "a duration is not a number"
+    return None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class ConversationStore:
@@ -205,8 +237,19 @@ class ConversationStore:
         for r in self.db.execute(
                 "SELECT question, query, answer, sources, removed_citations, abstained, backend, model, at,"
                 " retrieval_seconds, generation_seconds FROM turns WHERE conversation_id = ? ORDER BY ord", (cid,)):
-            conv.turns.append(Turn(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), bool(r[5]), *r[6:]))
+            conv.turns.append(self._turn(cid, len(conv.turns) + 1, r))
         return conv
+
+    def _turn(self, cid: str, n: int, r: tuple) -> Turn:
+        """A stored turn, its columns checked: a row changed by hand or by another program is named as damaged
+        rather than failing later wherever a value is used."""
+        problem = _turn_problem(r)
+        if problem:
+            raise ConversationDamaged(
+                f"conversation {cid} in {self.path} is damaged (turn {n}: {problem}): start a new conversation "
+                f"(without -c/--cid), or move the file aside (`mv {self.path} {self.path}.damaged`); the index "
+                "itself is fine")
+        return Turn(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), bool(r[5]), *r[6:])
 
     @_guarded
     def list(self, limit: int = 50) -> list[tuple[Conversation, int]]:

@@ -90,9 +90,9 @@ class EvalResult:
 def _gold(entry, root: Path, where: str) -> tuple[str, int | None]:
     if not isinstance(entry, str) or not entry:
         raise EvalDataError(f"{where}: gold_page must be a path or a list of paths, got {entry!r}")
-    path, _, page = entry.partition("#page=")
-    if page and not page.isdigit():
-        raise EvalDataError(f"{where}: '{entry}' should end in #page=N with N a page number")
+    path, marked, page = entry.partition("#page=")
+    if marked and not (page.isascii() and page.isdigit() and int(page) >= 1):  # not '', '0', '-1', '²'
+        raise EvalDataError(f"{where}: '{entry}' should end in #page=N with N a page number (1, 2, ...)")
     return str((root / path).resolve()), int(page) if page else None
 
 

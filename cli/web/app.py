@@ -33,6 +33,7 @@ class WebState:
     images: "OrderedDict[tuple, bytes]" = field(default_factory=OrderedDict)  # scaled page images, LRU
     image_cache_size: int = 96
     generating: threading.Lock = field(default_factory=threading.Lock)
+    local_only: bool = False  # bound to loopback: answer only loopback Host names (guard.Guard)
     _retriever: object | None = None
     _backend: object | None = None
 
@@ -110,7 +111,14 @@ async def library_error(request: Request, exc: Exception) -> Response:
     return await not_found(request, HTTPException(status, str(exc)))
 
 
-def create_app(state: WebState) -> Starlette:
+def create_app(state: WebState):
+    """The app, behind guard.Guard (Host names, cross-site writes, body size)."""
+    from .guard import Guard
+
+    return Guard(starlette_app(state), state.local_only, API_PATHS)
+
+
+def starlette_app(state: WebState) -> Starlette:
     from . import filters
     from .views import chat, conversations, page, search, status
 

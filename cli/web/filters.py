@@ -13,11 +13,13 @@ def mark(text: str, query: str | None) -> Markup:
     """The text, escaped, with the query's content words wrapped in <mark>."""
     from rag.query import terms
 
-    safe = str(escape(text or ""))
-    words = [re.escape(str(escape(t))) for t in terms(query or "") if len(t) > 1]
+    text = text or ""
+    words = [re.escape(t) for t in terms(query or "") if len(t) > 1]
     if not words:
-        return Markup(safe)
-    return Markup(re.sub(r"\b(" + "|".join(words) + r")", r"<mark>\1</mark>", safe, flags=re.IGNORECASE))
+        return escape(text)
+    # marked on the text, each piece escaped after: a word never matches inside an entity (&#39; for "39")
+    pieces = re.split(r"\b(" + "|".join(words) + r")", text, flags=re.IGNORECASE)
+    return Markup("").join(Markup("<mark>%s</mark>") % p if i % 2 else escape(p) for i, p in enumerate(pieces))
 
 
 def cite(text: str, links: dict) -> Markup:

@@ -35,7 +35,8 @@ from typing import Iterator
 from .base import Backend, GenerationOptions, ModelUnavailable
 from .deadline import DeadlinePassed, Pump
 from .openai_config import (
-    API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, LOAD_TIMEOUT, check_base_url, first_env, is_unicode,
+    API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, LOAD_TIMEOUT, check_base_url, first_env, is_unicode, redact,
+    secrets_of, shown_url,
 )
 from .openai_errors import explain, timeout_message
 from .openai_messages import image_data_url, to_openai_messages
@@ -76,6 +77,7 @@ class OpenAIBackend(Backend):
         self.base_url = (base_url or first_env(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
         check_base_url(self.base_url)
         self.api_key = api_key or first_env(API_KEY_ENV)
+        self.secrets = secrets_of(self.base_url, self.api_key)  # never printed: see safe()
         if self.api_key and not (self.api_key.isascii() and self.api_key.isprintable()):
             raise ModelUnavailable("the API key (PAGERAG_API_KEY or OPENAI_API_KEY) holds characters an HTTP header "
                                    "cannot carry (outside printable ASCII): set it to the key alone")
@@ -118,21 +120,23 @@ class OpenAIBackend(Backend):
                     received += len(text)
                     yield text
         except DeadlinePassed:
-            raise ModelUnavailable(timeout_message(self.base_url, options.timeout, pump.response, received)) from None
+            raise self.safe(ModelUnavailable(timeout_message(self.base_url, options.timeout, pump.response,
+                                                             received))) from None
         except Exception as err:  # noqa: BLE001 - explain re-raises what it does not know
-            raise explain(self, err, "/chat/completions", pump, options.timeout) from None
+            raise self.safe(explain(self, err, "/chat/completions", pump, options.timeout)) from None
         finally:
             pump.close()
         if finish == "content_filter":  # what came before the filter stopped it is not the answer
-            raise ServerReplyError(
+            raise self.safe(ServerReplyError(
                 f"the server at {self.base_url} stopped the answer with its content filter (finish_reason "
-                f"'content_filter') after {received} characters; the partial answer was dropped")
+                f"'content_filter') after {received} characters; the partial answer was dropped"))
         if not received:
             ending = f"it finished (finish_reason {finish!r})" if finish else "the stream ended"
             why = ("the model asked to call a tool, and pagerag offers none: check the model's chat template on "
                    "the server" if finish in ("tool_calls", "function_call") else
                    "check the server's log (the model may have failed on the images)")
-            raise ServerReplyError(f"the server at {self.base_url} sent no text: {ending} with an empty answer; {why}")
+            raise self.safe(ServerReplyError(f"the server at {self.base_url} sent no text: {ending} with an empty "
+                                             f"answer; {why}"))
         self.finish_reason = finish
 
     def load(self) -> None:
@@ -156,17 +160,28 @@ class OpenAIBackend(Backend):
             message = timeout_message(self.base_url, timeout, pump.response, 0, "/models")
             if given is not None and given <= timeout:
                 message = message.replace(f"within {timeout:g} s", f"within {timeout:g} s (--timeout {given:g})")
-            raise ModelUnavailable(message) from None
+            raise self.safe(ModelUnavailable(message)) from None
         except Exception as err:  # noqa: BLE001 - explain re-raises what it does not know
-            raise explain(self, err, "/models", pump, timeout) from None
+            raise self.safe(explain(self, err, "/models", pump, timeout)) from None
         finally:
             pump.close()
+
+    def safe(self, err: Exception) -> Exception:
+        """`err` with its message fit to print: the API key, and a password or query values in the base URL,
+        replaced by *** (a server may echo the Authorization header in its error message)."""
+        if not isinstance(err, ModelUnavailable):
+            return err
+        text = redact(str(err).replace(self.base_url, shown_url(self.base_url)), self.secrets)
+        return err if text == str(err) else type(err)(text)
 
     # --- the client ---
 
     def _openai(self):
         if self._client is None:
-            self._client = make_client(self.base_url, self.api_key, self.retries)
+            try:
+                self._client = make_client(self.base_url, self.api_key, self.retries)
+            except ModelUnavailable as err:
+                raise self.safe(err) from None
         return self._client
 
     def _encode(self, image) -> str:

@@ -8,6 +8,7 @@ before any request; whether a URL is this machine; which proxy a request to it g
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 
 from .base import ModelUnavailable
@@ -30,10 +31,57 @@ def check_base_url(base_url: str) -> None:
         parts = urllib.parse.urlsplit(base_url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError as err:
-        raise ModelUnavailable(f"the base URL {base_url!r} (--base-url) is not a valid URL ({err}), "
+        raise ModelUnavailable(f"the base URL {shown_url(base_url)!r} (--base-url) is not a valid URL ({err}), "
                                f"{example}") from None
     if not parts.hostname:
-        raise ModelUnavailable(f"the base URL {base_url!r} (--base-url) names no host, {example}")
+        raise ModelUnavailable(f"the base URL {shown_url(base_url)!r} (--base-url) names no host, {example}")
+    if parts.query or parts.fragment or base_url.rstrip("/").endswith(("?", "#")):
+        # the client appends /chat/completions to the URL as written: after a query it is no path at all
+        raise ModelUnavailable(f"the base URL {shown_url(base_url)!r} (--base-url) has a query or fragment "
+                               f"(?... or #...), which requests cannot carry: give the API's root alone, {example}")
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may be printed: a password in it (http://user:PASSWORD@host) and the values of its
+    query replaced by ***."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not even a URL: hide what looks like a password all the same
+        return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{host}"
+    if query:
+        query = "&".join(f"{k}=***" if v else k for k, _, v in (q.partition("=") for q in query.split("&")))
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def secrets_of(base_url: str, api_key: str | None) -> list[str]:
+    """What must never be printed: the API key, a password in the base URL (and its Basic-auth form), the
+    values of its query. Longest first, so that a secret holding another is replaced whole."""
+    import base64
+
+    found = [api_key or ""]
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+    except ValueError:
+        parts = None
+    if parts is not None and parts.password:
+        userinfo = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password)}"
+        found += [parts.password, urllib.parse.unquote(parts.password),
+                  base64.b64encode(userinfo.encode("utf-8", "replace")).decode()]
+    if parts is not None:
+        found += [v for _, v in urllib.parse.parse_qsl(parts.query)]
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with each secret replaced by ***."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def proxy_for(base_url: str) -> tuple[str, str] | None:

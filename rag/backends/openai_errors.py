@@ -13,7 +13,7 @@ import urllib.parse
 
 from .base import ModelUnavailable
 from .deadline import Pump
-from .openai_config import LOAD_TIMEOUT, proxy_for
+from .openai_config import LOAD_TIMEOUT, proxy_for, redact
 from .openai_replies import ServerReplyError, describe, is_transport_error, message_of, plain, sample
 
 
@@ -70,6 +70,9 @@ def explain(backend, err: Exception, path: str, pump: Pump, timeout: float) -> M
     if isinstance(err, json.JSONDecodeError):  # a `data:` line that is not JSON
         return ServerReplyError(f"the server at {backend.base_url} sent an event that is not JSON "
                                 f"({sample(err.doc)}); check the server's log")
+    if unreadable_json(err):  # an event JSON cannot hold in Python: a number of 4300+ digits, nesting 1000 deep
+        return ServerReplyError(f"the server at {backend.base_url} sent an event that cannot be read as JSON "
+                                f"({err_text(err)}); check the server's log")
     if isinstance(err, UnicodeDecodeError):  # the event parser reads UTF-8 only, as the format says
         near = bytes(err.object[max(err.start - 40, 0):err.end]).decode("utf-8", errors="replace")
         return ServerReplyError(f"the server at {backend.base_url} sent text that is not UTF-8 ({err.reason} "
@@ -77,10 +80,63 @@ def explain(backend, err: Exception, path: str, pump: Pump, timeout: float) -> M
     raise err
 
 
+def unreadable_json(err: Exception) -> bool:
+    """Whether `err` is json's refusal of valid JSON that Python cannot hold (not a JSON syntax error)."""
+    return isinstance(err, RecursionError) or (isinstance(err, ValueError) and "integer string conversion" in str(err))
+
+
+def err_text(err: Exception) -> str:
+    return "nested too deep" if isinstance(err, RecursionError) else str(err).split(";")[0]
+
+
+def retry_wait(value: str | None) -> float | None:
+    """The seconds a Retry-After header asks to wait: a number of seconds, or an HTTP date; None for anything
+    else (nan, a negative number, words), which is not quoted to the user as a wait."""
+    import math
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        import datetime
+
+        seconds = round((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def duration(seconds: float) -> str:
+    """'30 s', '5 min', '3 h', '2 days', 'more than a year'."""
+    for unit, size, up_to in (("s", 1, 120), ("min", 60, 7200), ("h", 3600, 172800), ("days", 86400, 366 * 86400)):
+        if seconds < up_to:
+            return f"{seconds / size:.0f} {unit}"
+    return "more than a year"
+
+
+def scrubbed(body, secrets: list[str]):
+    """An error body (text, or JSON as parsed) with the secrets in it replaced by ***."""
+    if not secrets or body is None:
+        return body
+    if isinstance(body, str):
+        return redact(body, secrets)
+    try:
+        return json.loads(redact(json.dumps(body, ensure_ascii=False), secrets))
+    except (TypeError, ValueError):  # not JSON-able, or a secret held a quote: its text, scrubbed
+        return redact(str(body), secrets)
+
+
 def explain_status(backend, err, path: str, tries: str) -> ModelUnavailable:
     """An error status -> a message that says what to do about it."""
     code = err.status_code
-    said = f"HTTP {code}: {message_of(err.body)}" if err.body else f"HTTP {code}"
+    body = scrubbed(err.body, getattr(backend, "secrets", []))  # before message_of cuts it: no key half shown
+    said = f"HTTP {code}: {message_of(body)}" if body else f"HTTP {code}"
     if 300 <= code < 400:
         where = err.response.headers.get("location")
         target = plain(urllib.parse.urljoin(f"{backend.base_url}{path}", where)) if where else None
@@ -113,8 +169,9 @@ def explain_status(backend, err, path: str, tries: str) -> ModelUnavailable:
             f"model '{backend.model}' not found at {backend.base_url} ({said}); the server serves: {listing}. "
             f"Pass one of those with -m, or load the model into the server (Ollama: `ollama pull {backend.model}`)")
     if code in (408, 409, 429) or code >= 500:
-        wait = plain(err.response.headers.get("retry-after") or "")[:40]
+        wait = retry_wait(err.response.headers.get("retry-after"))
         return ModelUnavailable(
             f"the server at {backend.base_url} answered {said} after {tries}; "
-            + (f"it asks to wait {wait} s before trying again" if wait else "check its log, or try again later"))
+            + (f"it asks to wait {duration(wait)} before trying again" if wait is not None
+               else "check its log, or try again later"))
     return ModelUnavailable(f"the server at {backend.base_url} rejected the request ({said})")

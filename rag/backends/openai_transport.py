@@ -14,6 +14,7 @@ from typing import Iterator
 from .base import ModelUnavailable
 from .deadline import Pump, on_request
 from .openai_config import is_loopback
+from .openai_errors import err_text
 from .openai_replies import (
     BYTES_PER_TOKEN, ServerReplyError, cap_reply, completion_text, content_type, delta, plain, sample, web_page,
 )
@@ -90,6 +91,10 @@ def json_body(response, base_url: str, path: str):
         raise ServerReplyError(
             f"{base_url}{path} answered broken or cut-off JSON ({sample(text)}); check the server's log"
         ) from None
+    except (ValueError, RecursionError) as err:  # valid JSON Python cannot hold: 4300+ digits, 1000 deep
+        raise ServerReplyError(
+            f"{base_url}{path} answered JSON that cannot be read ({err_text(err)}: {sample(text)}); check the "
+            "server's log") from None
 
 
 def not_an_api(response, base_url: str, path: str) -> ServerReplyError:

@@ -1,0 +1,358 @@
+"""The query side against what a hostile new user (or a hostile server, or a web page in their
+browser) does: JSON that Python cannot hold, servers that echo the API key, credentials in the base
+URL, nonsense Retry-After, bidi overrides in an answer, an indexed image swapped for a bomb, output
+paths that would overwrite the index, conversations damaged row by row, and a `serve` reached with
+another Host name, from another origin, or with a huge body.
+
+Real parts: a scripted HTTP server on 127.0.0.1 answering raw bytes, real indexes of text PDFs and
+an image, real SQLite files, `pagerag serve` in a subprocess spoken to over real sockets.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from openai_helpers import clean_env  # noqa: F401 - no PAGERAG_*/OPENAI_* or proxy variables leak in
+from rag.backends import GenerationOptions, ModelUnavailable
+from rag.backends.openai import OpenAIBackend
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "sk-test-0123456789abcdef"
+MESSAGES = [{"role": "user", "content": [{"type": "text", "text": "What is the total?"}]}]
+
+
+def event(payload) -> bytes:
+    return b"data: " + (payload if isinstance(payload, bytes) else json.dumps(payload).encode()) + b"\n\n"
+
+
+BIG_INT = b"9" * 5000  # json.loads refuses integers past 4300 digits (ValueError, not JSONDecodeError)
+DEEP = b"[" * 100_000 + b"]" * 100_000  # RecursionError
+SSE, JSON_TYPE = "text/event-stream", "application/json"
+# (status, content type, body, extra headers); "{auth}" in a body becomes the request's Authorization header
+REPLIES = {
+    "json-big-int": (200, JSON_TYPE, b'{"created": ' + BIG_INT + b', "choices": []}', {}),
+    "sse-big-int": (200, SSE, event(b'{"created": ' + BIG_INT + b'}') + b"data: [DONE]\n\n", {}),
+    "json-deep": (200, JSON_TYPE, DEEP, {}),
+    "sse-deep": (200, SSE, event(DEEP) + b"data: [DONE]\n\n", {}),
+    "echo-401": (401, JSON_TYPE, b'{"error": {"message": "Incorrect API key provided: {auth}"}}', {}),
+    "echo-500": (500, "text/plain", b"crashed; headers were {'authorization': '{auth}'}", {}),
+    "retry-nan": (429, JSON_TYPE, b'{"error": {"message": "slow down"}}', {"Retry-After": "nan"}),
+    "retry-date": (429, JSON_TYPE, b'{"error": {"message": "slow down"}}',
+                   {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}),
+    "bidi": (200, SSE, event({"choices": [{"index": 0, "delta": {"content": "The total is \u202e24\u202c [1]."},
+                                           "finish_reason": "stop"}]}) + b"data: [DONE]\n\n", {}),
+}
+
+
+class Scripted(ThreadingHTTPServer):
+    """Answers GET /models with one model "m" and every other request with REPLIES[reply]."""
+
+    daemon_threads = True
+
+    def __init__(self, reply: str):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.reply = reply
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Scripted
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.reply(200, JSON_TYPE, b'{"object": "list", "data": [{"id": "m"}]}', {})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, kind, body, headers = REPLIES[self.server.reply]
+        self.reply(status, kind, body.replace(b"{auth}", (self.headers.get("Authorization") or "").encode()), headers)
+
+    def reply(self, status: int, kind: str, body: bytes, headers: dict):
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def failure(reply: str, **backend_options) -> str:
+    with Scripted(reply) as server:
+        options = {"base_url": server.url, **backend_options}
+        backend = OpenAIBackend("m", retries=0, **options)
+        with pytest.raises(ModelUnavailable) as info:
+            "".join(backend.stream(MESSAGES, [], GenerationOptions(max_new_tokens=64, timeout=20)))
+    return str(info.value)
+
+
+# --- replies JSON cannot hold in Python ---
+
+@pytest.mark.parametrize("reply, said", [
+    ("json-big-int", "answered JSON that cannot be read (Exceeds the limit (4300 digits)"),
+    ("sse-big-int", "sent an event that cannot be read as JSON (Exceeds the limit (4300 digits)"),
+    ("json-deep", "answered JSON that cannot be read (nested too deep"),
+    ("sse-deep", "sent an event that cannot be read as JSON (nested too deep)"),
+])
+def test_json_python_cannot_hold_is_a_reply_error_not_a_traceback(reply, said):
+    assert said in failure(reply)
+
+
+# --- secrets: the API key and the base URL's credentials are never printed ---
+
+@pytest.mark.parametrize("reply", ["echo-401", "echo-500"])
+def test_a_server_that_echoes_the_key_does_not_get_it_printed(reply, monkeypatch):
+    monkeypatch.setenv("PAGERAG_API_KEY", KEY)
+    message = failure(reply)
+    assert KEY not in message and "Bearer ***" in message
+
+
+def test_a_password_in_the_base_url_is_not_printed():
+    with Scripted("echo-500") as server:
+        url = server.url.replace("http://", "http://user:pass-word-9@")
+        backend = OpenAIBackend("m", base_url=url, retries=0)
+        with pytest.raises(ModelUnavailable) as info:
+            "".join(backend.stream(MESSAGES, [], GenerationOptions(max_new_tokens=8, timeout=20)))
+    message = str(info.value)
+    # the password, and the Basic-auth header the server echoed (base64 of user:pass-word-9)
+    assert "pass-word-9" not in message and "dXNlcjpwYXNzLXdvcmQtOQ==" not in message
+    assert "http://user:***@127.0.0.1" in message and "Basic ***" in message
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1?api-key=s3cret-value", "http://127.0.0.1:9/v1#frag"])
+def test_a_base_url_with_a_query_or_fragment_is_refused_at_once(url):
+    with pytest.raises(ModelUnavailable) as info:
+        OpenAIBackend("m", base_url=url)
+    assert "has a query or fragment" in str(info.value) and "s3cret-value" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_the_web_chat_never_shows_the_key(pdf_index, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from cli.web.app import WebState, create_app
+    from index.store import Index
+    from rag.assistant import AskSettings
+    from rag.settings import ModelSettings
+
+    monkeypatch.setenv("PAGERAG_API_KEY", KEY)
+    index, _ = pdf_index
+    with Scripted("echo-401") as server:
+        settings = ModelSettings(backend="openai", base_url=server.url, model="m")
+        with TestClient(create_app(WebState(Index.open(index), settings, AskSettings(min_score=-1)))) as client:
+            reply = client.post("/chat/ask", json={"question": "What was the annual budget?"})
+    assert reply.status_code == 200 and KEY not in reply.text and "Bearer ***" in reply.text
+
+
+# --- what a server says about waiting ---
+
+def test_retry_after_is_quoted_only_when_it_is_a_duration():
+    from rag.backends.openai_errors import retry_wait
+
+    assert [retry_wait(v) for v in ("30", "0", "nan", "inf", "-5", "soon", "", None)] == \
+        [30.0, 0.0, None, None, None, None, None, None]
+    assert retry_wait("Wed, 21 Oct 2099 07:28:00 GMT") > 365 * 86400
+    assert "check its log, or try again later" in failure("retry-nan")
+    assert "it asks to wait more than a year before trying again" in failure("retry-date")
+
+
+# --- the answer's text ---
+
+def test_bidi_overrides_in_an_answer_are_dropped():
+    from rag.assistant import printable
+
+    with Scripted("bidi") as server:
+        text = "".join(OpenAIBackend("m", base_url=server.url, retries=0).stream(
+            MESSAGES, [], GenerationOptions(max_new_tokens=64, timeout=20)))
+    assert "\u202e" in text  # the backend passes it on; what is shown and saved goes through printable
+    assert printable(text) == "The total is 24 [1]."
+    assert printable("\u05e9\u05dc\u05d5\u05dd \u2067x\u2069") == "\u05e9\u05dc\u05d5\u05dd x"  # RTL text itself stays
+
+
+# --- an indexed image replaced by one too large to open ---
+
+@pytest.fixture
+def image_index(tmp_path) -> tuple[Path, Path]:
+    from fault_kit import page_image
+
+    from index.builder import BuildOptions, build
+
+    scan = tmp_path / "docs" / "scan.png"
+    scan.parent.mkdir()
+    page_image(["Harbour crane inspection report"]).save(scan)
+    build(tmp_path / "index", [scan.parent], BuildOptions(ocr="none"))
+    return tmp_path / "index", scan
+
+
+@pytest.mark.slow
+def test_an_image_swapped_for_a_bomb_is_one_line_and_a_410(image_index, tmp_path):
+    from PIL import Image
+    from starlette.testclient import TestClient
+
+    from cli.web.app import WebState, create_app
+    from index.store import Index
+
+    index, scan = image_index
+    Image.new("1", (20000, 20000)).save(scan)  # 400 Mpx in a few hundred kB
+    result = CliRunner().invoke(cli, ["show", str(scan), "--index", str(index), "-o", str(tmp_path / "p.png")])
+    assert result.exit_code == 1 and "too large to open safely" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    with TestClient(create_app(WebState(Index.open(index)))) as client:
+        reply = client.get("/page/1/image?w=300")
+    assert reply.status_code == 410 and "re-run `pagerag index build`" in reply.json()["error"]
+
+
+# --- output paths that would overwrite the index or the input ---
+
+@pytest.mark.slow
+def test_outputs_never_overwrite_the_index_or_the_input(pdf_index):
+    index, pdfs = pdf_index
+    before = (index / "index.db").read_bytes()
+    show = CliRunner().invoke(cli, ["show", str(pdfs[0]), "--index", str(index), "-o", str(index / "index.db")])
+    assert show.exit_code == 1 and "is in the index folder" in show.output
+    itself = CliRunner().invoke(cli, ["show", str(pdfs[0]), "--index", str(index), "-o", str(pdfs[0])])
+    assert itself.exit_code == 1 and "which this command reads" in itself.output
+    qa = index.parent / "qa.jsonl"
+    qa.write_text('{"id": "1", "question": "annual budget", "gold_page": "docs/budget.pdf"}\n')
+    base = ["eval", str(qa), "--root", str(index.parent), "--index", str(index), "--mode", "lexical"]
+    for target in (index / "index.db", qa):
+        result = CliRunner().invoke(cli, [*base, "--report", str(target)])
+        assert result.exit_code == 2 and "--report" in result.output, result.output
+    assert (index / "index.db").read_bytes() == before and qa.read_text().startswith('{"id": "1"')
+    ok = CliRunner().invoke(cli, [*base, "--report", str(index.parent / "report.jsonl")])
+    assert ok.exit_code == 0 and (index.parent / "report.jsonl").read_text()
+
+
+# --- a conversation whose rows were changed by hand ---
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage, said", [
+    ("sources = 'not json'", "is not JSON"),
+    ("sources = '[1, 2]'", "sources is not a list of {n, path, page}"),
+    ("sources = '[{\"n\": 1, \"path\": 5, \"page\": \"x\"}]'", "sources is not a list of {n, path, page}"),
+    ("removed_citations = '{\"a\": 1}'", "removed_citations is not a list of numbers"),
+    ("retrieval_seconds = 'abc'", "a duration is not a number"),
+])
+def test_a_damaged_conversation_row_is_named_everywhere(pdf_index, damage, said):
+    from starlette.testclient import TestClient
+
+    from cli.web.app import WebState, create_app
+    from index.store import Index
+    from rag.conversations import ConversationStore, Turn
+
+    index, pdfs = pdf_index
+    cid, _ = ConversationStore(index).start("q", Turn("q", "q", "It was $27,500 [1].",
+                                                       sources=[{"n": 1, "path": str(pdfs[0]), "page": 1,
+                                                                 "image": True, "score": 0.5}]))
+    with sqlite3.connect(index / "conversations.db") as db:
+        db.execute(f"UPDATE turns SET {damage}")
+    shown = CliRunner().invoke(cli, ["conversations", "show", cid, "--index", str(index)])
+    asked = CliRunner().invoke(cli, ["ask", "--cid", cid, "and the parking lot?", "--index", str(index)])
+    for result in (shown, asked):
+        assert result.exit_code == 1 and f"conversation {cid}" in result.output and said in result.output
+        assert "the answer was not saved" not in result.output  # nothing was asked
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    with TestClient(create_app(WebState(Index.open(index)))) as client:
+        for url in (f"/conversations/{cid}.json", f"/conversations/{cid}/turns/1/sources/1.json"):
+            reply = client.get(url)
+            assert reply.status_code == 503 and said in reply.json()["error"], url
+
+
+# --- the web app's snippets ---
+
+def test_query_words_are_never_marked_inside_an_html_entity():
+    from cli.web.filters import mark
+
+    marked = str(mark("the children's wing & \"39\" <b>", "children 39 amp quot lt"))
+    assert marked == ("the <mark>children</mark>&#39;s wing &amp; &#34;<mark>39</mark>&#34; &lt;b&gt;")
+
+
+# --- serve, spoken to as a browser on another site would ---
+
+def request(port: int, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers,
+                     encode_chunked=headers.get("Transfer-Encoding") == "chunked")
+        reply = conn.getresponse()
+        data = reply.read()
+        return reply.status, json.loads(data) if reply.getheader("content-type", "").startswith(JSON_TYPE) else {}
+    finally:
+        conn.close()
+
+
+def chunked(total: int):
+    block = b"a" * 65536
+    for _ in range(total // len(block)):
+        yield block
+
+
+@pytest.mark.slow
+def test_serve_refuses_other_hosts_other_origins_and_huge_bodies(pdf_index):
+    index, _ = pdf_index
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--index", str(index), "--port", "0"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=REPO)
+    try:
+        line = proc.stderr.readline().decode()
+        assert "Serving" in line, line
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        own = f"127.0.0.1:{port}"
+        question = json.dumps({"question": "What was the annual budget?"}).encode()
+        as_json = {"Content-Type": JSON_TYPE}
+        status, body = request(port, "GET", "/search.json?q=budget", {"Host": f"evil.example:{port}"})
+        assert status == 421 and "answers only to localhost" in body["error"]  # DNS rebinding
+        for host in (own, f"localhost:{port}"):
+            assert request(port, "GET", "/status.json", {"Host": host})[0] == 200
+        status, body = request(port, "POST", "/chat/ask", {"Host": own, "Content-Type": "text/plain"}, question)
+        assert status == 415 and "application/json" in body["error"]  # a cross-site form or no-cors fetch
+        status, body = request(port, "POST", "/chat/ask", {"Host": own, "Origin": "http://evil.example",
+                                                            **as_json}, question)
+        assert status == 403 and "another site" in body["error"]
+        # a length past the limit is refused on the headers (nothing of it read); a chunked body once past it
+        assert request(port, "POST", "/chat/ask", {"Host": own, **as_json, "Content-Length": str(2 << 30)}, b"")[0] \
+            == 413
+        status, body = request(port, "POST", "/chat/ask", {"Host": own, **as_json, "Transfer-Encoding": "chunked"},
+                               chunked((1 << 20) + (1 << 17)))
+        assert status == 413 and "over 1048576 bytes" in body["error"]
+        status, _ = request(port, "POST", "/chat/ask", {"Host": own, "Origin": f"http://{own}", **as_json}, question)
+        assert status == 200  # the app's own page asking
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# --- question sets ---
+
+@pytest.mark.parametrize("gold", ["docs/budget.pdf#page=0", "docs/budget.pdf#page=", "docs/budget.pdf#page=\u00b2"])
+def test_a_gold_page_that_is_no_page_number_is_an_error(tmp_path, gold):
+    from rag.evaluate import EvalDataError, load_questions
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"id": "1", "question": "budget", "gold_page": gold}) + "\n", encoding="utf-8")
+    with pytest.raises(EvalDataError, match=r"qa.jsonl, line 1: .* should end in #page=N"):
+        load_questions(qa, tmp_path)
