@@ -15,6 +15,9 @@ A fact is (kind, value), both lower case:
 - ("position", "first" | "last" | "second-last"): where the page sits in its document;
 - ("label", L): a PDF page label other than a plain number ("iv", "a-3"; a numeric label is a
   ("printed", N), a roman one also); from the PDF's /PageLabels, read by PyMuPDF;
+- ("section", N): a numbered heading opening a line ("3.3 Post-hoc Correction", "2.1. Data",
+  "Section 4", "Chapter 7"): a number with a dot inside followed by a capitalised word, or
+  a number after "Section" / "Chapter" (a bare "3 Methods" is too often a list item or a row);
 - ("title", KEY): a slide's title, as lower-case words ("quarterly revenue outlook"): on a
   slide-shaped page (landscape), the tallest line starting in its top part, with the lines of
   the same height right below it (a two-line title). Text-layer word boxes are as tall as
@@ -30,7 +33,7 @@ import os
 import re
 from pathlib import Path
 
-KINDS = ("page", "printed", "figure", "table", "appendix", "exhibit", "chart", "position", "label", "title")
+KINDS = ("page", "printed", "figure", "table", "appendix", "exhibit", "chart", "position", "label", "title", "section")
 HEADER, FOOTER = 0.10, 0.88  # page fractions: lines above / below these are header / footer
 _ROMAN = re.compile(r"^(?=[ivxlc]+$)c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
 _CAPTION = re.compile(r"^(figure|fig|table|tab|appendix|exhibit|chart)\.?\s*([0-9]{1,3}(?:\.[0-9]{1,2})?|[ivxl|]{1,5}|[a-z])"
@@ -136,6 +139,21 @@ def captions(words) -> list[tuple[str, str]]:
         number = roman_to_int(ident)
         if number and kind != "appendix":
             out.append((kind, str(number)))
+    return list(dict.fromkeys(out))
+
+
+_HEADING = re.compile(r"^(?:(?i:section|chapter|§)\s*(\d{1,2}(?:\.\d{1,2}){0,2})(?![\d.]*\d)|"
+                      r"(\d{1,2}(?:\.\d{1,2}){1,2})\.?\s+[A-Z][a-z])")
+
+
+def headings(words) -> list[tuple[str, str]]:
+    """("section", N) of the numbered headings opening a line: '3.3 Post-hoc Correction' -> ('section', '3.3'),
+    'Chapter 7' -> ('section', '7'); not '3.50 USD', '1.5 kg' nor '12 Apples' (see the module docstring)."""
+    out = []
+    for text, _, _ in _lines(words):
+        m = _HEADING.match(text)
+        if m:
+            out.append(("section", m.group(1) or m.group(2)))
     return list(dict.fromkeys(out))
 
 
@@ -278,6 +296,7 @@ def page_facts(words, page_no: int, n_pages: int, path: str | Path | None = None
     facts += label_facts(label)
     facts += [("printed", n) for n in printed_numbers(words)]
     facts += captions(words)
+    facts += headings(words)
     title = slide_title(words, *size) if size else ""
     if title:
         facts.append(("title", title))

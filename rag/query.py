@@ -153,6 +153,7 @@ _CAPTION_REF = re.compile(r"\b(figure|fig\.?|table|appendix|exhibit|chart)s?\s+(
                           r"(?:\s*(?:-|–|to|through)\s*(\d{1,3})\b)?")
 RANGE_MOST = 10  # 'figures 1-4' names each of them; a longer range is read as its first
 _LABEL_REF = re.compile(r"\b(?:page|p\.|pg\.?)\s*\(?\s*([ivxlc]{1,6}|[a-z]{1,3}-\d{1,4})\b(?!-)")
+_SECTION_REF = re.compile(r"(?:\bsections?|\bchapters?|§)\s*(\d{1,2}(?:\.\d{1,2}){0,2})\b(?!\.\d)")
 _TITLE_CUE = re.compile(r"\b(?:slides?|titled|title|heading|headed|section)\b|[\"“”]")
 TITLE_WORDS = 12  # as index.structure.TITLE_WORDS
 _LAST = re.compile(r"\b(?:second|2nd)[\s-]+(?:to[\s-]+)?last\b|\bpenultimate\b")
@@ -194,6 +195,7 @@ def structure_refs(question: str) -> list[tuple[str, str]]:
         refs.append((kind, str(roman) if roman and kind != "appendix" else ident))
         if m.group(3) and ident.isdigit() and 0 < int(m.group(3)) - int(ident) < RANGE_MOST:
             refs += [(kind, str(n)) for n in range(int(ident) + 1, int(m.group(3)) + 1)]
+    refs += [("section", m.group(1)) for m in _SECTION_REF.finditer(text)]
     return list(dict.fromkeys(refs))
 
 

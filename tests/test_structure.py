@@ -51,6 +51,35 @@ def test_printed_numbers_that_ocr_missed_follow_the_run():
     assert running_numbers({p: (p, [str(p + 10 * (p % 2))]) for p in range(1, 9)}) == {}  # no majority
 
 
+def test_numbered_headings():
+    from index.structure import headings
+
+    words = page(("3.3 Post-hoc Correction", 0.1), ("2.1. Data sources", 0.2), ("Chapter 7", 0.3), ("3.50 USD", 0.4),
+                 ("12 Apples", 0.5), ("SECTION 4: Methods", 0.6), ("1.5 kg of flour", 0.7), ("see 4.1 Prior", 0.8))
+    assert headings(words) == [("section", "3.3"), ("section", "2.1"), ("section", "7"), ("section", "4")]
+
+
+def test_a_question_naming_a_section_ranks_its_page_first(tmp_path):
+    from fault_kit import text_pdf
+
+    from index.builder import BuildOptions, build
+    from index.store import Index
+    from rag.retrieve import Retriever
+
+    text_pdf(tmp_path / "docs" / "survey.pdf", [
+        "1 Introduction\nWe surveyed the harbor.",
+        "3.3 Sampling Results\nLead was found in two harbor samples.",
+        "3.4 Sampling Methods\nSampling of harbor samples: sampling bottles, sampling depth, sampling times."])
+    text_pdf(tmp_path / "docs" / "notes.pdf", ["Minutes of the library committee."])
+    build(tmp_path / "idx", [tmp_path / "docs"], BuildOptions(ocr="none", jobs=1))
+    idx = Index.open(tmp_path / "idx")
+    assert idx.db.execute("SELECT p.page_no FROM page_facts f JOIN pages p ON p.id = f.page_id"
+                          " WHERE f.kind = 'section' AND f.value = '3.3'").fetchall() == [(2,)]
+    retriever = Retriever(idx)
+    assert retriever.search("What does it say about harbor sampling?", k=1)[0].page == 3  # the words alone
+    assert retriever.search("What does Section 3.3 say about harbor sampling?", k=1)[0].page == 2
+
+
 def test_roman_numerals():
     assert [roman_to_int(s) for s in ("i", "iv", "xii", "xc", "abc", "")] == [1, 4, 12, 90, None, None]
 
@@ -84,6 +113,9 @@ def test_a_numbered_page_image_is_a_page_of_its_folder(tmp_path):
     ("What does Appendix E describe?", [("appendix", "e")]),
     ("What is the total amount on the receipt from ACME?", []),
     ("What share of the pages is 50%?", []),
+    ("Does Section 3.3 cite more papers than Section 3.1?", [("section", "3.3"), ("section", "3.1")]),
+    ("Which hospitals are named in chapter 5?", [("section", "5")]),
+    ("What is the price of 3.50 sections of pipe?", []),
 ])
 def test_structure_refs_in_questions(question, refs):
     assert structure_refs(question) == refs
