@@ -144,7 +144,9 @@ class OpenAIBackend(Backend):
         self.served_models()
 
     def ready(self, options: GenerationOptions) -> GenerationOptions:
-        """load(), within the answer's --timeout: the check and the answer share one deadline."""
+        """load(), within the answer's --timeout: the check and the answer share one deadline (which starts
+        once the client is made: importing the HTTP library is this process's time, not the server's)."""
+        self._openai()
         deadline = time.monotonic() + options.timeout
         self.served_models(min(LOAD_TIMEOUT, options.timeout), given=options.timeout)
         return dataclasses.replace(options, deadline=deadline)
