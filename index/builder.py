@@ -36,6 +36,11 @@ from .structure import page_facts
 from .words import page_text
 
 CHECKPOINT_SECONDS = 60  # how often the FAISS file is rewritten during a long build
+# pages submitted to the reading workers ahead of the commits, per worker. Text-layer pages are read far
+# faster than embedded, so a commit takes the ~half of them read meanwhile: 8 a worker makes commits of
+# ~8 pages (~30 passages), which keep both embedding threads busy to the end (3 a worker: ~3 pages, one
+# thread idle for part of each commit) in fewer transactions. OCR'd pages still commit as they come.
+READ_AHEAD = 8
 
 
 class Captioner(Protocol):
@@ -287,7 +292,7 @@ class _Builder:
             return
         try:
             pending, queue = set(), iter(tasks)
-            window = 3 * jobs
+            window = READ_AHEAD * jobs
             while True:
                 for task in queue:
                     pending.add(pool.submit(read_page, task))

@@ -117,13 +117,8 @@ class OnnxEmbedder:
             texts = [t.lower() for t in texts]
         ids = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
         order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
-        batches: list[list[int]] = [[]]
-        for i in order:  # longest first: a batch's first row sets its padded length
-            rows = batches[-1]
-            if rows and (len(rows) == self.batch_size or (len(rows) + 1) * len(ids[rows[0]]) > MAX_BATCH_TOKENS):
-                batches.append(rows := [])
-            rows.append(i)
         threads = threads or self.threads or os.cpu_count() or 1
+        batches = [[order[j] for j in run] for run in runs([len(ids[i]) for i in order], self.batch_size, threads)]
         int8 = not fp32 and self.precision == "int8"
         if threads == 1 or len(batches) == 1:
             session = self.session(threads, light, int8)
@@ -158,6 +153,30 @@ class OnnxEmbedder:
         columns = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
         (tokens,) = session.run(None, {name: columns[name] for name in self.pipeline["inputs"]})  # (batch, seq, dim)
         return pool(tokens, mask, self.pipeline["pooling"])
+
+
+def runs(lengths: list[int], batch_size: int, threads: int = 1) -> list[list[int]]:
+    """Positions 0..n-1 of texts sorted longest first (their token counts), cut into ONNX runs of at most
+    `batch_size` texts and MAX_BATCH_TOKENS padded tokens (a run's first text sets its padded length).
+    With several threads, a multiple of `threads` runs of even size when they fit, so that no thread
+    idles while another finishes: runs([120] * 10, 32, 2) -> 4 runs of 3, 3, 2, 2 (not 3, 3, 3, 1)."""
+    greedy: list[list[int]] = [[]]
+    for i, n in enumerate(lengths):
+        rows = greedy[-1]
+        if rows and (len(rows) == batch_size or (len(rows) + 1) * lengths[rows[0]] > MAX_BATCH_TOKENS):
+            greedy.append(rows := [])
+        rows.append(i)
+    k = min(len(lengths), -(-len(greedy) // threads) * threads)
+    if threads <= 1 or k in (0, len(greedy)):
+        return greedy
+    even, start = [], 0
+    for r in range(k):
+        size = len(lengths) // k + (r < len(lengths) % k)
+        if size > batch_size or size * lengths[start] > MAX_BATCH_TOKENS:
+            return greedy
+        even.append(list(range(start, start + size)))
+        start += size
+    return even
 
 
 def pool(tokens, mask, mode: str):

@@ -49,6 +49,21 @@ def test_vectors_equal_sentence_transformers(encoders):
     assert (alone * want[:40]).sum(axis=1).min() >= 0.9999
 
 
+def test_runs_are_even_across_threads_and_within_the_token_cap():
+    from index.embed_onnx import MAX_BATCH_TOKENS, runs
+
+    assert [len(r) for r in runs([120] * 10, 32, 2)] == [3, 3, 2, 2]  # greedy 4, 4, 2 would idle one thread
+    assert [len(r) for r in runs([120] * 10, 32, 1)] == [4, 4, 2]
+    rng = random.Random(3)
+    for _ in range(200):
+        lengths = sorted((rng.choice([3, 20, 130, 256]) for _ in range(rng.randrange(0, 60))), reverse=True)
+        for threads in (1, 2, 3):
+            got = runs(lengths, 32, threads)
+            assert [i for r in got for i in r] == list(range(len(lengths)))  # every text once, in order
+            assert all(len(r) <= 32 and len(r) * lengths[r[0]] <= max(MAX_BATCH_TOKENS, lengths[r[0]])
+                       for r in got if r)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
 def test_same_top10_on_the_sample_corpus(sample_index, sample_corpus, encoders, mode):
