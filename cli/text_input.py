@@ -15,7 +15,13 @@ import click
 
 
 def clean_text(text: str, what: str = "the query") -> str:
-    """`text` unchanged if it is valid Unicode, else with each undecodable byte replaced by U+FFFD."""
+    """`text` unchanged if it is valid Unicode, else with each undecodable byte replaced by U+FFFD; a note when
+    it is longer than what is searched of it."""
+    from rag.query import MAX_QUERY_CHARS
+
+    if len(text) > MAX_QUERY_CHARS:
+        click.echo(f"Note: {what} is {len(text):,} characters long; its first {MAX_QUERY_CHARS:,} are searched.",
+                   err=True)
     try:
         text.encode("utf-8")
         return text

@@ -22,6 +22,9 @@ import string
 from pathlib import Path
 
 MIN_LETTERS = 5  # shorter words and stems have too many neighbours one edit away ('howm' -> 'how', 'hom', 'hm')
+# absent words of one question looked at (~50 ms each): a question holds a typo or two; hundreds of unknown
+# words (a pasted text in another language, garbage) would cost seconds each query for nothing
+MAX_RESPELLED = 12
 _ALPHABET = string.ascii_lowercase
 
 
@@ -70,8 +73,9 @@ def edits(word: str) -> list[str]:
 
 
 def respell(db: sqlite3.Connection, words: list[str], known: frozenset[str] = frozenset()) -> dict[str, str]:
-    """word -> the stored term to search for it instead, for the words no page holds (see the module docstring);
-    words in `known` (a language model's whole words: `vocabulary`) are not misspelt, only absent."""
+    """word -> the stored term to search for it instead, for the words no page holds (see the module docstring;
+    the first MAX_RESPELLED of them); words in `known` (a language model's whole words: `vocabulary`) are not
+    misspelt, only absent."""
     words = [w for w in dict.fromkeys(words)
              if len(w) >= MIN_LETTERS and w.isalpha() and w.isascii() and w not in known]
     if not words:
@@ -79,9 +83,8 @@ def respell(db: sqlite3.Connection, words: list[str], known: frozenset[str] = fr
     stem = stems(db, words)
     held = page_counts(db, list(stem.values()))
     out = {}
-    for word in words:
-        if word not in stem or len(stem[word]) < MIN_LETTERS or stem[word] in held:
-            continue
+    absent = [w for w in words if w in stem and len(stem[w]) >= MIN_LETTERS and stem[w] not in held]
+    for word in absent[:MAX_RESPELLED]:
         found = page_counts(db, [e for e in edits(stem[word]) if e[:1] == word[:1]])  # typos keep the first letter
         if found:
             out[word] = max(sorted(found), key=lambda t: found[t])

@@ -16,6 +16,10 @@ would you your yours yourself yourselves tell show find give list please accordi
 document documents many much
 """.split())
 
+# characters of a query that are searched: real questions are far shorter (the eval sets' longest is 333), the
+# embedding sees at most 256 tokens anyway, and a query of megabytes would cost minutes and a gigabyte (title
+# n-grams, phrase scoring, snippets) for nothing more found
+MAX_QUERY_CHARS = 2000
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -239,3 +243,13 @@ def title_candidates(question: str) -> list[str]:
 def longest_titles(found: list[str]) -> list[str]:
     """The matched titles not inside a longer matched one: ['revenue', 'revenue outlook'] -> ['revenue outlook']."""
     return [t for t in found if not any(t != u and f" {t} " in f" {u} " for u in found)]
+
+
+def clipped(question: str) -> str:
+    """The part of `question` that is searched: its first MAX_QUERY_CHARS characters, cut at a space when
+    there is one in the last fifth."""
+    if len(question) <= MAX_QUERY_CHARS:
+        return question
+    cut = question[:MAX_QUERY_CHARS]
+    space = cut.rfind(" ")
+    return cut[:space] if space > MAX_QUERY_CHARS * 4 // 5 else cut

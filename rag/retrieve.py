@@ -26,7 +26,7 @@ from index.embed_models import model_folder
 from index.spelling import respell, vocabulary
 from index.store import Index
 
-from .query import (content, fts_match, longest_titles, lower_words, ref_groups, snippet, structure_refs,
+from .query import (clipped, content, fts_match, longest_titles, lower_words, ref_groups, snippet, structure_refs,
                     title_candidates)
 
 MODES = ("hybrid", "dense", "lexical")
@@ -85,6 +85,7 @@ class Retriever:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if "embed_model" not in self.index.meta:
             return {mode: [] for mode in modes}  # an index with no pages yet
+        question = clipped(question)
         doc_ids = self.index.documents_under(within) if within else None
         n = max(CANDIDATES, 10 * k)
         dense = self.dense(question, n, doc_ids) if set(modes) - {"lexical"} else {}

@@ -356,3 +356,39 @@ def test_a_gold_page_that_is_no_page_number_is_an_error(tmp_path, gold):
     qa.write_text(json.dumps({"id": "1", "question": "budget", "gold_page": gold}) + "\n", encoding="utf-8")
     with pytest.raises(EvalDataError, match=r"qa.jsonl, line 1: .* should end in #page=N"):
         load_questions(qa, tmp_path)
+
+
+# --- queries far longer than a question ---
+
+def test_only_the_start_of_a_huge_query_is_searched():
+    from rag.query import MAX_QUERY_CHARS, clipped
+
+    words = "budget " * 100_000
+    assert clipped("annual budget") == "annual budget"
+    cut = clipped(words)
+    assert len(cut) <= MAX_QUERY_CHARS and cut.endswith("budget") and words.startswith(cut)
+    assert len(clipped("x" * 10_000)) == MAX_QUERY_CHARS  # no space to cut at
+
+
+@pytest.mark.slow
+def test_a_huge_batch_line_is_searched_by_its_start_with_a_note(pdf_index):
+    index, _ = pdf_index
+    result = CliRunner().invoke(cli, ["search", "--batch", "--index", str(index), "-k", "1"],
+                                input="annual budget " + "zqxjkv " * 200_000 + "\nparking\n")
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and len(lines) == 2
+    assert json.loads(lines[0])[0]["path"].endswith("budget.pdf") and json.loads(lines[1])[0]["path"].endswith(
+        "parking.pdf")
+    assert "a query line is 1,400,013 characters long; its first 2,000 are searched" in result.stderr
+
+
+@pytest.mark.slow
+def test_only_the_first_absent_words_are_respelled(pdf_index):
+    from index.spelling import MAX_RESPELLED, respell
+    from index.store import Index
+
+    index, _ = pdf_index
+    # 20 different typos of 'budget', each one edit away from it
+    typos = [f"budg{c}t" for c in "abcdfghijklmnopqrsuv"]
+    found = respell(Index.open(index).db, typos)
+    assert list(found) == typos[:MAX_RESPELLED] and set(found.values()) == {"budget"}
