@@ -8,7 +8,8 @@ from dataclasses import asdict
 import click
 
 from . import model_options as mo
-from .common import EXIT_NO_MODEL, GivenPath, friendly_errors, index_option, open_index, shown, within_option
+from .common import (EXIT_NO_MODEL, GivenPath, Number, friendly_errors, index_option, open_index, shown,
+                     within_option)
 from .text_input import QUERY, clean_text, lenient_stdin, require_stdin
 
 RETRIEVAL_OPTIONS = [
@@ -16,7 +17,7 @@ RETRIEVAL_OPTIONS = [
                  help="Pages retrieved and shown to the model as text."),
     click.option("--images", type=click.IntRange(0, 8), default=1, show_default=True,
                  help="How many of the best pages are also shown as images."),
-    click.option("--min-score", type=click.FloatRange(-1, 1), default=None,
+    click.option("--min-score", type=Number(-1, 1), default=None,
                  help="Abstain without calling the model when the best passage's cosine is below this [0.30]."),
     within_option,
 ]

@@ -46,6 +46,17 @@ class IndexDir(click.ParamType):
         return path
 
 
+class Number(click.FloatRange):
+    """click.FloatRange that also refuses nan: every comparison with nan is false, so FloatRange lets it through
+    (`--timeout nan` then failed deep inside, `--min-score nan` abstained on everything)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
 class GivenPath(click.ParamType):
     """A path argument kept as given: an empty or blank one is refused, not read as the current folder."""
 
@@ -133,7 +144,8 @@ def open_index(index_dir: Path, check: bool | str = False):
     return Index.open(index_dir, check=check)
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"  # embeddings, overrides, isolates: they reorder what follows
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 def shown(path) -> str:
@@ -145,13 +157,13 @@ def shown(path) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], printable(str(path)))
 
 
-_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 def shown_text(text: str) -> str:
     r"""Free text stored from a person or a model (a conversation's title, a question, an answer) as
     printed: control characters escaped (a terminal escape sequence's ESC or CSI, a carriage return that
-    would overwrite the line), newlines and tabs kept. shown_text("a\x1b[2Jb\nc") -> 'a\\x1b[2Jb\nc'."""
+    would overwrite the line, a bidi override that would show the rest reversed), newlines and tabs kept. shown_text("a\x1b[2Jb\nc") -> 'a\\x1b[2Jb\nc'."""
     return _CONTROL_IN_TEXT.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 

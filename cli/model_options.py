@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from .common import Number
+
 MODEL_OPTIONS = [
     click.option("-m", "--model", envvar="PAGERAG_MODEL",
                  help="Hub id, local folder, or server model name [default: the backend's; "
@@ -21,9 +23,9 @@ MODEL_OPTIONS = [
 
 GENERATION_OPTIONS = [
     click.option("--max-new-tokens", type=click.IntRange(1, 8192), default=512, show_default=True),
-    click.option("--temperature", type=click.FloatRange(0, 2), default=0.0, show_default=True,
+    click.option("--temperature", type=Number(0, 2), default=0.0, show_default=True,
                  help="0 decodes greedily."),
-    click.option("--timeout", type=click.FloatRange(1, 3600), default=300, show_default=True,
+    click.option("--timeout", type=Number(1, 3600), default=300, show_default=True,
                  help="openai: seconds the whole answer may take (waiting, model loading, streaming)."),
 ]
 

@@ -392,3 +392,22 @@ def test_only_the_first_absent_words_are_respelled(pdf_index):
     typos = [f"budg{c}t" for c in "abcdfghijklmnopqrsuv"]
     found = respell(Index.open(index).db, typos)
     assert list(found) == typos[:MAX_RESPELLED] and set(found.values()) == {"budget"}
+
+
+@pytest.mark.parametrize("option", [["--timeout", "nan"], ["--temperature", "NaN"], ["--min-score", "nan"]])
+def test_nan_is_not_a_number_for_any_option(tmp_path, option):
+    for command in (["ask", "question"], ["chat"], ["serve"]):
+        result = CliRunner().invoke(cli, [*command, *option, "--index", str(tmp_path)])
+        assert result.exit_code == 2 and f"Invalid value for '{option[0]}'" in result.output
+        assert "is not a number" in result.output
+
+
+@pytest.mark.slow
+def test_a_stored_question_cannot_reorder_the_terminal_line(pdf_index):
+    from rag.conversations import ConversationStore, Turn
+
+    index, _ = pdf_index
+    question = "What is the total? \u202egnp.exe"
+    ConversationStore(index).start(question, Turn(question, question, "It is 42."))
+    listed = CliRunner().invoke(cli, ["conversations", "--index", str(index)])
+    assert "What is the total? \\u202egnp.exe" in listed.output and "\u202e" not in listed.output
