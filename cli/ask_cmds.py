@@ -238,7 +238,7 @@ def _page_command(assistant, last, args) -> None:
 
     from .evidence_out import evidence_for, message, png_target, save_page
 
-    if not last or not args or not args[0].isdigit():
+    if not last or not args or not (args[0].isascii() and args[0].isdigit()):  # not '²', which int() refuses
         click.echo("Usage: /page N [--save FILE], N a source number of the last answer.", err=True)
         return
     source = next((s for s in last.sources if s.n == int(args[0])), None)

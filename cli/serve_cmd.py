@@ -73,11 +73,14 @@ def serve(host, port, index_dir, **kw):
     from .web.app import WebState, create_app
 
     idx = open_index(index_dir)
+    within = list(kw.pop("within")) or None
+    if within:
+        idx.documents_under(within)  # nothing indexed there: said now, not a web app that finds nothing
     settings = AskSettings(k=kw.pop("k"), images=kw.pop("images"),
                            min_score=MIN_SCORE if kw.get("min_score") is None else kw["min_score"],
-                           generation=mo.generation_options(kw))
+                           generation=mo.generation_options(kw), within=within)
     kw.pop("min_score")
-    state = WebState(idx, mo.model_settings(kw), settings)
+    state = WebState(idx, mo.model_settings(kw), settings, within=within)
     state.backend  # noqa: B018 - made now (loads nothing): a bad --backend/--base-url/-m is said before serving
     if not addresses(host):
         raise click.ClickException(f"--host {host} cannot be resolved to an address; give one such as 127.0.0.1")

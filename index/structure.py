@@ -49,6 +49,11 @@ TITLE_SCALE = 1.25  # and is at least this much taller than the slide's median l
 TITLE_WORDS = 12  # longer "titles" are body text set large
 
 
+def is_number(token: str) -> bool:
+    """Digits 0-9 only: str.isdigit() is also true of '²' and '①', which int() refuses."""
+    return token.isascii() and token.isdigit()
+
+
 def roman_to_int(s: str) -> int | None:
     """'xii' -> 12; None if `s` is not a (lower-case) roman numeral."""
     if not s or not _ROMAN.match(s):
@@ -88,7 +93,7 @@ def printed_numbers(words) -> list[str]:
         tokens = text.split()
         for tok in (tokens[0], tokens[-1]):
             tok = tok.strip("|·•-–—")
-            if tok.isdigit() and len(tok) <= 4 and not (1900 <= int(tok) <= 2099):
+            if is_number(tok) and len(tok) <= 4 and not (1900 <= int(tok) <= 2099):
                 found.append((edge, str(int(tok))))
                 break
     values = [v for _, v in sorted(found) if v and v != "0"]
@@ -112,7 +117,7 @@ def _apart(lines: list[tuple[str, float, float]]) -> set[tuple[str, float, float
 def _page_value(token: str) -> str:
     """'14' -> '14', 'xii' -> '12', anything else -> ''."""
     token = token.lower()
-    return token if token.isdigit() else str(roman_to_int(token) or "")
+    return token if is_number(token) else str(roman_to_int(token) or "")
 
 
 def _roman_read(ident: str) -> str:
@@ -203,7 +208,7 @@ def running_numbers(pages: dict[int, tuple[int, list[str]]]) -> dict[int, str]:
     votes: dict[int, int] = {}
     numbered = 0
     for place, printed in pages.values():
-        offsets = {place - int(v) for v in printed if v.isdigit()}
+        offsets = {place - int(v) for v in printed if is_number(v)}
         numbered += bool(offsets)
         for off in offsets:
             votes[off] = votes.get(off, 0) + 1
@@ -270,7 +275,7 @@ def label_facts(label: str | None) -> list[tuple[str, str]]:
     label = " ".join((label or "").split()).lower()
     if not label or len(label) > 24:
         return []
-    if label.isdigit():
+    if is_number(label):
         return [("printed", str(int(label)))] if int(label) else []
     roman = roman_to_int(label)
     return [("label", label)] + ([("printed", str(roman))] if roman else [])

@@ -51,6 +51,8 @@ REPLIES = {
     "retry-nan": (429, JSON_TYPE, b'{"error": {"message": "slow down"}}', {"Retry-After": "nan"}),
     "retry-date": (429, JSON_TYPE, b'{"error": {"message": "slow down"}}',
                    {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}),
+    "normal": (200, SSE, event({"choices": [{"index": 0, "delta": {"content": "It was $27,500 [1]."},
+                                             "finish_reason": "stop"}]}) + b"data: [DONE]\n\n", {}),
     "bidi": (200, SSE, event({"choices": [{"index": 0, "delta": {"content": "The total is \u202e24\u202c [1]."},
                                            "finish_reason": "stop"}]}) + b"data: [DONE]\n\n", {}),
 }
@@ -411,3 +413,44 @@ def test_a_stored_question_cannot_reorder_the_terminal_line(pdf_index):
     ConversationStore(index).start(question, Turn(question, question, "It is 42."))
     listed = CliRunner().invoke(cli, ["conversations", "--index", str(index)])
     assert "What is the total? \\u202egnp.exe" in listed.output and "\u202e" not in listed.output
+
+
+@pytest.mark.slow
+def test_serve_in_limits_what_the_web_app_searches_and_shows(pdf_index, tmp_path):
+    from starlette.testclient import TestClient
+
+    from cli.web.app import WebState, create_app
+    from index.store import Index
+
+    index, pdfs = pdf_index
+    missing = CliRunner().invoke(cli, ["serve", "--index", str(index), "--in", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "nothing is indexed at or under" in missing.output
+    idx = Index.open(index)
+    with TestClient(create_app(WebState(idx, within=[str(pdfs[0])]))) as client:
+        hits = client.get("/search.json?q=parking+lot+budget").json()["hits"]
+        assert hits and {Path(h["path"]).name for h in hits} == {"budget.pdf"}
+        other = idx.page(str(pdfs[1]), 1)["id"]
+        for url in (f"/page/{other}.json", f"/page/{other}/image"):
+            assert client.get(url).status_code == 404, url
+        assert client.get(f"/page/{idx.page(str(pdfs[0]), 1)['id']}.json").status_code == 200
+
+
+@pytest.mark.slow
+def test_a_digit_that_int_refuses_is_no_source_number_in_chat(pdf_index):
+    index, _ = pdf_index
+    with Scripted("normal") as server:
+        result = CliRunner().invoke(cli, ["chat", "--index", str(index), "--backend", "openai", "--base-url",
+                                          server.url, "-m", "m", "--min-score", "-1"],
+                                    input="What was the annual budget?\n/page \u00b2\n/page 1\n/exit\n")
+    assert result.exit_code == 0 and result.exception is None, result.output
+    assert "Usage: /page N" in result.output and "The annual budget of $27,500 was approved." in result.output
+
+
+def test_superscript_digits_are_no_page_numbers():
+    from index.structure import label_facts, printed_numbers
+    from index.words import Word
+
+    header = [Word("Annual", 0.1, 0.02, 0.2, 0.04, 1, 0), Word("Report", 0.21, 0.02, 0.3, 0.04, 1, 0),
+              Word("\u00b2", 0.9, 0.02, 0.92, 0.04, 1, 0), Word("Body", 0.1, 0.5, 0.2, 0.52, 1, 1)]
+    assert printed_numbers(header) == [] and label_facts("\u00b2") == [("label", "\u00b2")]
+    assert label_facts("14") == [("printed", "14")]

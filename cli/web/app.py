@@ -34,6 +34,7 @@ class WebState:
     image_cache_size: int = 96
     generating: threading.Lock = field(default_factory=threading.Lock)
     local_only: bool = False  # bound to loopback: answer only loopback Host names (guard.Guard)
+    within: list | None = None  # `serve --in`: the files or folders searched and shown; None: the whole index
     _retriever: object | None = None
     _backend: object | None = None
 

@@ -82,7 +82,7 @@ class Guard:
             raise Refused(415, f"{kind or 'a body without Content-Type'} is not accepted: send JSON with "
                                "Content-Type: application/json")
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+        if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > self.max_body):
             raise Refused(413, too_big(self.max_body))
 
     def capped(self, receive):

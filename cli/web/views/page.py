@@ -25,9 +25,12 @@ def _page_row(state, page_id: int):
     if not 0 <= page_id <= MAX_ID:
         raise HTTPException(404, f"no page {page_id} in this index")
     try:
-        return state.index.page_by_id(page_id)
+        row = state.index.page_by_id(page_id)
     except NotIndexed:
         raise HTTPException(404, f"no page {page_id} in this index") from None
+    if state.within and row["doc_id"] not in state.index.documents_under(state.within):
+        raise HTTPException(404, f"page {page_id} is not in the documents this server shows (serve --in)")
+    return row
 
 
 def _neighbours(state, row) -> dict:

@@ -29,7 +29,7 @@ async def view(request: Request):
     hits, ms = [], 0.0
     if q:
         t0 = time.perf_counter()
-        found = await run_in_threadpool(state.retriever.search, q, k, mode)
+        found = await run_in_threadpool(state.retriever.search, q, k, mode, state.within)
         ms = round(1000 * (time.perf_counter() - t0), 1)
         for rank, h in enumerate(found, 1):
             query = urlencode({"q": q})
