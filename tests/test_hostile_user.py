@@ -454,3 +454,15 @@ def test_superscript_digits_are_no_page_numbers():
               Word("\u00b2", 0.9, 0.02, 0.92, 0.04, 1, 0), Word("Body", 0.1, 0.5, 0.2, 0.52, 1, 1)]
     assert printed_numbers(header) == [] and label_facts("\u00b2") == [("label", "\u00b2")]
     assert label_facts("14") == [("printed", "14")]
+
+
+def test_a_proxy_password_is_not_printed(monkeypatch):
+    from openai_server import closed_port_url
+
+    dead = closed_port_url().replace("http://", "http://puser:proxy-pass-7@").rsplit("/v1", 1)[0]
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, dead)
+    backend = OpenAIBackend("m", base_url="http://gpu-box.invalid:8000/v1", retries=0)
+    with pytest.raises(ModelUnavailable) as info:
+        "".join(backend.stream(MESSAGES, [], GenerationOptions(max_new_tokens=8, timeout=20)))
+    assert "through the proxy http://puser:***@127.0.0.1" in str(info.value) and "proxy-pass-7" not in str(info.value)

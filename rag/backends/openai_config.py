@@ -59,21 +59,24 @@ def shown_url(url: str) -> str:
 
 
 def secrets_of(base_url: str, api_key: str | None) -> list[str]:
-    """What must never be printed: the API key, a password in the base URL (and its Basic-auth form), the
-    values of its query. Longest first, so that a secret holding another is replaced whole."""
+    """What must never be printed: the API key, a password in the base URL or a proxy's URL (and its Basic-auth
+    form), the values of the base URL's query. Longest first, so that a secret holding another is replaced whole."""
     import base64
 
     found = [api_key or ""]
-    try:
-        parts = urllib.parse.urlsplit(base_url)
-    except ValueError:
-        parts = None
-    if parts is not None and parts.password:
-        userinfo = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password)}"
-        found += [parts.password, urllib.parse.unquote(parts.password),
-                  base64.b64encode(userinfo.encode("utf-8", "replace")).decode()]
-    if parts is not None:
-        found += [v for _, v in urllib.parse.parse_qsl(parts.query)]
+    proxies = [v for k, v in os.environ.items() if k.lower().endswith("_proxy") and k.lower() != "no_proxy"]
+    for url in (base_url, *proxies):  # a proxy's password too: an error may quote the proxy URL
+        try:
+            parts = urllib.parse.urlsplit(url)
+            password = parts.password
+        except ValueError:
+            continue
+        if password:
+            userinfo = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(password)}"
+            found += [password, urllib.parse.unquote(password),
+                      base64.b64encode(userinfo.encode("utf-8", "replace")).decode()]
+        if url == base_url:
+            found += [v for _, v in urllib.parse.parse_qsl(parts.query)]
     return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
 
 

@@ -13,7 +13,7 @@ import urllib.parse
 
 from .base import ModelUnavailable
 from .deadline import Pump
-from .openai_config import LOAD_TIMEOUT, proxy_for, redact
+from .openai_config import LOAD_TIMEOUT, proxy_for, redact, shown_url
 from .openai_replies import ServerReplyError, describe, is_transport_error, message_of, plain, sample
 
 
@@ -54,8 +54,8 @@ def explain(backend, err: Exception, path: str, pump: Pump, timeout: float) -> M
         proxy = proxy_for(backend.base_url)
         if pump.response is None and proxy:
             return ModelUnavailable(
-                f"cannot reach {backend.base_url} through the proxy {proxy[1]} (from {proxy[0]}; {reason}) after "
-                f"{tries}: check that proxy, or add the host to NO_PROXY to reach it directly")
+                f"cannot reach {backend.base_url} through the proxy {shown_url(proxy[1])} (from {proxy[0]}; {reason}) "
+                f"after {tries}: check that proxy, or add the host to NO_PROXY to reach it directly")
         if pump.response is not None:
             return ModelUnavailable(f"the connection to {backend.base_url} broke in the middle of the answer "
                                     f"({reason}); check the server's log")
