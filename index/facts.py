@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+_INK = re.compile(r"\w\w")  # a page without two letters or digits in a row is blank (the back of a cover)
 
 
 class PageFacts:
@@ -20,9 +23,10 @@ class PageFacts:
 
     def fill_printed_numbers(self, doc_ids: list[int]) -> int:
         """Add the printed page numbers that the run of each document's pages implies
-        (index.structure.running_numbers); returns how many were added. A document is a
+        (index.structure.running_numbers), and the places counted without blank pages
+        (index.structure.inked_places); returns how many facts were added. A document is a
         multi-page file, or the numbered page images of one folder (their ('page', N) facts)."""
-        from .structure import running_numbers
+        from .structure import inked_places, running_numbers
 
         if not doc_ids:
             return 0
@@ -34,13 +38,16 @@ class PageFacts:
                 "SELECT id, path FROM documents WHERE n_pages = 1 AND path > ? AND path < ?", (folder + "/", folder + "0"))
                 if "/" not in path[len(folder) + 1:])
         rows = self.db.execute(
-            "SELECT p.id, p.doc_id, p.page_no, d.path, d.n_pages, f.kind, f.value FROM pages p"
+            "SELECT p.id, p.doc_id, p.page_no, d.path, d.n_pages, f.kind, f.value,"
+            " coalesce(p.text, '') || ' ' || coalesce(p.caption, '') FROM pages p"
             " JOIN documents d ON d.id = p.doc_id LEFT JOIN page_facts f ON f.page_id = p.id"
             " AND f.kind IN ('page', 'printed') WHERE p.doc_id IN (SELECT value FROM json_each(?))",
             (json.dumps(sorted(ids)),)).fetchall()
         groups: dict[object, dict[int, list]] = {}
-        for pid, doc_id, page_no, path, n_pages, kind, value in rows:
+        blank: dict[int, bool] = {}
+        for pid, doc_id, page_no, path, n_pages, kind, value, text in rows:
             key = doc_id if n_pages > 1 else path.rsplit("/", 1)[0]
+            blank[pid] = not _INK.search(text or "")
             entry = groups.setdefault(key, {}).setdefault(pid, [page_no if n_pages > 1 else None, []])
             if kind == "page" and n_pages == 1:
                 entry[0] = int(value)
@@ -50,6 +57,8 @@ class PageFacts:
         for pages in groups.values():
             placed = {pid: (place, printed) for pid, (place, printed) in pages.items() if place is not None}
             added += [(pid, "printed", value) for pid, value in running_numbers(placed).items()]
+            added += [(pid, "inked", value) for pid, value in
+                      inked_places({pid: (place, blank[pid]) for pid, (place, _) in placed.items()}).items()]
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO page_facts (page_id, kind, value) VALUES (?, ?, ?)", added)
         return len(added)

@@ -6,6 +6,9 @@
 A fact is (kind, value), both lower case:
 - ("page", N): the page's place in its document: the page number of a multi-page file, or
   the number a page image's file name ends in (scans/p014.jpg is page 14 of scans/);
+- ("inked", N): the page's place counting only the pages with text, where a blank page comes
+  before it (the blank back of a cover: the title page after it is also the "second page");
+  added after a build (`inked_places`);
 - ("printed", N): the page number printed in its header or footer ("14", "Page 14", "- 14 -",
   "14 of 30", "xii"), which often differs from the place (covers and front matter are unnumbered);
   pages whose number OCR missed get it from the run of their document's other pages
@@ -33,7 +36,7 @@ import os
 import re
 from pathlib import Path
 
-KINDS = ("page", "printed", "figure", "table", "appendix", "exhibit", "chart", "position", "label", "title", "section")
+KINDS = ("page", "inked", "printed", "figure", "table", "appendix", "exhibit", "chart", "position", "label", "title", "section")
 HEADER, FOOTER = 0.10, 0.88  # page fractions: lines above / below these are header / footer
 _ROMAN = re.compile(r"^(?=[ivxlc]+$)c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
 _CAPTION = re.compile(r"^(figure|fig|table|tab|appendix|exhibit|chart)\.?\s*([0-9]{1,3}(?:\.[0-9]{1,2})?|[ivxl|]{1,5}|[a-z])"
@@ -41,6 +44,8 @@ _CAPTION = re.compile(r"^(figure|fig|table|tab|appendix|exhibit|chart)\.?\s*([0-
 _KIND = {"fig": "figure", "tab": "table"}
 _PAGE_LINE = re.compile(r"^(?:[-–—]\s*)?(?:page|p\.?|pg\.?)?\s*([0-9]{1,4}|[ivxlc]{1,6})\s*(?:[-–—]|(?:of|/)\s*[0-9]{1,4})?$",
                         re.IGNORECASE)
+_PAGE_IN_LINE = re.compile(r"\bpage\s+([0-9]{1,4})(?:\s+of\s+[0-9]{1,4})?\b(?![.,:/-]?[0-9])|"
+                           r"\b([0-9]{1,4})\s+(?:of|/)\s+[0-9]{1,4}$", re.IGNORECASE)
 _SEQUENCE = re.compile(r"^(.*?)(\d{1,5})$")
 _WORD = re.compile(r"\w+", re.UNICODE)
 SLIDE_ASPECT = 1.2  # width / height from which a page is slide-shaped (4:3 is 1.33, 16:9 1.78, paper 0.71-0.77)
@@ -73,7 +78,9 @@ def _lines(words) -> list[tuple[str, float, float]]:
 def printed_numbers(words) -> list[str]:
     """Page numbers printed in the header or footer: a line that is only a number ('14', 'Page 14',
     '- 14 -', '14 of 30', 'xii'), or a number that opens or closes a header/footer line
-    ('Annual Report | 14', '14 Introduction'), years (1900-2099) left out there. Only the two
+    ('Annual Report | 14', '14 Introduction'; both ends of '4 Studies ... Studies 5', the footers of a
+    two-page spread read as one line; not the total of '... of 16'), or 'Page 12 (of 16)' inside such
+    a line (a court filing's header), years (1900-2099) left out there. Only the two
     candidates nearest the page's edge count (a reference list running into the footer has many)."""
     found = []  # (distance to the edge, value)
     lines = [ln for ln in _lines(words) if ln[0]]
@@ -90,12 +97,16 @@ def printed_numbers(words) -> list[str]:
         if m:
             found.append((edge, _page_value(m.group(1))))
             continue
+        m = _PAGE_IN_LINE.search(text)
+        if m:  # 'Case 2:18-cv-12857 ... filed 09/13/18 Page 12 of 16': 12, not the 16 that ends the line
+            found.append((edge, str(int(m.group(1) or m.group(2)))))
+            continue
         tokens = text.split()
-        for tok in (tokens[0], tokens[-1]):
+        ends = [tokens[0]] + ([tokens[-1]] if len(tokens) > 1 and tokens[-2].lower() not in ("of", "/") else [])
+        for tok in ends:  # both ends: a two-page spread read as one line
             tok = tok.strip("|·•-–—")
             if is_number(tok) and len(tok) <= 4 and not (1900 <= int(tok) <= 2099):
                 found.append((edge, str(int(tok))))
-                break
     values = [v for _, v in sorted(found) if v and v != "0"]
     return list(dict.fromkeys(values))[:2]
 
@@ -219,6 +230,21 @@ def running_numbers(pages: dict[int, tuple[int, list[str]]]) -> dict[int, str]:
         return {}
     return {pid: str(place - offset) for pid, (place, printed) in pages.items()
             if place - offset >= 1 and str(place - offset) not in printed}
+
+
+def inked_places(pages: dict[int, tuple[int, bool]]) -> dict[int, str]:
+    """The place of each page among its document's pages that hold text, for the pages after a blank one.
+
+    `pages`: page id -> (its place in the document, whether it is blank). A reader does not count
+    the blank back of a cover: cover, blank, title page, blank, summary -> {title page: '2', summary: '3'}."""
+    out, n = {}, 0
+    for pid in sorted(pages, key=lambda pid: pages[pid][0]):
+        place, blank = pages[pid]
+        if not blank:
+            n += 1
+            if n != place:
+                out[pid] = str(n)
+    return out
 
 
 def title_key(text: str) -> str:

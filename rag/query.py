@@ -177,7 +177,7 @@ def structure_refs(question: str) -> list[tuple[str, str]]:
     for m in _PAGE_REF.finditer(text):
         n = m.group(1)
         n = str(_NUMBER_WORDS[n]) if n in _NUMBER_WORDS else str(int(n))
-        refs += [("page", n), ("printed", n)]
+        refs += [("page", n), ("printed", n), ("inked", n)]
     for m in _LABEL_REF.finditer(text):  # a PDF page label: 'page iv', 'page A-3'
         label, roman = m.group(1), roman_to_int(m.group(1))
         if roman:
@@ -185,7 +185,7 @@ def structure_refs(question: str) -> list[tuple[str, str]]:
         elif "-" in label:
             refs.append(("label", label))
     for m in _ORDINAL_PAGE.finditer(text):
-        refs.append(("page", str(_ORDINALS[m.group(1)])))
+        refs += [("page", str(_ORDINALS[m.group(1)])), ("inked", str(_ORDINALS[m.group(1)]))]
     if _LAST.search(text):
         refs.append(("position", "second-last"))
     elif re.search(r"\blast\s+page\b", text):
@@ -211,7 +211,7 @@ def ref_groups(refs: list[tuple[str, str]]) -> list[set[tuple[str, str]]]:
 
     def key(ref):
         kind, value = ref
-        if kind in ("page", "printed"):
+        if kind in ("page", "printed", "inked"):
             return "number", value
         roman = roman_to_int(value) if kind == "label" else None
         return ("number", str(roman)) if roman else ref

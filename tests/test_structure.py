@@ -25,6 +25,9 @@ def page(*lines):
     ([("Results 2019", 0.5), ("42", 0.5)], []),  # in the body: not printed page numbers
     ([("2", 0.156), ("Commodity distribution", 0.2), ("programs", 0.5)], ["2"]),  # a book scan's wide margin
     ([("Intro text", 0.3), ("42", 0.5), ("more text", 0.7)], []),  # a number between lines is not one
+    ([("Case 2:18-cv-12857 ECF No.1 filed 09/13/18 PageID.12 Page 12 of 16", 0.02)], ["12"]),  # not the total
+    ([("Annual Report 2023 3 of 16", 0.02)], ["3"]),
+    ([("4 Graduate Studies Graduate Studies 5", 0.97)], ["4", "5"]),  # a two-page spread's footers as one line
 ])
 def test_printed_page_numbers(lines, want):
     assert printed_numbers(page(*lines)) == want
@@ -80,6 +83,33 @@ def test_a_question_naming_a_section_ranks_its_page_first(tmp_path):
     assert retriever.search("What does Section 3.3 say about harbor sampling?", k=1)[0].page == 2
 
 
+def test_blank_pages_are_not_counted_as_inked():
+    from index.structure import inked_places
+
+    # cover, its blank back, the title page, a blank, the summary: the title page is also the second page
+    pages = {11: (1, False), 12: (2, True), 13: (3, False), 14: (4, True), 15: (5, False)}
+    assert inked_places(pages) == {13: "2", 15: "3"}
+    assert inked_places({1: (1, False), 2: (2, False)}) == {}
+
+
+def test_the_second_page_after_a_blank_back_of_the_cover(tmp_path):
+    from fault_kit import text_pdf
+
+    from index.builder import BuildOptions, build
+    from index.store import Index
+    from rag.retrieve import Retriever
+
+    pdf = text_pdf(tmp_path / "docs" / "survey.pdf", [
+        "Hamilton County Historic Buildings Survey", "", "Prepared for the State Historical Society, July 2009",
+        "Executive summary of the survey of historic buildings, July 2009"])
+    build(tmp_path / "idx", [tmp_path / "docs"], BuildOptions(ocr="none", jobs=1))
+    idx = Index.open(tmp_path / "idx")
+    assert idx.db.execute("SELECT p.page_no, f.value FROM page_facts f JOIN pages p ON p.id = f.page_id"
+                          " WHERE f.kind = 'inked' ORDER BY p.page_no").fetchall() == [(3, "2"), (4, "3")]
+    hits = Retriever(idx).search("What date is mentioned on the second page?", k=2, within=[pdf])
+    assert [h.page for h in hits] == [3, 2]  # the title page, then the blank page 2
+
+
 def test_roman_numerals():
     assert [roman_to_int(s) for s in ("i", "iv", "xii", "xc", "abc", "")] == [1, 4, 12, 90, None, None]
 
@@ -103,12 +133,12 @@ def test_a_numbered_page_image_is_a_page_of_its_folder(tmp_path):
 
 
 @pytest.mark.parametrize("question, refs", [
-    ("In figure 3 on page 6, how many icons?", [("page", "6"), ("printed", "6"), ("figure", "3")]),
-    ("What is the FAX No on page fourteen?", [("page", "14"), ("printed", "14")]),
+    ("In figure 3 on page 6, how many icons?", [("page", "6"), ("printed", "6"), ("inked", "6"), ("figure", "3")]),
+    ("What is the FAX No on page fourteen?", [("page", "14"), ("printed", "14"), ("inked", "14")]),
     ("What type of court is noted on the cover page?", [("position", "first")]),
     ("Is there a signature on the last page?", [("position", "last")]),
     ("In the figure at the second last page, who stands?", [("position", "second-last")]),
-    ("What date is mentioned on the second page?", [("page", "2")]),
+    ("What date is mentioned on the second page?", [("page", "2"), ("inked", "2")]),
     ("According to table II, which datasets?", [("table", "2")]),
     ("What does Appendix E describe?", [("appendix", "e")]),
     ("What is the total amount on the receipt from ACME?", []),
@@ -191,7 +221,7 @@ def test_a_page_number_is_the_place_or_the_printed_number():
     from rag.query import ref_groups
 
     assert ref_groups(structure_refs("In figure 3 on page 6, what?")) == [
-        {("page", "6"), ("printed", "6")}, {("figure", "3")}]
+        {("page", "6"), ("printed", "6"), ("inked", "6")}, {("figure", "3")}]
     assert ref_groups(structure_refs("What is on page iv?")) == [{("label", "iv"), ("printed", "4")}]
     assert structure_refs("Among figures 1-3, which?") == [("figure", "1"), ("figure", "2"), ("figure", "3")]
 
