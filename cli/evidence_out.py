@@ -58,6 +58,9 @@ def evidence_folder(folder: Path) -> Path:
     """The --save-evidence folder, made if missing (with its parents), checked writable before any answer."""
     if folder.exists() and not folder.is_dir():
         raise click.ClickException(f"--save-evidence {folder} is a file; name a folder")
+    if (folder / "index.db").is_file():
+        raise click.ClickException(f"--save-evidence {shown(folder)} is an index folder: name another folder for "
+                                   "the pictures")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -237,6 +237,8 @@ def test_outputs_never_overwrite_the_index_or_the_input(pdf_index):
     assert show.exit_code == 1 and "is in the index folder" in show.output
     itself = CliRunner().invoke(cli, ["show", str(pdfs[0]), "--index", str(index), "-o", str(pdfs[0])])
     assert itself.exit_code == 1 and "which this command reads" in itself.output
+    pictures = CliRunner().invoke(cli, ["ask", "annual budget?", "--index", str(index), "--save-evidence", str(index)])
+    assert pictures.exit_code == 1 and "is an index folder" in pictures.output
     qa = index.parent / "qa.jsonl"
     qa.write_text('{"id": "1", "question": "annual budget", "gold_page": "docs/budget.pdf"}\n')
     base = ["eval", str(qa), "--root", str(index.parent), "--index", str(index), "--mode", "lexical"]
