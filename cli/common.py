@@ -167,6 +167,11 @@ def shown_text(text: str) -> str:
     return _CONTROL_IN_TEXT.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
+def quoted(text: str, limit: int = 200) -> str:
+    """A query echoed back in a message: repr() (controls escaped), cut at `limit` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":

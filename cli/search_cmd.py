@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from .common import friendly_errors, index_option, open_index, within_option
+from .common import friendly_errors, index_option, open_index, quoted, within_option
 from .text_input import QUERY, clean_text, stdin_lines
 
 
@@ -50,7 +50,7 @@ def search(query, k, mode, as_json, batch, within, index_dir):
         click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return
     if not hits:
-        click.echo(f"No pages match {query!r}.", err=True)
+        click.echo(f"No pages match {quoted(query)}.", err=True)
         return
     from .common import shown
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import friendly_errors, index_option, open_index, shown
+from .common import friendly_errors, index_option, open_index, quoted, shown
 
 
 @click.command()
@@ -55,7 +55,7 @@ def show(file, page, text, kind, output, width, as_json, index_dir):
     click.echo(f"Wrote {shown(name)} ({image.width}x{image.height} px): page {page} of {shown(row['path'])}",
                err=target is None)
     if text and not ev.regions:
-        click.echo(f"No words on this page match {text!r}.", err=True)
+        click.echo(f"No words on this page match {quoted(text)}.", err=True)
     for i, r in enumerate(ev.regions, 1):
         beside = f" (the value beside {r.label!r})" if r.label else ""
         click.echo(f" {i}. {r.text!r}{beside} at {list(r.pixels(image.width, image.height))} px of the PNG "
