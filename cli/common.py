@@ -109,7 +109,7 @@ def friendly_errors(fn):
     def wrapper(*args, **kwargs):
         import sqlite3
 
-        from index.errors import PageragError, damaged_message
+        from index.errors import PageragError, database_error
 
         try:
             return fn(*args, **kwargs)
@@ -117,12 +117,10 @@ def friendly_errors(fn):
             raise click.ClickException(str(e)) from None
         except sqlite3.DatabaseError as e:
             folder = kwargs.get("index_dir", "the index")
-            if "full" in str(e):
-                raise click.ClickException(f"the disk holding {folder} is full ({e}); free some space") from None
             if "readonly" in str(e) or "unable to open" in str(e):
                 raise click.ClickException(f"cannot write in {folder} ({e}): it is read-only for this user or on "
                                            "this mount; searching it works, changing it does not") from None
-            raise click.ClickException(damaged_message(folder, str(e))) from None
+            raise click.ClickException(str(database_error(folder, e))) from None
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 where = e.filename or kwargs.get("index_dir") or "the index"

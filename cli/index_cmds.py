@@ -30,15 +30,16 @@ def _progress(total: int):
 @index_group.command("build")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @index_option
-@click.option("--ocr", type=click.Choice(["auto", "tesseract", "rapidocr", "none"]), default="auto",
-              show_default=True, envvar="PAGERAG_OCR", help="OCR engine for pages without a text layer.")
-@click.option("--lang", default="eng", show_default=True, envvar="PAGERAG_OCR_LANG",
+@click.option("--ocr", type=click.Choice(["auto", "tesseract", "rapidocr", "none"], case_sensitive=False),
+              default="auto", show_default=True, envvar="PAGERAG_OCR", show_envvar=True,
+              help="OCR engine for pages without a text layer.")
+@click.option("--lang", default="eng", show_default=True, envvar="PAGERAG_OCR_LANG", show_envvar=True,
               help="OCR languages (Tesseract codes joined by '+', e.g. deu+eng), recorded with each page read.")
 @click.option("--dpi", type=click.IntRange(50, 600), default=200, show_default=True,
               help="Resolution at which PDF pages are rendered for OCR.")
 @click.option("--force-ocr", is_flag=True, help="OCR PDF pages even when they have a text layer.")
 @click.option("--prune", is_flag=True, help="Drop indexed files under PATHS that are gone (deleted, or now a folder).")
-@click.option("--embed-model", envvar="PAGERAG_EMBED_MODEL",
+@click.option("--embed-model", envvar="PAGERAG_EMBED_MODEL", show_envvar=True,
               help="sentence-transformers model name or folder (default: the index's, else all-MiniLM-L6-v2).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
               help="Worker processes reading pages [default: number of CPUs].")
@@ -87,7 +88,8 @@ def _print_report(report, as_json: bool) -> None:
         data = asdict(report)
         for s in data["skipped"]:
             s["path"] = shown(s["path"])
-        data.update(errors=report.errors, pages_per_second=round(report.pages_per_second, 3))
+        data.update(index=shown(report.index), errors=report.errors,
+                    pages_per_second=round(report.pages_per_second, 3))
         click.echo(json.dumps(data, indent=2))
         return
     echo = lambda s="": click.echo(s, err=True)  # noqa: E731
@@ -157,7 +159,7 @@ def status_cmd(index_dir, as_json):
 def index_status(idx) -> dict:
     """What `index status --json` prints (also the web app's status page)."""
     meta, counts = idx.meta, idx.counts()
-    return {"index": str(idx.folder), **counts, "embed_model": meta.get("embed_model"),
+    return {"index": shown(str(idx.folder)), **counts, "embed_model": meta.get("embed_model"),
             "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
             "format_version": int(meta["format_version"]), "size_bytes": idx.size_on_disk(),
             "ocr_languages": idx.ocr_languages(),
@@ -196,7 +198,7 @@ def verify_cmd(index_dir, repair, as_json):
 
     report = verify(index_dir, repair=repair)
     if as_json:
-        click.echo(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+        click.echo(json.dumps({**asdict(report), "index": shown(report.index), "ok": report.ok}, indent=2))
     else:
         for line in report.repaired:
             click.echo(f"Repaired: {line}.")

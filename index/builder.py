@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .chunking import chunk_words
-from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, embed_backend, load_embedder
+from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, check_model_available, embed_backend, load_embedder
 from .errors import BadArgument, BadInput, DiskFull, UnsupportedFile
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
 from .pages import PageResult, PageTask, ReadOptions, init_pool_worker, init_worker, read_page
-from .sources import Limits, db_path, fs_path, is_under, kind_of, presence, probe, read_image, shown, walk
+from .sources import Limits, check_size, db_path, fs_path, is_under, kind_of, presence, probe, read_image, shown, walk
 from .store import Index, NewChunk, NewPage
 from .structure import page_facts
 from .words import page_text
@@ -166,6 +166,7 @@ class _Builder:
         if doc and doc["status"] == "done" and doc["size"] == st.st_size and doc["mtime_ns"] == st.st_mtime_ns:
             self.report.unchanged += 1
             return []
+        check_size(st.st_size, self.options.limits)  # before hashing: a 20 GB file is refused at once
         sha = file_sha256(file)
         planned = (str(file), st.st_size, st.st_mtime_ns, sha)
         if doc and doc["sha256"] == sha:
@@ -463,6 +464,7 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
         try:
             report.embed_model = idx.check_model(options.embed_model) or DEFAULT_MODEL
             embed_backend()  # a bad setting is an error now, not after the first pages are read
+            check_model_available(report.embed_model)  # likewise a model that is missing or not a model
             report.ocr_engine = resolve_engine(options.ocr)
             resolve_lang(report.ocr_engine, options.lang)
             builder = _Builder(idx, options, report, None)

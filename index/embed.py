@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def model_key(folder: Path) -> str:
     """A short name for the model folder's exact contents (file names, sizes, mtimes) and the export format."""
-    h = hashlib.sha256(f"{ONNX_FORMAT}|{folder.resolve()}".encode())
+    h = hashlib.sha256(f"{ONNX_FORMAT}|{folder.resolve()}".encode("utf-8", "surrogateescape"))
     files = []  # relative parts, as Path.rglob("*") listed them (os.walk: no pattern to compile, ~4x quicker)
     for top, dirs, names in os.walk(folder):
         rel = Path(top).relative_to(folder).parts
@@ -43,7 +43,7 @@ def model_key(folder: Path) -> str:
             st = os.stat(folder.joinpath(*parts))  # follows links, as is_file() did
         except OSError:
             continue  # a broken link
-        h.update(f"|{'/'.join(parts)}:{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(f"|{'/'.join(parts)}:{st.st_size}:{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:20]
 
 
@@ -68,6 +68,20 @@ def _utf8(path: Path) -> bool:
     except UnicodeEncodeError:  # a folder name with bytes that are not UTF-8
         return False
 
+
+
+def check_model_available(name: str) -> None:
+    """Raise EmbedderUnavailable now, before a build reads any page, when `name` cannot be a model: not
+    available locally (and no download allowed), or a folder that holds none (`--embed-model ~`)."""
+    folder = model_folder(name)
+    if folder is None:
+        if not downloads_allowed():
+            raise EmbedderUnavailable(missing_model_message(name))
+        return
+    if not any((folder / f).is_file() for f in ("modules.json", "config.json")):
+        raise EmbedderUnavailable(f"cannot load embedding model '{name}': the folder {folder} holds no model "
+                                  "(neither modules.json nor config.json); pass a folder holding a "
+                                  "sentence-transformers model with --embed-model PATH")
 
 
 def embed_backend() -> str:

@@ -25,6 +25,8 @@ KINDS = {
     ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image",
     ".bmp": "image", ".gif": "image",
     ".jp2": "image", ".j2k": "image", ".jpx": "image",  # JPEG 2000: what many scanning archives keep
+    ".jfif": "image", ".jpe": "image",  # JPEG as browsers save it
+    ".pnm": "image", ".pbm": "image", ".pgm": "image", ".ppm": "image",  # what `scanimage` (SANE) writes
 }
 # a PDF text layer with fewer letters/digits than this is treated as absent
 MIN_TEXT_LAYER_CHARS = 20
@@ -198,14 +200,19 @@ def humanize(path: Path, root: Path) -> str:
     return valid_text(" / ".join(re.sub(r"[_\-]+", " ", p).strip() for p in parts))
 
 
-def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
-    """Open a file just enough to know its kind, page count and title; raise BadInput if unusable."""
-    kind = kind_of(path)
-    size = path.stat().st_size
+def check_size(size: int, limits: Limits = Limits()) -> None:
+    """Raise BadInput for a file too small or too large to read; said from its size alone, before any
+    byte is read (a 20 GB file is not hashed to be refused)."""
     if size == 0:
         raise BadInput("empty file (0 bytes)")
     if size > limits.max_file_bytes:
         raise BadInput(f"file is {size / 2**20:.0f} MiB, over the {limits.max_file_bytes / 2**20:.0f} MiB limit")
+
+
+def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
+    """Open a file just enough to know its kind, page count and title; raise BadInput if unusable."""
+    kind = kind_of(path)
+    check_size(path.stat().st_size, limits)
     name = humanize(path, root)
     if kind == "pdf":
         try:
@@ -284,13 +291,16 @@ def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = L
             if page_no > 1:
                 img.seek(page_no - 1)
             w, h = img.size
-            if w * h > limits.max_pixels:  # the file was replaced since it was read: the build's limit holds here too
-                raise BadInput(f"{too_large(w, h, limits)}; {REPLACED}")
+            if w * h > limits.max_pixels:
+                # a later TIFF page larger than the first (which the build measured), or the file replaced since
+                raise BadInput(f"page {page_no}: {too_large(w, h, limits)}" if page_no > 1 else
+                               f"{too_large(w, h, limits)}; {REPLACED}")
             img.load()
             img = ImageOps.exif_transpose(img) if page_no == 1 else img
             return _to_rgb(img)
     except Image.DecompressionBombError:
-        raise BadInput(f"image is too large to open safely (over {limits.max_pixels:,} pixels); {REPLACED}") from None
+        too = f"image is too large to open safely (over {limits.max_pixels:,} pixels)"
+        raise BadInput(f"page {page_no}: {too}" if page_no > 1 else f"{too}; {REPLACED}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise BadInput(f"page {page_no}: image data is corrupt or truncated ({e})") from None
 
@@ -305,12 +315,35 @@ def too_large(w: int, h: int, limits: Limits) -> str:
 def _to_rgb(img):
     from PIL import Image
 
+    img = _to_8bit(img)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGB", rgba.size, "white")
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return img.convert("RGB")
+
+
+def _to_8bit(img):
+    """A 16-bit, 32-bit or floating-point one-channel image as 8-bit 'L', its samples scaled, not clipped.
+
+    Pillow's own conversion clips at 255, so a 16-bit scan (ink at 3000 of 65535, paper at 58000)
+    came out all white and a float one (0..1) all black. 16-bit samples are scaled from their full
+    range (what viewers do), float ones from 0..1 when they lie there, 32-bit integers from 16 bits
+    when they exceed 8 (older Pillow opened 16-bit PNGs as 'I')."""
+    if not (img.mode.startswith("I;16") or img.mode in ("I", "F")):
+        return img
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith("I;16"):
+        a = a / 257
+    elif a.size and np.isfinite(a).all() and a.min() >= 0 and a.max() <= (1 if img.mode == "F" else 255):
+        a = a * 255 if img.mode == "F" else a
+    else:
+        a = np.nan_to_num(a) / 257
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
 
 
 def page_label(path: Path, page_no: int) -> str:
@@ -328,9 +361,14 @@ def read_text_layer(path: Path, page_no: int, min_chars: int = MIN_TEXT_LAYER_CH
                     ) -> tuple[list[Word], tuple[float, float]] | None:
     """Words of a PDF page's text layer with normalised boxes, or None when it has fewer than `min_chars`
     letters and digits (not a usable text layer: the page is read by OCR)."""
+    import pymupdf
+
     with open_pdf(path) as doc:
         page = doc[page_no - 1]
         w, h = page.rect.width, page.rect.height
+        # words come in the unrotated page's space; page.rect (and the page as rendered, shown, and
+        # sent to a model) is turned by its /Rotate
+        turn = page.rotation_matrix if page.rotation % 360 else None
         raw = page.get_text("words", sort=True)  # (x0, y0, x1, y1, word, block, line, word_no)
     if sum(ch.isalnum() for r in raw for ch in r[4]) < max(min_chars, 1):
         return None
@@ -338,5 +376,7 @@ def read_text_layer(path: Path, page_no: int, min_chars: int = MIN_TEXT_LAYER_CH
     line_ids: dict[tuple[int, int], int] = {}
     for x0, y0, x1, y1, text, block, line, _ in raw:
         lid = line_ids.setdefault((block, line), len(line_ids))
+        if turn is not None:
+            x0, y0, x1, y1 = pymupdf.Rect(x0, y0, x1, y1) * turn
         words.append(Word(text, x0 / w, y0 / h, x1 / w, y1 / h, 1.0, lid))
     return words, (w, h)

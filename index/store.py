@@ -21,8 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import (BadArgument, DiskFull, IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, NotIndexed,
-                     damaged_message)
+from .errors import (BadArgument, IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, NotIndexed,
+                     damaged_message, database_error)
 from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
 from .sources import db_path, path_forms, shown, valid_text
@@ -110,9 +110,7 @@ class Index(VectorCache, LexicalSearch, PageFacts):
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e):
                 raise IndexFormatError(f"{db_path} is not a pagerag index ({e}); point --index at another folder") from None
-            if "disk is full" in str(e):
-                raise DiskFull(f"the disk holding {folder} is full; free some space and run the command again") from None
-            raise IndexDamaged(damaged_message(folder, str(e))) from None
+            raise database_error(folder, e) from None
         if "meta" not in tables:
             if not tables and not create:
                 raise IndexFormatError(f"no index at {folder} yet ({DB_NAME} is empty: a first build stopped before "
