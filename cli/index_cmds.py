@@ -43,16 +43,20 @@ def _progress(total: int):
               help="sentence-transformers model name or folder (default: the index's, else all-MiniLM-L6-v2).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
               help="Worker processes reading pages [default: number of CPUs].")
+@click.option("--page-timeout", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
+              help="A page that takes longer to read is given up and its file skipped (0: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 @click.option("--captions", is_flag=True,
               help="Describe each page with the vision-language model (-m, --backend) and index the description.")
 @mo.apply(mo.MODEL_OPTIONS)
 @friendly_errors
-def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, jobs, as_json, captions, **kw):
+def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, jobs, page_timeout, as_json, captions,
+              **kw):
     """Index PATHS (files or folders, recursively); only new or changed files are read."""
     from index.builder import BuildInterrupted, BuildOptions, build
 
-    options = BuildOptions(ocr=ocr, lang=lang, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model)
+    options = BuildOptions(ocr=ocr, lang=lang, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model,
+                           page_timeout=page_timeout or None)
     if jobs:
         options.jobs = jobs
     if captions:

@@ -18,7 +18,6 @@ import stat
 import threading
 import time
 from contextlib import contextmanager
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -29,7 +28,7 @@ from .errors import BadArgument, BadInput, DiskFull, UnsupportedFile
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
-from .pages import PageResult, PageTask, ReadOptions, init_pool_worker, init_worker, read_page
+from .pages import PageResult, PageTask, ReadOptions, init_worker, read_page
 from .sources import Limits, check_size, db_path, fs_path, is_under, kind_of, presence, probe, read_image, shown, walk
 from .store import Index, NewChunk, NewPage
 from .structure import page_facts
@@ -62,6 +61,9 @@ class BuildOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     limits: Limits = field(default_factory=Limits)
     captioner: Captioner | None = None
+    # seconds a page may take to read before its worker is killed and its file skipped; None: no limit
+    # (and with jobs=1, pages are read in the build's own process)
+    page_timeout: float | None = None
 
 
 @dataclass
@@ -117,7 +119,7 @@ class _Builder:
         self.progress = progress
         self.embedder: Embedder | OnnxEmbedder | None = None
         self.encoder_loading = None  # a Future of the encoder, loaded in a thread while workers read
-        self.pool: ProcessPoolExecutor | None = None  # reading workers, started before planning
+        self.pool = None  # index/readers.Readers: reading workers, started before planning
         self.embed_threads: int | None = None  # None: the encoder's default (all cores)
         self.titles: dict[int, str] = {}
         self.remaining: dict[int, int] = {}  # doc id -> pages still to read
@@ -249,19 +251,15 @@ class _Builder:
     def start_workers(self, read_options: ReadOptions) -> None:
         """Spawn the reading workers now, so that they start Python and load their OCR engine
         while this process plans (hashes and probes files) and loads the encoder."""
-        if self.options.jobs <= 1:
-            return
-        import multiprocessing
+        if self.options.jobs <= 1 and not self.options.page_timeout:
+            return  # read here, in this process
+        from .readers import Readers
 
-        # spawn: workers must not inherit the parent's OpenMP threads
-        self.pool = ProcessPoolExecutor(self.options.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=init_pool_worker, initargs=(read_options,))
-        for _ in range(self.options.jobs):
-            self.pool.submit(_started)  # a spawn pool starts a worker per waiting task
+        self.pool = Readers(self.options.jobs, read_options, self.options.page_timeout, read_ahead=READ_AHEAD)
 
-    def stop_workers(self) -> None:
+    def stop_workers(self, kill: bool = False) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.stop(kill=kill)
             self.pool = None
 
     def load_encoder(self, ocr: bool) -> None:
@@ -284,27 +282,19 @@ class _Builder:
         if not tasks:
             self.stop_workers()
             return
-        jobs = self.options.jobs
         pool = self.pool
         if pool is None:
             init_worker(read_options)
             for task in tasks:
                 self.commit([read_page(task)])
             return
+        finished = False
         try:
-            pending, queue = set(), iter(tasks)
-            window = READ_AHEAD * jobs
-            while True:
-                for task in queue:
-                    pending.add(pool.submit(read_page, task))
-                    if len(pending) >= window:
-                        break
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                self.commit([f.result() for f in done])
+            for results in pool.read(tasks, skip_doc=self.failed.__contains__):
+                self.commit(results)
+            finished = True
         finally:
-            self.stop_workers()
+            self.stop_workers(kill=not finished)  # interrupted: a page that takes hours is not waited for
 
     def commit(self, results: list[PageResult]) -> None:
         pages, texts, copied = [], [], []
@@ -531,10 +521,6 @@ def _sigterm_interrupts():
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
-
-
-def _started() -> None:
-    """A no-op for the pool: submitting one per worker makes it start them."""
 
 
 class BuildInterrupted(KeyboardInterrupt):

@@ -56,12 +56,17 @@ def init_worker(options: ReadOptions) -> None:
         _engine = load_engine(options.ocr, threads=1, lang=options.lang)
 
 
-def init_pool_worker(options: ReadOptions) -> None:
+_started = None  # in a pool worker: where it says which page it starts (index/readers.py)
+
+
+def init_pool_worker(options: ReadOptions, started=None) -> None:
     """init_worker for a pool process: it dies with the build, and leaves Ctrl-C to the build."""
     import signal
 
     from .lifeline import die_with_parent
 
+    global _started
+    _started = started
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool; it waits for this page
     init_worker(options)

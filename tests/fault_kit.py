@@ -320,3 +320,13 @@ def check_bad_build(folder: Path, kinds: list[Kind], index: Path) -> tuple[int, 
 
 def is_regular(path: Path) -> bool:
     return stat.S_ISREG(os.lstat(path).st_mode)
+
+
+def cli(*args, env=None, **kw):
+    """`python -m cli ARGS` in a subprocess on this checkout's code (offline), its output captured as text."""
+    import subprocess
+    import sys
+
+    base = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], env={**base, **(env or {})},
+                          capture_output=True, text=True, timeout=300, **kw)

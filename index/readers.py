@@ -1,0 +1,195 @@
+"""Reading worker processes under watch: a page that takes too long, or kills the process reading it,
+costs its own document (a recorded skip), not the build.
+
+    readers = Readers(jobs=2, options=read_options, page_timeout=300)
+    for results in readers.read(tasks, skip_doc=lambda doc_id: ...):   # lists of PageResult
+        ...
+    readers.stop()
+
+A page whose reading outlasts `page_timeout` seconds (a 1 KB PDF whose drawings nest ten deep takes
+hours to render) has its worker killed; a worker that dies by itself (out of memory, a crash in a
+library on a hostile file) breaks the pool. Either way the pool is started again and the other pages
+in flight are read again; the culprit's page comes back as a PageResult with its `error`. Which page
+killed a worker that died by itself is found by reading the pages that were in flight again one at a
+time: the one that kills its worker alone is the culprit.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from pathlib import Path
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Iterator
+
+from .errors import PageragError
+from .pages import PageResult, PageTask, ReadOptions, init_pool_worker, read_page
+
+WATCH_SECONDS = 1.0  # how often the clocks of the pages being read are looked at
+
+
+class ReadersFailed(PageragError):
+    """The worker processes die before reading anything: not a file's fault."""
+
+
+class Readers:
+    def __init__(self, jobs: int, options: ReadOptions, page_timeout: float | None = None, read_ahead: int = 3):
+        self.jobs = jobs
+        self.read_ahead = read_ahead  # pages submitted ahead of the results, per worker
+        self.options = options
+        self.page_timeout = page_timeout
+        self.context = multiprocessing.get_context("spawn")  # workers must not inherit the parent's OpenMP threads
+        self.pool: ProcessPoolExecutor | None = None
+        self.started = None  # a queue of (pid, doc_id, page_no, time.monotonic()) as workers start pages
+        self.running: dict[tuple[int, int], tuple[int, float]] = {}  # (doc_id, page_no) -> (pid, since)
+        self.barren = 0  # deaths in a row with no page being read
+        self.start()
+
+    def start(self) -> None:
+        """Spawn the workers now: they start Python and load their OCR engine while the build plans."""
+        self.started = self.context.SimpleQueue()
+        self.running = {}
+        self.pool = ProcessPoolExecutor(self.jobs, mp_context=self.context, initializer=init_pool_worker,
+                                        initargs=(self.options, self.started))
+        for _ in range(self.jobs):
+            self.pool.submit(_started)  # a spawn pool starts a worker per waiting task
+
+    def stop(self, kill: bool = False) -> None:
+        """Shut the workers down; `kill`: those still reading are killed first (Ctrl-C must not wait for
+        a page that takes hours)."""
+        if self.pool is None:
+            return
+        if kill:
+            self._note_starts()
+            for pid, _ in self.running.values():
+                _kill(pid)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = None
+
+    def read(self, tasks: list[PageTask], skip_doc: Callable[[int], bool] = lambda doc_id: False
+             ) -> Iterator[list[PageResult]]:
+        """The results of `tasks` in batches as they finish. Pages of a document `skip_doc` names (one that
+        failed meanwhile) are not read."""
+        queue = deque(tasks)
+        alone: deque[PageTask] = deque()  # in flight when a worker died: read one at a time to find the culprit
+        while queue or alone:
+            pending: dict = {}
+            try:
+                while queue or alone or pending:
+                    self._submit(queue, alone, pending, skip_doc)
+                    if not pending:
+                        break
+                    done, _ = wait(pending, timeout=WATCH_SECONDS, return_when=FIRST_COMPLETED)
+                    self._note_starts()
+                    results, broken = [], False
+                    for future in done:
+                        try:
+                            results.append(future.result())
+                        except BrokenProcessPool:  # a worker died: this page is read again
+                            broken = True
+                            continue
+                        task = pending.pop(future)
+                        self.running.pop((task.doc_id, task.page_no), None)
+                    if results:
+                        self.barren = 0
+                        yield results
+                    if broken:
+                        raise BrokenProcessPool("a reading worker died")
+                    overdue = self._overdue(pending)
+                    if overdue is not None:
+                        yield [self._restart(overdue, pending, queue)]
+                        pending = {}
+            except BrokenProcessPool:
+                yield from self._after_death(pending, queue, alone)
+
+    def _submit(self, queue: deque, alone: deque, pending: dict, skip_doc) -> None:
+        if alone:
+            if not pending:
+                task = alone.popleft()
+                pending[self.pool.submit(read_page_watched, task)] = task
+            return
+        while queue and len(pending) < self.read_ahead * self.jobs:
+            task = queue.popleft()
+            if not skip_doc(task.doc_id):
+                pending[self.pool.submit(read_page_watched, task)] = task
+
+    def _note_starts(self) -> None:
+        while not self.started.empty():
+            pid, doc_id, page_no, since = self.started.get()
+            self.running[(doc_id, page_no)] = (pid, since)
+
+    def _overdue(self, pending: dict) -> PageTask | None:
+        if not self.page_timeout:
+            return None
+        now = time.monotonic()
+        for task in pending.values():
+            pid_since = self.running.get((task.doc_id, task.page_no))
+            if pid_since and now - pid_since[1] > self.page_timeout:
+                _kill(pid_since[0])
+                return task
+        return None
+
+    def _restart(self, culprit: PageTask, pending: dict, queue: deque) -> PageResult:
+        """The pool after a worker was killed for time: the other pages in flight are read again."""
+        queue.extendleft(reversed([t for t in pending.values() if t is not culprit]))
+        self._fresh_pool()
+        return PageResult(culprit, error=f"page {culprit.page_no} took longer than {self.page_timeout:g} s to read "
+                          "(a page that draws too much, or an image too hard to decode): the file was not indexed; "
+                          "`--page-timeout` allows more")
+
+    def _after_death(self, pending: dict, queue: deque, alone: deque) -> Iterator[list[PageResult]]:
+        """A worker died by itself: pages in flight are read again, alone, until the one that kills its
+        worker alone is known; the rest go back to the queue."""
+        self._note_starts()
+        started = [t for t in pending.values() if (t.doc_id, t.page_no) in self.running]
+        waiting = [t for t in pending.values() if (t.doc_id, t.page_no) not in self.running]
+        if not started:  # no page was being read: the workers cannot even start (their OCR engine...)
+            self.barren += 1
+            if self.barren >= 3:
+                raise ReadersFailed("the reading worker processes keep dying before reading any page; run the "
+                                    "build with -j 1 to see why")
+        queue.extendleft(reversed(waiting))
+        self._fresh_pool()
+        if len(started) == 1:  # the only page being read killed its worker
+            [culprit] = started
+            yield [PageResult(culprit, error=f"page {culprit.page_no}: the process reading it died (out of memory, "
+                              "or a crash in a library on this file): the file was not indexed")]
+            return
+        alone.extend(started)
+
+    def _fresh_pool(self) -> None:
+        pool = self.pool
+        self._note_starts()
+        for pid, _ in self.running.values():
+            _kill(pid)
+        pool.shutdown(wait=True, cancel_futures=True)
+        self.start()
+
+
+def read_page_watched(task: PageTask) -> PageResult:
+    """read_page, first telling the build which process reads which page since when."""
+    from . import pages
+
+    if pages._started is not None:
+        pages._started.put((os.getpid(), task.doc_id, task.page_no, time.monotonic()))
+    return read_page(task)
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a worker and its children first (a Tesseract it runs would read on, orphaned)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # gone already, or not Linux
+        children = []
+    for child in [*map(int, children), pid]:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _started() -> None:
+    """A no-op for the pool: submitting one per worker makes it start them."""
