@@ -297,6 +297,10 @@ class _Builder:
             self.stop_workers(kill=not finished)  # interrupted: a page that takes hours is not waited for
 
     def commit(self, results: list[PageResult]) -> None:
+        with _STOPS.holding():  # a stop signal waits for the batch: its pages and 'done' marks go together
+            self._commit(results)
+
+    def _commit(self, results: list[PageResult]) -> None:
         pages, texts, copied = [], [], []
         for r in results:  # failures first: a failed document's other pages in this batch must not be added
             if r.error and r.task.doc_id not in self.failed:
@@ -508,19 +512,49 @@ def _disk_full(folder: Path) -> str:
 @contextmanager
 def _sigterm_interrupts():
     """SIGTERM (a service stop, `kill`) and SIGHUP (the terminal closed) stop a build the way Ctrl-C
-    does: cleanly, resumable."""
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
+    does: cleanly, resumable. Any of them arriving while a batch is committed takes effect after it
+    (`_STOPS.holding`): a document's last page and its 'done' mark are never split by a stop."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGHUP)}
+    stops = [signal.SIGTERM, signal.SIGHUP]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with Ctrl-C ignored
+        stops.append(signal.SIGINT)
+    before = {s: signal.signal(s, _STOPS) for s in stops}
     try:
         yield
     finally:
+        _STOPS.pending = False  # a stop that came with another error: the build is over either way
         for s, handler in before.items():
             signal.signal(s, handler)
+
+
+class _DeferredStop:
+    """A stop signal's handler: KeyboardInterrupt now, or, inside `holding()`, when it ends."""
+
+    def __init__(self):
+        self.depth = 0
+        self.pending = False
+
+    def __call__(self, signum, frame):
+        if self.depth:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def holding(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+_STOPS = _DeferredStop()
 
 
 class BuildInterrupted(KeyboardInterrupt):

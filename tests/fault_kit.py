@@ -231,7 +231,62 @@ def make_bad_corpus(folder: Path) -> list[Kind]:
     add(Kind("back-to-top", "noted", "read once"), lambda p: os.symlink(".", p))
     add(Kind("nested-index", "ignored"), _index_folder)
     add(Kind("archive-scan.jp2", "indexed"), lambda p: save_image(page_image(["JPEG 2000 scan of the ledger"]), p))
+    # a third hostile first use (blinda): deep samples, other names for JPEG and PNM, a later page too large,
+    # a file too large to hash, a rotated text layer
+    add(Kind("scan16.png", "indexed"), _scan16)
+    add(Kind("download.jfif", "indexed"), lambda p: save_image(page_image(["JPEG saved by a browser"]), p,
+                                                                   format="JPEG"))
+    add(Kind("scanimage.pgm", "indexed"), lambda p: save_image(page_image(["scanner output"], mode="L"), p))
+    add(Kind("later-page-huge.tif", "error", "page 2: image is 60000×60000 px"), _later_page_huge)
+    add(Kind("sparse-4GiB.pdf", "error", "over the 2048 MiB limit"), _sparse)
+    add(Kind("rotated-text.pdf", "indexed", pages=2), _rotated_text)
     return kinds
+
+
+def _sparse(path: Path) -> None:
+    """4 GiB of apparent size and no disk used: refused from its size, never read (hashing it took minutes)."""
+    _bytes(path, b"")
+    os.truncate(path, 4 << 30)
+
+
+def _scan16(path: Path) -> None:
+    """A 16-bit grayscale scan whose ink and paper lie inside 0..65535 (clipped at 255, it read as blank)."""
+    import numpy as np
+    from PIL import Image
+
+    ink = np.asarray(page_image(["Sixteen bit scan of the granary ledger"], mode="L"), dtype=np.float64) / 255
+    save_image(Image.fromarray((3000 + ink * 55000).astype(np.uint16)), path)
+
+
+def _later_page_huge(path: Path) -> None:
+    """Two TIFF pages: the first small, the second claiming 60000×60000 px (a few bytes of data)."""
+    import struct
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    page_image(["first page fits"]).save(buf, format="TIFF", save_all=True, append_images=[Image.new("L", (64, 64))],
+                                         compression="tiff_deflate")
+    data = bytearray(buf.getvalue())
+    first = struct.unpack_from("<I", data, 4)[0]
+    second = struct.unpack_from("<I", data, first + 2 + 12 * struct.unpack_from("<H", data, first)[0])[0]
+    for i in range(struct.unpack_from("<H", data, second)[0]):
+        entry = second + 2 + 12 * i
+        tag, kind = struct.unpack_from("<HH", data, entry)
+        if tag in (256, 257, 278):  # width, height, rows per strip
+            struct.pack_into("<H" if kind == 3 else "<I", data, entry + 8, 60000)
+    _bytes(path, bytes(data))
+
+
+def _rotated_text(path: Path) -> None:
+    import pymupdf as fitz
+
+    doc = fitz.open()
+    for turn in (90, 270):
+        page = doc.new_page()
+        page.insert_text((72, 72), f"Turned {turn} degrees: lighthouse keeper rota", fontsize=11)
+        page.set_rotation(turn)
+    doc.save(path)
 
 
 # a PDF whose page tree is empty
