@@ -17,6 +17,7 @@ from scale_index import CACHE, WORDS
 PROBES = (8, 16, 32, 64, 128)
 FLAT_SIZES = (10_000, 100_000, 200_000, 500_000, 1_000_000)
 EXACT_LEXICAL = "lexical, every phrase scored"  # the baseline of Index.without_common's budget
+SEQUENTIAL = "hybrid, one thread"  # the baseline of the lexical half in a thread of its own (rag.retrieve)
 
 
 def _maxrss_mib() -> float:
@@ -159,8 +160,11 @@ def child_query(folder: Path, n_text: int, queries_path: Path | None = None, tru
         nearest = {"recall": hits / (k * len(queries)), **lat.summary(), "queries": len(queries)}
     texts = make_queries(Corpus(idx.counts()["pages"], WORDS, 0), n_text)
     retriever = Retriever(idx, embedder)
+    sequential = Retriever(idx, embedder, parallel=False)
+    sequential._vectors = retriever._vectors  # one cache of query vectors: neither pays an embedding the other saves
     ops = {"query embedding": lambda q: embedder.encode_query(q),
            **{m: (lambda q, m=m: retriever.search(q, k=5, mode=m)) for m in MODES},
+           SEQUENTIAL: lambda q: sequential.search(q, k=5, mode="hybrid"),
            EXACT_LEXICAL: lambda q: (idx.lexical(fts_match(q), CANDIDATES, budget=10 ** 12, candidates=10 ** 12)
                                      if fts_match(q) else [])}
     lats = {name: Latency(name) for name in ops}

@@ -12,6 +12,7 @@ COMMON_MIN_PAGES = 20_000
 LEXICAL_BUDGET = 200_000  # postings of the phrases bm25 weighs, about (bench/scale.py)
 CANDIDATE_BUDGET = 20_000  # postings of the rarest phrases, whose pages are the ones scored (bench/scale.py)
 COMMON_WINDOWS, COMMON_WINDOW = 8, 128
+SHARES_KEPT = 20_000  # phrase shares remembered between queries (Index._shares)
 _PHRASE = re.compile(r'"[^"]*"')
 _OR_OF_PHRASES = re.compile(r'"[^"]*"(?: OR "[^"]*")*')
 
@@ -44,6 +45,33 @@ class LexicalSearch:
         return [(pid, -score) for pid, score in rows]
 
 
+    def _shares(self, parts: list[str], lo: int, pages: int) -> dict[str, float]:
+        """phrase -> its share of the pages, estimated from COMMON_WINDOWS windows of COMMON_WINDOW pages;
+        remembered (SHARES_KEPT phrases) until the index's page ids change: queries share their common words."""
+        cache = self.__dict__.get("_share_cache")
+        if cache is None or cache[0] != (lo, pages) or len(cache[1]) > SHARES_KEPT:
+            cache = self.__dict__["_share_cache"] = ((lo, pages), {})
+        known = cache[1]
+        starts = [lo + (pages - COMMON_WINDOW) * i // (COMMON_WINDOWS - 1) for i in range(COMMON_WINDOWS)]
+        for p in parts:
+            if p not in known:
+                known[p] = sum(self.db.execute(
+                    "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH ? AND rowid BETWEEN ? AND ?",
+                    (p, s, s + COMMON_WINDOW - 1)).fetchone()[0] for s in starts) / (COMMON_WINDOWS * COMMON_WINDOW)
+        return {p: known[p] for p in parts}
+
+    def page_id_span(self) -> tuple[int, int]:
+        """(first page id, ids from it to the last one): about the page count, (0, 0) for none. Two lookups
+        on the primary key (min() and max() in one query would scan the table)."""
+        first = self.db.execute("SELECT id FROM pages ORDER BY id LIMIT 1").fetchone()
+        last = self.db.execute("SELECT id FROM pages ORDER BY id DESC LIMIT 1").fetchone()
+        return (0, 0) if first is None else (first[0], last[0] - first[0] + 1)
+
+    def large(self) -> bool:
+        """Whether searches take the large-index paths: more than COMMON_MIN_PAGES pages (`lexical_plan`),
+        the lexical half of a hybrid search in a thread of its own (rag.retrieve)."""
+        return self.page_id_span()[1] > COMMON_MIN_PAGES
+
     def without_common(self, match: str, budget: int | None = None) -> str:
         """`match` without its commonest phrases (`lexical_plan`'s first part)."""
         return self.lexical_plan(match, budget)[0]
@@ -74,16 +102,10 @@ class LexicalSearch:
         parts = _PHRASE.findall(match)
         if not parts or not _OR_OF_PHRASES.fullmatch(match):
             return match, None
-        first = self.db.execute("SELECT id FROM pages ORDER BY id LIMIT 1").fetchone()  # min(), max() together
-        last = self.db.execute("SELECT id FROM pages ORDER BY id DESC LIMIT 1").fetchone()  # would scan the table
-        if first is None or last[0] - first[0] < COMMON_MIN_PAGES:
+        lo, pages = self.page_id_span()  # ids taken as dense: gaps only make it drop more
+        if pages <= COMMON_MIN_PAGES:
             return match, None
-        lo, pages = first[0], last[0] - first[0] + 1  # ids taken as dense: gaps only make it drop more
-        starts = [lo + (pages - COMMON_WINDOW) * i // (COMMON_WINDOWS - 1) for i in range(COMMON_WINDOWS)]
-        sampled = COMMON_WINDOWS * COMMON_WINDOW
-        share = {p: sum(self.db.execute(
-            "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH ? AND rowid BETWEEN ? AND ?",
-            (p, s, s + COMMON_WINDOW - 1)).fetchone()[0] for s in starts) / sampled for p in parts}
+        share = self._shares(parts, lo, pages)
         budget = budget or LEXICAL_BUDGET
         kept, rarest, postings = set(), set(), 0.0
         for p in sorted(parts, key=lambda p: share[p]):

@@ -59,10 +59,13 @@ class Retriever:
     `few_queries`: this process asks one or two questions and exits (`pagerag search`, `ask`):
     the query encoder starts quicker and runs a little slower (index.embed.OnnxEmbedder)."""
 
-    def __init__(self, index: Index, embedder: Embedder | OnnxEmbedder | None = None, few_queries: bool = False):
+    def __init__(self, index: Index, embedder: Embedder | OnnxEmbedder | None = None, few_queries: bool = False,
+                 parallel: bool = True):
         self.index = index
         self._embedder = embedder
         self.few_queries = few_queries
+        self.parallel = parallel  # on a large index, the lexical half of a hybrid search runs in a thread
+        self._lexical_index: Index | None = None  # that thread's own connection
         self._vectors: dict[str, object] = {}  # question -> query vector, oldest first
         self._known: frozenset[str] | None = None
 
@@ -88,8 +91,11 @@ class Retriever:
         question = clipped(question)
         doc_ids = self.index.documents_under(within) if within else None
         n = max(CANDIDATES, 10 * k)
-        dense = self.dense(question, n, doc_ids) if set(modes) - {"lexical"} else {}
-        lexical = self.lexical(question, n, doc_ids) if set(modes) - {"dense"} else {}
+        if set(modes) - {"lexical"} and set(modes) - {"dense"} and self.parallel and self.index.large():
+            dense, lexical = self._both(question, n, doc_ids)
+        else:
+            dense = self.dense(question, n, doc_ids) if set(modes) - {"lexical"} else {}
+            lexical = self.lexical(question, n, doc_ids) if set(modes) - {"dense"} else {}
         facts = self.structure(question, doc_ids) if "hybrid" in modes else {}
         ranked = {mode: self._top(fuse(dense, lexical, mode, facts), k) for mode in modes}
         rows = self.index.page_rows(sorted({p for best in ranked.values() for p, _ in best}))
@@ -138,17 +144,45 @@ class Retriever:
                 best[page] = score
         return best
 
-    def lexical(self, question: str, n: int, doc_ids: list[int] | None = None) -> dict[int, float]:
-        match = fts_match(question, self.respell(question))
-        return dict(self.index.lexical(match, n, doc_ids)) if match else {}
+    def lexical(self, question: str, n: int, doc_ids: list[int] | None = None,
+                index: Index | None = None) -> dict[int, float]:
+        index = index or self.index
+        match = fts_match(question, self.respell(question, index))
+        return dict(index.lexical(match, n, doc_ids)) if match else {}
 
-    def respell(self, question: str) -> dict[str, str]:
+    def _both(self, question: str, n: int, doc_ids: list[int] | None) -> tuple[dict, dict]:
+        """(dense, lexical) at once: the lexical half in a thread, on a connection of its own (FTS5, FAISS
+        and onnxruntime release the GIL; one connection would take its statements in turn). At 10^6
+        pages a hybrid query then costs about its lexical half (bench/scale.py, README "At 10^6 pages")."""
+        import threading
+
+        if self._lexical_index is None:
+            self._lexical_index = Index.open(self.index.folder)
+        out: dict[str, object] = {}
+
+        def lexical():
+            try:
+                out["lexical"] = self.lexical(question, n, doc_ids, self._lexical_index)
+            except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+                out["error"] = e
+
+        thread = threading.Thread(target=lexical, name="lexical", daemon=True)
+        thread.start()
+        try:
+            dense = self.dense(question, n, doc_ids)
+        finally:
+            thread.join()
+        if "error" in out:
+            raise out["error"]
+        return dense, out["lexical"]
+
+    def respell(self, question: str, index: Index | None = None) -> dict[str, str]:
         """The question's words that no page holds -> the indexed term one edit away (index/spelling.py)."""
         if not RESPELL:
             return {}
         if self._known is None:  # a language model's whole words are not misspellings
             self._known = vocabulary(str(model_folder(self.index.meta["embed_model"]) or "") or None)
-        return respell(self.index.db, lower_words(question), self._known)
+        return respell((index or self.index).db, lower_words(question), self._known)
 
     def structure(self, question: str, doc_ids: list[int] | None = None) -> dict[int, float]:
         """page id -> share of the things the question names ('page 6', 'Figure 3', a slide's title:

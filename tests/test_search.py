@@ -1,5 +1,6 @@
 """Search over the sample corpus: real OCR, real embeddings, real FAISS and FTS5."""
 import json
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -25,6 +26,20 @@ def test_every_sample_question_finds_its_page_first(sample_index, sample_corpus)
         if (hits[0].path, hits[0].page) != want:
             misses.append((q["question"], want, [(h.path.rsplit("/", 1)[1], h.page) for h in hits]))
     assert misses == []
+
+
+def test_large_index_searches_its_lexical_half_in_a_thread_with_the_same_results(sample_index, sample_corpus,
+                                                                                    monkeypatch):
+    from index import lexical
+
+    monkeypatch.setattr(lexical, "COMMON_MIN_PAGES", 5)  # the sample's 15 pages count as large
+    threaded, one = Retriever(Index.open(sample_index)), Retriever(Index.open(sample_index), parallel=False)
+    for q in questions(sample_corpus)[:6]:
+        assert threaded.search_modes(q["question"], k=5) == one.search_modes(q["question"], k=5)
+    assert threaded._lexical_index is not None and one._lexical_index is None  # it took the threaded path
+    threaded._lexical_index.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # an error in the lexical thread reaches the caller
+        threaded.search("parking lot")
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical"])
