@@ -17,7 +17,8 @@ from scale_index import CACHE, WORDS
 PROBES = (8, 16, 32, 64, 128)
 FLAT_SIZES = (10_000, 100_000, 200_000, 500_000, 1_000_000)
 EXACT_LEXICAL = "lexical, every phrase scored"  # the baseline of Index.without_common's budget
-SEQUENTIAL = "hybrid, one thread"  # the baseline of the lexical half in a thread of its own (rag.retrieve)
+SEQUENTIAL = "hybrid, one thread"  # baselines of the lexical side's own thread and connection (rag.retrieve)
+ONE_CONNECTION = "lexical, one connection"
 
 
 def _maxrss_mib() -> float:
@@ -165,6 +166,7 @@ def child_query(folder: Path, n_text: int, queries_path: Path | None = None, tru
     ops = {"query embedding": lambda q: embedder.encode_query(q),
            **{m: (lambda q, m=m: retriever.search(q, k=5, mode=m)) for m in MODES},
            SEQUENTIAL: lambda q: sequential.search(q, k=5, mode="hybrid"),
+           ONE_CONNECTION: lambda q: sequential.search(q, k=5, mode="lexical"),
            EXACT_LEXICAL: lambda q: (idx.lexical(fts_match(q), CANDIDATES, budget=10 ** 12, candidates=10 ** 12)
                                      if fts_match(q) else [])}
     lats = {name: Latency(name) for name in ops}
