@@ -18,6 +18,7 @@ PROBES = (8, 16, 32, 64, 128)
 FLAT_SIZES = (10_000, 100_000, 200_000, 500_000, 1_000_000)
 EXACT_LEXICAL = "lexical, every phrase scored"  # the baseline of Index.without_common's budget
 SEQUENTIAL = "hybrid, one thread"  # baselines of the lexical side's own thread and connection (rag.retrieve)
+THREADED = "hybrid, lexical in a thread"  # whatever the load (the default runs it so only when a core is free)
 ONE_CONNECTION = "lexical, one connection"
 
 
@@ -162,10 +163,13 @@ def child_query(folder: Path, n_text: int, queries_path: Path | None = None, tru
     texts = make_queries(Corpus(idx.counts()["pages"], WORDS, 0), n_text)
     retriever = Retriever(idx, embedder)
     sequential = Retriever(idx, embedder, parallel=False)
-    sequential._vectors = retriever._vectors  # one cache of query vectors: neither pays an embedding the other saves
+    threaded = Retriever(idx, embedder, parallel=True)
+    sequential._vectors = threaded._vectors = retriever._vectors  # one cache of query vectors: none pays an
+    # embedding another saves
     ops = {"query embedding": lambda q: embedder.encode_query(q),
            **{m: (lambda q, m=m: retriever.search(q, k=5, mode=m)) for m in MODES},
            SEQUENTIAL: lambda q: sequential.search(q, k=5, mode="hybrid"),
+           THREADED: lambda q: threaded.search(q, k=5, mode="hybrid"),
            ONE_CONNECTION: lambda q: sequential.search(q, k=5, mode="lexical"),
            EXACT_LEXICAL: lambda q: (idx.lexical(fts_match(q), CANDIDATES, budget=10 ** 12, candidates=10 ** 12)
                                      if fts_match(q) else [])}

@@ -61,11 +61,13 @@ class Retriever:
     the query encoder starts quicker and runs a little slower (index.embed.OnnxEmbedder)."""
 
     def __init__(self, index: Index, embedder: Embedder | OnnxEmbedder | None = None, few_queries: bool = False,
-                 parallel: bool = True):
+                 parallel: bool | None = None):
         self.index = index
         self._embedder = embedder
         self.few_queries = few_queries
-        self.parallel = parallel  # on a large index, the lexical half of a hybrid search runs in a thread
+        # on a large index, the lexical half of a hybrid search runs in a thread: always (True), never
+        # (False), or when a core is free for it (None: `free_core`)
+        self.parallel = parallel
         self._lexical_index: Index | None = None  # that thread's own connection
         self._vectors: dict[str, object] = {}  # question -> query vector, oldest first
         self._known: frozenset[str] | None = None
@@ -92,8 +94,8 @@ class Retriever:
         question = clipped(question)
         doc_ids = self.index.documents_under(within) if within else None
         n = max(CANDIDATES, 10 * k)
-        large = self.parallel and self.index.large()
-        if set(modes) - {"lexical"} and set(modes) - {"dense"} and large:
+        large = self.parallel is not False and self.index.large()
+        if set(modes) - {"lexical"} and set(modes) - {"dense"} and large and (self.parallel or free_core()):
             dense, lexical = self._both(question, n, doc_ids)
         else:
             dense = self.dense(question, n, doc_ids) if set(modes) - {"lexical"} else {}
@@ -218,6 +220,18 @@ class Retriever:
                 self._vectors.pop(next(iter(self._vectors)))
             self._vectors[question] = vector
         return vector
+
+
+def free_core() -> bool:
+    """Whether a core is free for a second search thread: the load average (runnable threads, over the last
+    minute) at least one below the cores. With other work keeping 1.3-1.5 of 2 cores busy, a hybrid query
+    with its lexical half in a thread took 1.05-1.07x the p50 of one thread (bench/scale.py, 3 runs)."""
+    import os
+
+    try:
+        return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
+    except OSError:  # no load average here
+        return True
 
 
 def spread(scores: dict[int, float]) -> float:

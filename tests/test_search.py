@@ -33,7 +33,7 @@ def test_large_index_searches_its_lexical_half_in_a_thread_with_the_same_results
     from index import lexical
 
     monkeypatch.setattr(lexical, "COMMON_MIN_PAGES", 5)  # the sample's 15 pages count as large
-    threaded, one = Retriever(Index.open(sample_index)), Retriever(Index.open(sample_index), parallel=False)
+    threaded, one = Retriever(Index.open(sample_index), parallel=True), Retriever(Index.open(sample_index), parallel=False)
     for q in questions(sample_corpus)[:6]:
         assert threaded.search_modes(q["question"], k=5) == one.search_modes(q["question"], k=5)
     assert threaded._lexical_index is not None and one._lexical_index is None  # it took the threaded path
