@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from .common import friendly_errors, index_option, open_index, quoted, within_option
+from .common import friendly_errors, index_option, open_index, quoted, shown, within_option
 from .text_input import QUERY, clean_text, stdin_lines
 
 
@@ -36,6 +36,10 @@ def search(query, k, mode, as_json, batch, within, index_dir):
     if batch and query is not None:
         raise click.UsageError("--batch reads the queries from stdin: give no QUERY with it")
     idx = open_index(index_dir)
+    if "embed_model" not in idx.meta:  # built from nothing yet: say so, not 'No pages match' query after query
+        from rag.prompts import ABSTAIN_EMPTY
+
+        click.echo(ABSTAIN_EMPTY.format(index=shown(idx.folder)), err=True)
     retriever = Retriever(idx, few_queries=not batch)
     if batch:
         lines = stdin_lines("--batch reads one query per line from it, e.g. `pagerag search --batch < questions.txt`")
@@ -50,10 +54,9 @@ def search(query, k, mode, as_json, batch, within, index_dir):
         click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return
     if not hits:
-        click.echo(f"No pages match {quoted(query)}.", err=True)
+        if "embed_model" in idx.meta:
+            click.echo(f"No pages match {quoted(query)}.", err=True)
         return
-    from .common import shown
-
     for rank, h in enumerate(hits, 1):
         click.echo(click.style(f"{rank:>2}. {shown(h.path)}", bold=True) + f"  page {h.page}  (score {h.score:.4f})")
         click.echo(f"    {h.snippet}")

@@ -468,3 +468,15 @@ def test_a_proxy_password_is_not_printed(monkeypatch):
     with pytest.raises(ModelUnavailable) as info:
         "".join(backend.stream(MESSAGES, [], GenerationOptions(max_new_tokens=8, timeout=20)))
     assert "through the proxy http://puser:***@127.0.0.1" in str(info.value) and "proxy-pass-7" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_searching_an_index_built_from_nothing_says_so(tmp_path):
+    from index.builder import BuildOptions, build
+
+    (tmp_path / "empty").mkdir()
+    build(tmp_path / "index", [tmp_path / "empty"], BuildOptions(ocr="none"))
+    for args, kw in ((["total"], {}), (["--batch"], {"input": "total\n"})):
+        result = CliRunner().invoke(cli, ["search", *args, "--index", str(tmp_path / "index")], **kw)
+        assert result.exit_code == 0 and "has no pages yet: build it" in result.stderr
+        assert "No pages match" not in result.stderr
