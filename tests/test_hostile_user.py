@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -331,6 +332,9 @@ def test_serve_refuses_other_hosts_other_origins_and_huge_bodies(pdf_index):
         assert status == 421 and "answers only to localhost" in body["error"]  # DNS rebinding
         for host in (own, f"localhost:{port}"):
             assert request(port, "GET", "/status.json", {"Host": host})[0] == 200
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:  # HTTP/1.0 without Host: no browser
+            sock.sendall(b"GET /status.json HTTP/1.0\r\n\r\n")
+            assert sock.recv(64).startswith(b"HTTP/1.1 200")
         status, body = request(port, "POST", "/chat/ask", {"Host": own, "Content-Type": "text/plain"}, question)
         assert status == 415 and "application/json" in body["error"]  # a cross-site form or no-cors fetch
         status, body = request(port, "POST", "/chat/ask", {"Host": own, "Origin": "http://evil.example",

@@ -67,7 +67,7 @@ class Guard:
 
     def check(self, method: str, path: str, headers: dict) -> None:
         host = headers.get("host", "")
-        if self.local_only and not is_loopback_name(host_name(host)):
+        if self.local_only and host and not is_loopback_name(host_name(host)):  # no Host (HTTP/1.0): no browser
             raise Refused(421, f"this server answers only to localhost or 127.0.0.1, not to the host name "
                                f"{host[:100]!r} (a web page of another site can point a name at this machine)")
         if method in SAFE_METHODS:
