@@ -61,6 +61,20 @@ REPLIES = {
                          b'{"error": {"message": "overloaded\\u001b[2J\\u001b[31m now\\nreally"}}'),
     "too-large": (413, {"Content-Type": "application/json"}, b'{"error": {"message": "request entity too large"}}'),
     "control-chars": sse(chunk("The budget\x00 was \x1b[31m$27,500\x1b[0m\r\n [1]."), chunk(None, "stop")),
+    # JSON that Python cannot hold: an integer past 4300 digits (ValueError), nesting 100,000 deep (RecursionError)
+    "json-big-int": (200, {"Content-Type": "application/json"}, b'{"created": ' + b"9" * 5000 + b', "choices": []}'),
+    "sse-big-int": sse(b'data: {"created": ' + b"9" * 5000 + b'}\n\n'),
+    "json-deep": (200, {"Content-Type": "application/json"}, b"[" * 100_000 + b"]" * 100_000),
+    "sse-deep": sse(b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n"),
+    # servers that echo the request's Authorization header ({auth}) in their error
+    "echo-401": (401, {"Content-Type": "application/json"},
+                 b'{"error": {"message": "Incorrect API key provided: {auth}"}}'),
+    "echo-500": (500, {"Content-Type": "text/plain"}, b"crashed; headers were {'authorization': '{auth}'}"),
+    "retry-nan": (429, {"Content-Type": "application/json", "Retry-After": "nan"},
+                  b'{"error": {"message": "slow down"}}'),
+    "retry-date": (429, {"Content-Type": "application/json", "Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"},
+                   b'{"error": {"message": "slow down"}}'),
+    "bidi": sse(chunk("The total is \u202e24\u202c [1].", "stop")),
 }
 
 
@@ -116,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"a" * 65536)
             except OSError:  # the client stopped reading
                 return
-        self._send(*REPLIES[self.server.reply])
+        status, headers, body = REPLIES[self.server.reply]
+        self._send(status, headers, body.replace(b"{auth}", (self.headers.get("Authorization") or "").encode()))
 
 
 def answer(reply: str, **backend_options) -> tuple[str, OpenAIBackend, Scripted]:

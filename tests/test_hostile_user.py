@@ -16,9 +16,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,88 +25,17 @@ from cli.main import cli
 from openai_helpers import clean_env  # noqa: F401 - no PAGERAG_*/OPENAI_* or proxy variables leak in
 from rag.backends import GenerationOptions, ModelUnavailable
 from rag.backends.openai import OpenAIBackend
+from scripted_server import Scripted
+from scripted_server import failure as scripted_failure
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-test-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": [{"type": "text", "text": "What is the total?"}]}]
+JSON_TYPE = "application/json"
 
 
-def event(payload) -> bytes:
-    return b"data: " + (payload if isinstance(payload, bytes) else json.dumps(payload).encode()) + b"\n\n"
-
-
-BIG_INT = b"9" * 5000  # json.loads refuses integers past 4300 digits (ValueError, not JSONDecodeError)
-DEEP = b"[" * 100_000 + b"]" * 100_000  # RecursionError
-SSE, JSON_TYPE = "text/event-stream", "application/json"
-# (status, content type, body, extra headers); "{auth}" in a body becomes the request's Authorization header
-REPLIES = {
-    "json-big-int": (200, JSON_TYPE, b'{"created": ' + BIG_INT + b', "choices": []}', {}),
-    "sse-big-int": (200, SSE, event(b'{"created": ' + BIG_INT + b'}') + b"data: [DONE]\n\n", {}),
-    "json-deep": (200, JSON_TYPE, DEEP, {}),
-    "sse-deep": (200, SSE, event(DEEP) + b"data: [DONE]\n\n", {}),
-    "echo-401": (401, JSON_TYPE, b'{"error": {"message": "Incorrect API key provided: {auth}"}}', {}),
-    "echo-500": (500, "text/plain", b"crashed; headers were {'authorization': '{auth}'}", {}),
-    "retry-nan": (429, JSON_TYPE, b'{"error": {"message": "slow down"}}', {"Retry-After": "nan"}),
-    "retry-date": (429, JSON_TYPE, b'{"error": {"message": "slow down"}}',
-                   {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}),
-    "normal": (200, SSE, event({"choices": [{"index": 0, "delta": {"content": "It was $27,500 [1]."},
-                                             "finish_reason": "stop"}]}) + b"data: [DONE]\n\n", {}),
-    "bidi": (200, SSE, event({"choices": [{"index": 0, "delta": {"content": "The total is \u202e24\u202c [1]."},
-                                           "finish_reason": "stop"}]}) + b"data: [DONE]\n\n", {}),
-}
-
-
-class Scripted(ThreadingHTTPServer):
-    """Answers GET /models with one model "m" and every other request with REPLIES[reply]."""
-
-    daemon_threads = True
-
-    def __init__(self, reply: str):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.reply = reply
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def __enter__(self):
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.shutdown()
-        self.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Scripted
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.reply(200, JSON_TYPE, b'{"object": "list", "data": [{"id": "m"}]}', {})
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, kind, body, headers = REPLIES[self.server.reply]
-        self.reply(status, kind, body.replace(b"{auth}", (self.headers.get("Authorization") or "").encode()), headers)
-
-    def reply(self, status: int, kind: str, body: bytes, headers: dict):
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def failure(reply: str, **backend_options) -> str:
-    with Scripted(reply) as server:
-        options = {"base_url": server.url, **backend_options}
-        backend = OpenAIBackend("m", retries=0, **options)
-        with pytest.raises(ModelUnavailable) as info:
-            "".join(backend.stream(MESSAGES, [], GenerationOptions(max_new_tokens=64, timeout=20)))
-    return str(info.value)
+def failure(reply: str) -> str:
+    return scripted_failure(reply)[0]
 
 
 # --- replies JSON cannot hold in Python ---
