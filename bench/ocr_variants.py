@@ -6,7 +6,11 @@ from pathlib import Path
 _engines: dict = {}
 
 
-def _engine(name: str, **kw):
+def _engine(name: str, pipeline: bool = False, **kw):
+    """An engine; Tesseract without the rule erasing unless asked for (the earlier variants' reading),
+    or with all of pagerag's defaults (`pipeline`)."""
+    if name == "tesseract" and not pipeline:
+        kw.setdefault("rules", False)
     key = (name, tuple(sorted(kw.items())))
     if key not in _engines:
         from index.ocr import ENGINES
@@ -33,8 +37,9 @@ def baseline(path: str):
 
 
 def tesseract(path: str):
-    """Tesseract as pagerag runs it now."""
-    return _engine("tesseract").recognize(_image(path))
+    """Tesseract as pagerag runs it now (index/pages.py without the orientation check)."""
+    engine = _engine("tesseract", pipeline=True)
+    return engine.drop_noise(engine.recognize(_image(path)))
 
 
 def rapidocr(path: str):
@@ -93,7 +98,7 @@ def _oriented(path: str, turn: int):
     from index.orient import read_upright
 
     image = _image(path)
-    words, rotation = read_upright(_engine("tesseract"), image.rotate(turn, expand=True) if turn else image)
+    words, rotation = read_upright(_engine("tesseract", pipeline=True), image.rotate(turn, expand=True) if turn else image)
     return words, {"rotation": rotation}
 
 
@@ -121,7 +126,7 @@ def recheck(path: str):
     tried = []
     for rotation in candidates(image):
         turned = upright(image, rotation)
-        tried.append((rotation, quality(_engine("tesseract").recognize(turned), turned.size)[0]))
+        tried.append((rotation, quality(_engine("tesseract", pipeline=True).recognize(turned), turned.size)[0]))
     return [], {"tried": tried}
 
 
@@ -165,3 +170,45 @@ def tesseract125n(path: str):
 
 
 VARIANTS["tesseract125n"] = tesseract125n
+
+
+def psm6cols(path: str):
+    """One block unless the page has columns, small scans enlarged at most 1.5x, rules kept: pagerag
+    before the rule erasing."""
+    return _engine("tesseract").recognize(_image(path))
+
+
+VARIANTS["psm6cols"] = psm6cols
+
+
+def rules(path: str):
+    """The pipeline's reading (rules erased) without dropping noise words."""
+    return _engine("tesseract", pipeline=True).recognize(_image(path))
+
+
+VARIANTS["rules"] = rules
+
+
+def rules125(path: str):
+    """The pipeline (rules erased), small scans enlarged only to a 1250 px long side (FUNSD: 1.25x)."""
+    return _engine("tesseract", pipeline=True, min_side=1250).recognize(_image(path))
+
+
+VARIANTS["rules125"] = rules125
+
+
+def rules_inv(path: str):
+    """Rules erased, Tesseract's inverted retry on every page (not only those with dark areas), no noise dropped."""
+    return _engine("tesseract", pipeline=True, invert=True).recognize(_image(path))
+
+
+VARIANTS["rules_inv"] = rules_inv
+
+
+def tesseract125(path: str):
+    """The pipeline with small scans enlarged only to a 1250 px long side (FUNSD: 1.25x)."""
+    engine = _engine("tesseract", pipeline=True, min_side=1250)
+    return engine.drop_noise(engine.recognize(_image(path)))
+
+
+VARIANTS["tesseract125"] = tesseract125

@@ -36,6 +36,21 @@ MAX_UPSCALE = 1.5
 # forms on --psm 6 (148 of 150, 197 of 199); two-column papers and brochures score 0.26-0.63
 # (5 of 24 drawn MMLongBench-Doc pages; README "Faint and small print").
 COLUMNS_SHARE = 0.25
+# Ruled lines erased before Tesseract reads (`erase_rules`): dark runs at least this share of the
+# page's long side long and at most this share thick.
+RULE_LENGTH = 1 / 30
+RULE_THICKNESS = 1 / 300
+RULE_CROSSED = 0.12
+# Tesseract retries unsure lines inverted (light text on dark) only on pages with dark areas:
+# at least DARK_SHARE of the page in squares of DARK_SIDE of its long side (`dark_share`). The
+# retry costs ~11% of a form's reading and reads nothing on black-on-white pages; slides and
+# brochures print light on dark, receipts and forms almost never (README "Faint and small print").
+DARK_SHARE = 0.01
+DARK_SIDE = 0.012
+# Noise words dropped from Tesseract's reading (`drop_noise`): unsure short tokens in unsure lines.
+NOISE_WORD_CONF = 0.3
+NOISE_LINE_CONF = 0.4
+NOISE_SHORT = 4
 
 
 class OcrEngine(ABC):
@@ -46,12 +61,19 @@ class OcrEngine(ABC):
     def recognize(self, image) -> list[Word]:
         """Words of an RGB PIL image, in reading order."""
 
+    def drop_noise(self, words: list[Word]) -> list[Word]:
+        """The words without what the engine read out of logos, stamps and specks (after
+        `recognize`, once the page's orientation is settled: index/orient.py judges a reading by
+        its share of good words, noise included)."""
+        return words
+
 
 class Tesseract(OcrEngine):
     name = "tesseract"
 
     def __init__(self, lang: str = DEFAULT_LANG, threads: int | None = None, psm: int | None = None,
-                 extra: str = "", min_side: int = MIN_TESSERACT_SIDE):
+                 extra: str = "", min_side: int = MIN_TESSERACT_SIDE, rules: bool = True,
+                 invert: bool | None = True):
         import pytesseract
 
         self._tess = pytesseract
@@ -61,6 +83,10 @@ class Tesseract(OcrEngine):
         self.psm = psm
         self.extra = extra  # more command-line options (bench/ablations)
         self.min_side = min_side
+        self.rules = rules  # erase ruled lines before reading (`erase_rules`)
+        # Tesseract's second try of unsure lines inverted (light on dark): always, never, or None:
+        # on pages with dark areas (`dark_share`)
+        self.invert = invert
         if threads:  # read by the tesseract binary each call pytesseract makes
             os.environ["OMP_THREAD_LIMIT"] = str(threads)
 
@@ -76,16 +102,22 @@ class Tesseract(OcrEngine):
         """Tesseract's words. Its automatic layout (--psm 3) drops lines or whole pages of faint and
         dot-matrix receipts and of ruled forms, which it reads as one block (--psm 6); one block runs
         the columns of a multi-column page together, so pages with columns keep --psm 3."""
-        image, _ = _fit(image, self.min_side)
-        w, h = image.size
         gray = image.convert("L")
         psm = self.psm
         if psm is None:
             psm = 3 if column_share(gray) >= COLUMNS_SHARE else 6
+        invert = self.invert
+        if invert is None:
+            invert = dark_share(gray) >= DARK_SHARE
+        if self.rules:
+            gray = erase_rules(gray)
+        gray, _ = _fit(gray, self.min_side)
+        w, h = gray.size
         # pytesseract hands the image over in a file: uncompressed PGM, not PNG (whose compression
         # took ~25 ms of a ~0.7 s page; the pixels, so the words, are the same)
         gray.format = "PPM"
-        d = self._tess.image_to_data(gray, lang=self.lang, config=f"--psm {psm} {self.extra}",
+        config = f"--psm {psm} {self.extra}" + ("" if invert else " -c tessedit_do_invert=0")
+        d = self._tess.image_to_data(gray, lang=self.lang, config=config,
                                      output_type=self._tess.Output.DICT)
         words, line_ids = [], {}
         for i, text in enumerate(d["text"]):
@@ -98,6 +130,9 @@ class Tesseract(OcrEngine):
             x, y, bw, bh = d["left"][i], d["top"][i], d["width"][i], d["height"][i]
             words.append(Word(text, x / w, y / h, (x + bw) / w, (y + bh) / h, conf / 100, lid))
         return words
+
+    def drop_noise(self, words: list[Word]) -> list[Word]:
+        return drop_noise(words)
 
 
 class RapidOcr(OcrEngine):
@@ -151,6 +186,47 @@ class RapidOcr(OcrEngine):
         return words
 
 
+def drop_noise(words: list[Word], word_conf: float | None = None, line_conf: float | None = None,
+               short: int | None = None) -> list[Word]:
+    """Tesseract's words without the noise it reads in logos, rules, stamps and specks.
+
+    Read as one block, such marks come out as marks and short unsure tokens ("Gee orale Shank ua
+    te re ee", "\\ ~ ="), alone on a line or beside real text. What goes:
+    - a mark with no letter or digit ("|", "—", "~", "©") unless it stands between two words of
+      its line ("2019 - 2020", "B & W");
+    - a token of at most NOISE_SHORT letters and no digit that Tesseract is unsure of (confidence
+      under NOISE_WORD_CONF) and that does not sit among text: its line is unsure (mean
+      confidence under NOISE_LINE_CONF), or it is twice as tall as the page's sure words (a logo
+      beside a letterhead's name).
+    Numbers stay however faint (the totals and dates on thermal receipts), and so do longer words
+    (faint and handwritten form entries) and unsure short words in lines of sure text.
+    Thresholds: README "Faint and small print".
+    """
+    word_conf = NOISE_WORD_CONF if word_conf is None else word_conf
+    line_conf = NOISE_LINE_CONF if line_conf is None else line_conf
+    short = NOISE_SHORT if short is None else short
+    total: dict[int, list[float]] = {}
+    for w in words:
+        acc = total.setdefault(w.line, [0.0, 0])
+        acc[0] += w.conf
+        acc[1] += 1
+    heights = sorted(w.y1 - w.y0 for w in words if w.conf >= 0.9)
+    tall = 2 * heights[len(heights) // 2] if heights else float("inf")
+    keep = []
+    for w in words:
+        core = [ch for ch in w.text if ch.isalnum()]
+        s, n = total[w.line]
+        keep.append(bool(core) and not (
+            w.conf < word_conf and len(core) <= short and not any(ch.isdigit() for ch in core)
+            and (s < line_conf * n or w.y1 - w.y0 >= tall)))
+    kept = []
+    for i, w in enumerate(words):
+        if keep[i] or (not any(ch.isalnum() for ch in w.text) and 0 < i < len(words) - 1
+                       and keep[i - 1] and keep[i + 1] and words[i - 1].line == w.line == words[i + 1].line):
+            kept.append(w)
+    return kept
+
+
 def column_share(gray) -> float:
     """How much a grayscale page looks like columns of text: the largest share of its text rows
     that hold running text on both sides of one blank vertical band in the middle half of the page.
@@ -164,12 +240,7 @@ def column_share(gray) -> float:
 
     factor = max(1, round(max(gray.size) / 500))
     a = np.asarray(gray.reduce(factor) if factor > 1 else gray, dtype=np.uint8)
-    hist = np.bincount(a.ravel(), minlength=256).astype(float)
-    below, mass = np.cumsum(hist), np.cumsum(hist * np.arange(256))
-    above = below[-1] - below
-    with np.errstate(divide="ignore", invalid="ignore"):  # Otsu's threshold
-        between = np.nan_to_num((mass[-1] * below / below[-1] - mass) ** 2 / (below * above))
-    dark = a <= int(np.argmax(between))
+    dark = a <= _otsu(a)
     h, w = dark.shape
     reach = max(1, w // 100)
     ink = np.concatenate([np.zeros((h, 1), int), np.cumsum(dark, axis=1)], axis=1)
@@ -185,6 +256,118 @@ def column_share(gray) -> float:
         right = filled[:, min(w, x + 1 + span)] - filled[:, x + 1] >= 0.5 * min(span, w - x - 1)
         best = max(best, float((~bands[:, x] & left & right).mean()))
     return best
+
+
+def dark_share(gray) -> float:
+    """The share of a grayscale page covered by solid dark areas (banners, dark slides, photos), on
+    the page reduced to about 500 px: dark pixels (Otsu) that fill a square of DARK_SIDE of its long
+    side. Strokes of text are thinner: a page of black text on white scores 0."""
+    import numpy as np
+
+    factor = max(1, round(max(gray.size) / 500))
+    a = np.asarray(gray.reduce(factor) if factor > 1 else gray, dtype=np.uint8)
+    side = max(3, round(max(a.shape) * DARK_SIDE))
+    solid = _runs(a <= _otsu(a), side)
+    solid = _runs(np.ascontiguousarray(solid.T), side)
+    return float(solid.mean())
+
+
+def erase_rules(gray):
+    """The grayscale page with its ruled lines (form boxes, underlines, table rules) painted white.
+
+    A rule is a run of dark pixels (Otsu) at least RULE_LENGTH of the long side long and at most
+    RULE_THICKNESS thick, horizontal or vertical, that crosses little ink thicker than itself
+    (`_rules`). Solid dark areas (banners, light-on-dark text) are thicker and stay; so do the parts
+    of an underline that letters stand on. Read as one block, Tesseract otherwise takes a rule
+    touching a line of text for part of it and garbles or drops the line (underlined form headers,
+    boxed fields), and reads rules alone as noise words ("|", "—", "~~").
+    """
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(gray, dtype=np.uint8)
+    small = a[::2, ::2] if a.size > 250_000 else a  # the threshold from every 4th pixel: the same histogram
+    dark = a <= _otsu(small)
+    long_side = max(a.shape)
+    length = max(20, int(long_side * RULE_LENGTH))
+    thick = max(3, int(long_side * RULE_THICKNESS))
+    hor = _rules(dark, length, thick)
+    ver = _rules(np.ascontiguousarray(dark.T), length, thick).T
+    if not (hor.any() or ver.any()):
+        return gray
+    out = a.copy()
+    out[_grow(hor, 1, 0) | _grow(ver, 1, 1)] = 255
+    return Image.fromarray(out)
+
+
+def _rules(dark, length: int, thick: int):
+    """The horizontal rules in a mask of dark pixels: runs at least `length` long (each pixel joined
+    with its neighbours above and below, so a rule a pixel off straight stays one run), at most
+    `thick` (+ the join) thick, and crossing little ink thicker than a rule: letters that touch one
+    another make long runs too, but their strokes cross them all along."""
+    import numpy as np
+
+    runs = _runs(_grow(dark, 1, 0), length)
+    if not runs.any():
+        return runs
+    runs &= ~_runs(np.ascontiguousarray(runs.T), thick + 3).T  # solid areas: banners, dark backgrounds
+    ink = runs & dark
+    stems = ink & _runs(np.ascontiguousarray(dark.T), thick + 1).T  # ink in strokes thicker than a rule
+    return runs & (_window(stems, length) <= RULE_CROSSED * _window(ink, length))
+
+
+def _window(mask, n: int):
+    """Per pixel, how many pixels of `mask` lie in the `n` pixels of its row centred on it."""
+    import numpy as np
+
+    h, w = mask.shape
+    c = np.zeros((h, w + n + 1), np.int32)
+    np.cumsum(mask, axis=1, out=c[:, n // 2 + 1:w + n // 2 + 1])
+    c[:, w + n // 2 + 1:] = c[:, w + n // 2:w + n // 2 + 1]
+    # c[:, k] = ink in row pixels [0, k - n//2); the window of pixel j is [j - n//2, j + n - n//2)
+    return c[:, n:n + w] - c[:, :w]
+
+
+def _otsu(a) -> int:
+    """Otsu's threshold of a uint8 array: the grey level that best splits ink from paper."""
+    import numpy as np
+
+    hist = np.bincount(a.ravel(), minlength=256).astype(float)
+    below, mass = np.cumsum(hist), np.cumsum(hist * np.arange(256))
+    above = below[-1] - below
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = np.nan_to_num((mass[-1] * below / below[-1] - mass) ** 2 / (below * above))
+    return int(np.argmax(between))
+
+
+def _runs(mask, length: int):
+    """The pixels of a boolean mask inside a run of at least `length` set pixels along its rows:
+    a morphological opening by a line, in O(pixels) with running sums."""
+    import numpy as np
+
+    h, w = mask.shape
+    if length > w:
+        return np.zeros_like(mask)
+    c = np.zeros((h, w + 1), np.int32)
+    np.cumsum(mask, axis=1, out=c[:, 1:])
+    full = (c[:, length:] - c[:, :-length]) == length  # the run of `length` starting here is all set
+    starts = np.zeros((h, w + length), np.int32)  # running count of full starts, shifted by `length`
+    np.cumsum(full, axis=1, out=starts[:, length:w + 1])
+    starts[:, w + 1:] = starts[:, w:w + 1]
+    return starts[:, length:] > starts[:, :w]  # a full run starts within the `length` pixels up to here
+
+
+def _grow(mask, pad: int, axis: int):
+    """A boolean mask dilated by `pad` pixels both ways along `axis`."""
+    out = mask.copy()
+    for d in range(1, pad + 1):
+        if axis == 0:
+            out[d:] |= mask[:-d]
+            out[:-d] |= mask[d:]
+        else:
+            out[:, d:] |= mask[:, :-d]
+            out[:, :-d] |= mask[:, d:]
+    return out
 
 
 def _reading_order(lines):

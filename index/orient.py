@@ -80,11 +80,12 @@ def candidates(image, use_osd: bool = True) -> list[int]:
 def read_upright(engine, image, use_osd: bool = True) -> tuple[list[Word], int]:
     """OCR `image`; if the reading looks like a turned page, find the rotation that reads best.
 
-    Returns the words (boxes in the upright page's fractions) and that rotation.
+    Returns the words (boxes in the upright page's fractions), without the engine's noise words,
+    and that rotation.
     """
     words = engine.recognize(image)
     if looks_upright(words, image.size):
-        return words, 0
+        return engine.drop_noise(words), 0
     best, best_rotation = words, 0
     best_good = quality(words, image.size)[0]
     for rotation in candidates(image, use_osd):
@@ -95,4 +96,4 @@ def read_upright(engine, image, use_osd: bool = True) -> tuple[list[Word], int]:
             best, best_rotation, best_good = trial, rotation, good
             if looks_upright(trial, turned.size):
                 break
-    return best, best_rotation
+    return engine.drop_noise(best), best_rotation

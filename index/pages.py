@@ -109,7 +109,7 @@ def read_page(task: PageTask) -> PageResult:
             if opts.orient:
                 result.words, result.rotation = read_upright(_engine, image)
             else:
-                result.words = _engine.recognize(image)
+                result.words = _engine.drop_noise(_engine.recognize(image))
             if result.rotation % 180:
                 result.width, result.height = result.height, result.width
             result.source, result.lang = _engine.name, _engine.lang
