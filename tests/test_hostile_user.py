@@ -345,6 +345,14 @@ def test_a_stored_question_cannot_reorder_the_terminal_line(pdf_index):
     ConversationStore(index).start(question, Turn(question, question, "It is 42."))
     listed = CliRunner().invoke(cli, ["conversations", "--index", str(index)])
     assert "What is the total? \\u202egnp.exe" in listed.output and "\u202e" not in listed.output
+    from starlette.testclient import TestClient
+
+    from cli.web.app import WebState, create_app
+    from index.store import Index
+
+    with TestClient(create_app(WebState(Index.open(index)))) as client:
+        page = client.get("/conversations").text
+    assert "What is the total? \\u202egnp.exe" in page and "\u202e" not in page  # the web app alike
 
 
 @pytest.mark.slow

@@ -39,8 +39,22 @@ def cite(text: str, links: dict) -> Markup:
     return Markup(_CITED.sub(link, str(escape(text or ""))).replace("\n", "<br>"))
 
 
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def visible_bidi(value):
+    """Every value a template prints: bidi embedding/override/isolate controls shown as \\u202e, as on the
+    command line, so a stored question cannot show its text reversed ('gnp.exe' as 'exe.png')."""
+    if isinstance(value, str) and _BIDI.search(value):
+        shown = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+        return Markup(shown) if isinstance(value, Markup) else shown  # already escaped: plain ASCII added
+    return value
+
+
 def install(env) -> None:
     from rag.highlight import hex_colour
+
+    env.finalize = visible_bidi
 
     env.filters["mark"] = mark
     env.filters["cite"] = cite
