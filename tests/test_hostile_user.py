@@ -50,6 +50,12 @@ def test_json_python_cannot_hold_is_a_reply_error_not_a_traceback(reply, said):
     assert said in failure(reply)
 
 
+def test_a_json_reply_with_a_byte_order_mark_is_read():
+    from scripted_server import answer
+
+    assert answer("json-bom")[0] == "The total [1]."
+
+
 # --- secrets: the API key and the base URL's credentials are never printed ---
 
 @pytest.mark.parametrize("reply", ["echo-401", "echo-500"])

@@ -84,7 +84,7 @@ def json_body(response, base_url: str, path: str):
         if len(data) > MAX_BODY:
             raise ServerReplyError(f"{base_url}{path} answered more than {MAX_BODY} bytes of JSON; "
                                    f"check --base-url {base_url}")
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")  # a BOM some Windows servers write is no reason to fail
     try:
         return json.loads(text)
     except json.JSONDecodeError:
