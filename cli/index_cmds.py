@@ -28,7 +28,7 @@ def _progress(total: int):
 
 
 @index_group.command("build")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
 @click.option("--ocr", type=click.Choice(["auto", "tesseract", "rapidocr", "none"], case_sensitive=False),
               default="auto", show_default=True, envvar="PAGERAG_OCR", show_envvar=True,
@@ -55,6 +55,7 @@ def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, j
     """Index PATHS (files or folders, recursively); only new or changed files are read."""
     from index.builder import BuildInterrupted, BuildOptions, build
 
+    _check_build_paths(paths, prune)
     options = BuildOptions(ocr=ocr, lang=lang, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model,
                            page_timeout=page_timeout or None)
     if jobs:
@@ -70,6 +71,18 @@ def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, j
     _print_report(report, as_json)
     if report.errors:
         raise SystemExit(EXIT_SKIPPED)
+
+
+def _check_build_paths(paths, prune: bool) -> None:
+    """Every path must exist (a usage error, exit 2); a gone folder's documents are dropped with `index remove`,
+    which --prune, reading only what is still there, cannot do."""
+    import os
+
+    for path in paths:
+        if not os.path.exists(path):  # as click's own check: a dangling link does not exist either
+            hint = (f"; to drop what the index holds under it, run `pagerag index remove {shown(path)}`"
+                    if prune else "")
+            raise click.BadParameter(f"Path {shown(path)!r} does not exist{hint}.", param_hint="'PATHS...'")
 
 
 def _captioner(settings):

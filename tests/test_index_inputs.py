@@ -332,3 +332,17 @@ def _texts_or_none(index: Path) -> dict | None:
         return _texts(index)
     except Exception:  # not created yet
         return None
+
+
+def test_prune_of_a_folder_that_is_gone_says_how_to_drop_it(tmp_path):
+    """`build GONE --prune` after the folder was deleted: only "Path 'GONE' does not exist", and --prune cannot
+    drop what was indexed there; the message names `index remove`, which can."""
+    import shutil
+
+    text_pdf(tmp_path / "old" / "a.pdf", ["Water authority budget for the year."])
+    assert _cli("index", "build", tmp_path / "old", "--index", tmp_path / "idx", "--ocr", "none").returncode == 0
+    shutil.rmtree(tmp_path / "old")
+    run = _cli("index", "build", tmp_path / "old", "--index", tmp_path / "idx", "--prune")
+    assert run.returncode == 2 and f"run `pagerag index remove {tmp_path / 'old'}`" in run.stderr, run.stderr
+    assert _cli("index", "remove", tmp_path / "old", "--index", tmp_path / "idx").returncode == 0
+    assert Index.open(tmp_path / "idx").counts()["documents"] == 0
