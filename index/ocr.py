@@ -443,9 +443,12 @@ def resolve_lang(engine: str | None, lang: str) -> str:
         missing = [c for c in codes if c not in installed]
         if missing:
             packages = " ".join("tesseract-ocr-" + c.lower().replace("_", "-") for c in missing)
+            prefix = os.environ.get("TESSDATA_PREFIX")
+            where = (f"; TESSDATA_PREFIX is set to {prefix!r}: Tesseract looks for packs only there, so point it "
+                     "at the folder holding the .traineddata files, or unset it" if prefix else "")
             raise OcrUnavailable(
                 f"Tesseract has no language pack for {', '.join(missing)}: install it with "
-                f"`apt-get install {packages}` (installed: {', '.join(sorted(installed - {'osd'})) or 'none'})")
+                f"`apt-get install {packages}` (installed: {', '.join(sorted(installed - {'osd'})) or 'none'}){where}")
     elif engine == "rapidocr" and set(codes) != {"eng"}:
         raise OcrUnavailable(
             f"RapidOCR's bundled models read English only, not '{lang}': install Tesseract and the packs "

@@ -346,3 +346,12 @@ def test_prune_of_a_folder_that_is_gone_says_how_to_drop_it(tmp_path):
     assert run.returncode == 2 and f"run `pagerag index remove {tmp_path / 'old'}`" in run.stderr, run.stderr
     assert _cli("index", "remove", tmp_path / "old", "--index", tmp_path / "idx").returncode == 0
     assert Index.open(tmp_path / "idx").counts()["documents"] == 0
+
+
+def test_a_tessdata_prefix_that_hides_the_packs_is_named(tmp_path):
+    """TESSDATA_PREFIX pointing elsewhere said to `apt-get install tesseract-ocr-eng`, which is installed."""
+    text_pdf(tmp_path / "c" / "a.pdf", ["Short"])
+    run = _cli("index", "build", tmp_path / "c", "--index", tmp_path / "idx", "--ocr", "tesseract",
+               env={"TESSDATA_PREFIX": str(tmp_path / "nowhere")})
+    assert run.returncode == 1, run.stderr
+    assert f"TESSDATA_PREFIX is set to '{tmp_path / 'nowhere'}'" in run.stderr.strip().splitlines()[-1], run.stderr
