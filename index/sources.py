@@ -241,9 +241,11 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
         from PIL import Image
 
         try:
-            with Image.open(path) as img:
-                w, h = img.size
-                n = getattr(img, "n_frames", 1)  # TIFF pages; animated GIF/WebP/PNG frames
+            with warnings.catch_warnings():  # a corrupt EXIF block is read past, with a warning on stderr
+                warnings.simplefilter("ignore", UserWarning)
+                with Image.open(path) as img:
+                    w, h = img.size
+                    n = getattr(img, "n_frames", 1)  # TIFF pages; animated GIF/WebP/PNG frames
         except Image.DecompressionBombError:
             raise BadInput(f"image is too large to open safely (over {limits.max_pixels:,} pixels)") from None
         except Exception as e:
@@ -286,6 +288,7 @@ def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = L
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is ours, checked below
+            warnings.simplefilter("ignore", UserWarning)  # a corrupt EXIF block, read past
             img = Image.open(path)
         with img:
             if page_no > 1:
@@ -296,7 +299,10 @@ def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = L
                 raise BadInput(f"page {page_no}: {too_large(w, h, limits)}" if page_no > 1 else
                                f"{too_large(w, h, limits)}; {REPLACED}")
             img.load()
-            img = ImageOps.exif_transpose(img) if page_no == 1 else img
+            if page_no == 1:
+                with warnings.catch_warnings():  # Pillow reads past a corrupt EXIF block, warning on stderr
+                    warnings.simplefilter("ignore", UserWarning)
+                    img = ImageOps.exif_transpose(img)
             return _to_rgb(img)
     except Image.DecompressionBombError:
         too = f"image is too large to open safely (over {limits.max_pixels:,} pixels)"

@@ -355,3 +355,22 @@ def test_a_tessdata_prefix_that_hides_the_packs_is_named(tmp_path):
                env={"TESSDATA_PREFIX": str(tmp_path / "nowhere")})
     assert run.returncode == 1, run.stderr
     assert f"TESSDATA_PREFIX is set to '{tmp_path / 'nowhere'}'" in run.stderr.strip().splitlines()[-1], run.stderr
+
+
+def test_a_corrupt_exif_block_is_read_past_quietly(tmp_path):
+    """Pillow warned 'Corrupt EXIF data' on stderr with its source line, twice a file; with warnings as errors
+    (PYTHONWARNINGS=error, a developer's setting) the whole photo was skipped."""
+    import struct
+
+    buf = io.BytesIO()
+    page_image(["Receipt with a broken EXIF block"]).save(buf, format="JPEG")
+    jpeg = buf.getvalue()
+    exif = b"Exif\x00\x00II\x2a\x00\xff\xff\xff\x7f"  # its first directory lies 2 GB past the end
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "photo.jpg").write_bytes(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:])
+    plain = _cli("index", "build", tmp_path / "c", "--index", tmp_path / "a", "-j", "1")
+    strict = _cli("index", "build", tmp_path / "c", "--index", tmp_path / "b", "-j", "1",
+                  env={"PYTHONWARNINGS": "error::UserWarning"})
+    for run, index in ((plain, tmp_path / "a"), (strict, tmp_path / "b")):
+        assert run.returncode == 0 and "Warning" not in run.stderr, run.stderr
+        assert "broken" in _texts(index)["photo.jpg"].lower()
