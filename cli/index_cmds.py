@@ -56,6 +56,8 @@ def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, j
     from index.builder import BuildInterrupted, BuildOptions, build
 
     _check_build_paths(paths, prune)
+    if page_timeout != page_timeout:  # nan passes FloatRange's comparisons
+        raise click.BadParameter("is not a number", param_hint="'--page-timeout'")
     options = BuildOptions(ocr=ocr, lang=lang, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model,
                            page_timeout=page_timeout or None)
     if jobs:

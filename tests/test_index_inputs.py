@@ -194,6 +194,8 @@ def test_setting_variables_are_named_and_any_case_is_taken(tmp_path):
     assert bad.returncode == 2 and "PAGERAG_OCR" in bad.stderr, bad.stderr
     ok = _cli("index", "build", tmp_path / "c", "--index", tmp_path / "idx", env={"PAGERAG_OCR": "NONE"})
     assert ok.returncode == 0, ok.stderr
+    nan = _cli("index", "build", tmp_path / "c", "--index", tmp_path / "idx", "--page-timeout", "nan")
+    assert nan.returncode == 2 and "--page-timeout" in nan.stderr, nan.stderr
 
 
 def test_json_reports_escape_the_index_path_like_every_other_path(tmp_path):
