@@ -124,6 +124,11 @@ def _print_report(report, as_json: bool) -> None:
              f"({report.captions_cached} from the cache).")
     if report.caption_error:
         echo(f"Captioning stopped: {report.caption_error}")
+    if not (report.new or report.changed or report.resumed or report.unchanged or report.pruned
+            or any(s.is_error for s in report.skipped)):
+        from index.sources import KINDS
+
+        echo("No file to index was found there: pagerag reads " + ", ".join(sorted(KINDS)) + " files.")
     if report.skipped:
         echo(f"Skipped {len(report.skipped)} file(s):")
         notes = [s for s in report.skipped if not s.is_error]

@@ -376,3 +376,17 @@ def test_a_corrupt_exif_block_is_read_past_quietly(tmp_path):
     for run, index in ((plain, tmp_path / "a"), (strict, tmp_path / "b")):
         assert run.returncode == 0 and "Warning" not in run.stderr, run.stderr
         assert "receipt" in _texts(index)["photo.jpg"].lower()
+
+
+def test_a_build_that_finds_nothing_to_read_says_so(tmp_path):
+    """`build ~/scnas` (an empty folder, or one of .docx files) printed '0 new ...' and nothing else."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "letter.docx").write_bytes(b"PK\x03\x04 word")
+    for folder in ("empty", "docs"):
+        run = _cli("index", "build", tmp_path / folder, "--index", tmp_path / "idx", "--ocr", "none")
+        assert run.returncode == 0 and "No file to index was found there" in run.stderr, run.stderr
+        assert ".pdf" in run.stderr and ".tiff" in run.stderr
+    text_pdf(tmp_path / "docs" / "a.pdf", ["Museum ticket prices."])
+    run = _cli("index", "build", tmp_path / "docs", "--index", tmp_path / "idx", "--ocr", "none")
+    assert run.returncode == 0 and "No file to index" not in run.stderr, run.stderr
