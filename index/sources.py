@@ -240,6 +240,7 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
     else:
         from PIL import Image
 
+        quiet_pillow()
         try:
             with warnings.catch_warnings():  # a corrupt EXIF block is read past, with a warning on stderr
                 warnings.simplefilter("ignore", UserWarning)
@@ -270,6 +271,14 @@ def _check_repaired(doc) -> None:
                        "get an intact copy of the file")
 
 
+def quiet_pillow() -> None:
+    """Keep Pillow's warnings about a file's metadata off stderr ("Possibly corrupt EXIF data", "Tag data
+    larger than file", "Metadata Warning", a malformed MPO or APNG: a phone photo's maker notes often draw
+    one each time it is opened). The pixels are read all the same, or the file fails with a reason of ours,
+    so they tell a user nothing; they are UserWarnings raised inside PIL, silenced from there alone."""
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
+
+
 def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = Limits()):
     """The page as an upright RGB PIL image (EXIF orientation applied; PDFs rendered at `dpi`)."""
     from PIL import Image, ImageOps
@@ -285,6 +294,7 @@ def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = L
                 scale *= (limits.max_pixels / pixels) ** 0.5
             pix = page.get_pixmap(matrix=fitz.Matrix(scale, scale), alpha=False)
             return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    quiet_pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is ours, checked below

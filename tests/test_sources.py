@@ -1,4 +1,7 @@
 """Reading files into pages: kinds, page counts, titles, EXIF orientation, text layers."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,31 @@ def test_exif_orientation_is_applied(sample_corpus):
 
     assert Image.open(letter).size == (1824, 1459)  # stored sideways, EXIF Orientation 6
     assert read_image(letter, "image", 1, 200).size == (1459, 1824)
+
+
+def phone_photo_exif(orientation: int) -> bytes:
+    """An EXIF block as phones write it, with one entry whose data lies past the block's end (as a
+    maker note's often does once an editor has cut it): Pillow warns about it on every open."""
+    import struct
+
+    entries = struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<HHII", 0x010E, 2, 400, 5000)
+    return b"Exif\0\0II*\0" + struct.pack("<IH", 8, 2) + entries + b"\0\0\0\0"
+
+
+def test_a_photos_broken_exif_is_read_without_warnings_on_stderr(tmp_path):
+    """The orientation is still applied; Pillow's 'Tag data larger than file' stays off stderr (a build,
+    `show` and the web app printed it two or three times per photo)."""
+    from PIL import Image
+
+    photo = tmp_path / "IMG_0001.jpg"
+    Image.new("RGB", (120, 80), "white").save(photo, exif=phone_photo_exif(6))
+    script = ("import sys; from pathlib import Path; from index.sources import probe, read_image; "
+              "p = Path(sys.argv[1]); probe(p, p.parent); print(read_image(p, 'image', 1, 200).size)")
+    done = subprocess.run([sys.executable, "-c", script, str(photo)], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent.parent, env={**os.environ, "PYTHONWARNINGS": ""})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(80, 120)"  # EXIF Orientation 6 applied: stored 120x80, upright 80x120
+    assert done.stderr == ""
 
 
 def test_probe_counts_pages_and_titles(sample_corpus):
