@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .chunking import chunk_words
-from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, check_model_available, embed_backend, load_embedder
+from .embed import (DEFAULT_MODEL, Embedder, OnnxEmbedder, check_model_available, embed_backend, int8_wanted,
+                    load_embedder)
 from .errors import BadArgument, BadInput, DiskFull, UnsupportedFile
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
@@ -457,7 +458,7 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
         builder = None
         try:
             report.embed_model = idx.check_model(options.embed_model) or DEFAULT_MODEL
-            embed_backend()  # a bad setting is an error now, not after the first pages are read
+            embed_backend(), int8_wanted()  # a bad setting is an error now, not after the first pages are read
             check_model_available(report.embed_model)  # likewise a model that is missing or not a model
             report.ocr_engine = resolve_engine(options.ocr)
             resolve_lang(report.ocr_engine, options.lang)

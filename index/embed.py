@@ -95,8 +95,16 @@ def embed_backend() -> str:
 
 
 def int8_wanted() -> bool:
-    """PAGERAG_EMBED_INT8: builds embed passages with the int8 graph unless it is 0 / false / no / off."""
-    return os.environ.get("PAGERAG_EMBED_INT8", "1").strip().lower() not in ("0", "false", "no", "off")
+    """PAGERAG_EMBED_INT8: builds embed passages with the int8 graph unless it is 0 / false / no / off; anything
+    but those and 1 / true / yes / on (or unset) is an error, said at once (as PAGERAG_EMBED_BACKEND's)."""
+    value = os.environ.get("PAGERAG_EMBED_INT8", "")
+    word = value.strip().lower()
+    if word in ("0", "false", "no", "off"):
+        return False
+    if word in ("", "1", "true", "yes", "on"):
+        return True
+    raise EmbedderUnavailable(f"PAGERAG_EMBED_INT8 is {value!r}: set it to 1 (the default: passages embedded with "
+                              "the int8 graph) or 0, or unset it")
 
 
 def load_embedder(name: str, index_folder: Path | None = None, threads: int | None = None,

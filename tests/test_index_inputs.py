@@ -390,3 +390,16 @@ def test_a_build_that_finds_nothing_to_read_says_so(tmp_path):
     text_pdf(tmp_path / "docs" / "a.pdf", ["Museum ticket prices."])
     run = _cli("index", "build", tmp_path / "docs", "--index", tmp_path / "idx", "--ocr", "none")
     assert run.returncode == 0 and "No file to index" not in run.stderr, run.stderr
+
+
+def test_a_bad_int8_setting_fails_before_any_page_is_read(tmp_path, monkeypatch):
+    """PAGERAG_EMBED_INT8=banana meant 'on', silently (PAGERAG_EMBED_BACKEND's sibling)."""
+    from index.errors import EmbedderUnavailable
+
+    text_pdf(tmp_path / "c" / "a.pdf", ["Warranty claim for the boiler."])
+    monkeypatch.setenv("PAGERAG_EMBED_INT8", "banana")
+    with pytest.raises(EmbedderUnavailable, match="PAGERAG_EMBED_INT8 is 'banana'"):
+        build(tmp_path / "idx", [tmp_path / "c"], TEXT)
+    assert Index.open(tmp_path / "idx").counts()["pages"] == 0
+    monkeypatch.setenv("PAGERAG_EMBED_INT8", "OFF")
+    assert build(tmp_path / "idx", [tmp_path / "c"], TEXT).new == 1
