@@ -74,6 +74,7 @@ REPLIES = {
                   b'{"error": {"message": "slow down"}}'),
     "retry-date": (429, {"Content-Type": "application/json", "Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"},
                    b'{"error": {"message": "slow down"}}'),
+    "huge-header": (200, {"Content-Type": "application/json", "X-Padding": "a" * 200_000}, completion("The total.")),
     "json-bom": (200, {"Content-Type": "application/json"}, b"\xef\xbb\xbf" + completion("The total [1].")),
     "bidi": sse(chunk("The total is \u202e24\u202c [1].", "stop")),
 }

@@ -56,6 +56,11 @@ def test_a_json_reply_with_a_byte_order_mark_is_read():
     assert answer("json-bom")[0] == "The total [1]."
 
 
+def test_a_reply_that_is_not_valid_http_is_not_a_server_to_start():
+    message = failure("huge-header")
+    assert "the reply is not valid HTTP" in message and "ollama serve" not in message
+
+
 # --- secrets: the API key and the base URL's credentials are never printed ---
 
 @pytest.mark.parametrize("reply", ["echo-401", "echo-500"])

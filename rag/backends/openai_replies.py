@@ -117,7 +117,8 @@ def message_of(body) -> str:
         return plain(str(body)[:300])
     error = body.get("error", body)
     if isinstance(error, dict):
-        return plain(str(error.get("message") or error.get("detail") or error)[:300])
+        said = error.get("message") or error.get("detail")
+        return plain(str(said)[:300]) if said else sample(json.dumps(error))  # JSON as sent, not a Python dict
     return plain(str(error)[:300])
 
 
@@ -142,6 +143,9 @@ def describe(err: BaseException) -> tuple[str, str]:
                 "check the server's log, and that --base-url points at an OpenAI-compatible server")
     if "incomplete" in text or "peer closed" in text:
         return "the server closed the connection before the reply was complete", "check the server's log"
+    if any(type(c).__name__ == "RemoteProtocolError" for c in causes):  # e.g. headers past the HTTP library's limit
+        return (f"the reply is not valid HTTP: {root}",
+                "check that --base-url points at an OpenAI-compatible server, and the server's log")
     return str(root) or type(root).__name__, START_HINT
 
 
