@@ -199,7 +199,9 @@ def chat(cont, cid, index_dir, **kw):
                     _page_command(assistant, last, args) if cmd == "/page" else _in_command(assistant, args)
                 except PageragError as e:  # a page removed from the index since: chat goes on
                     click.echo(f"Error: {e}", err=True)
-            else:
+            else:  # /help, or a command chat does not know: say which, then what it knows
+                if cmd not in ("/help", "/?"):
+                    click.echo(f"Unknown command {shown(cmd)}.", err=True)
                 click.echo(CHAT_HELP, err=True)
             continue
         try:

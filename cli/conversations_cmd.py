@@ -7,9 +7,10 @@ from dataclasses import asdict
 import click
 
 from .common import friendly_errors, index_option, open_index, shown, shown_text
+from .main import WholeHelpGroup
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=WholeHelpGroup, invoke_without_command=True)
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context

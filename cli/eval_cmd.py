@@ -71,7 +71,9 @@ def eval_command(qa, root, k, modes, scope, as_json, report, index_dir):
         qid, gold = missing[0]
         click.echo(f"Warning: {len(missing)} gold page(s) are not in the index (e.g. question {qid}: {shown(gold)}); "
                    "they count as misses. Index them, or check the page numbers and --root.", err=True)
-    with click.progressbar(length=len(questions), label="Searching", file=sys.stderr) as bar:
+    # the bar only on a terminal: elsewhere (a log, CI) click prints its label alone, "Searching", on a line
+    with click.progressbar(length=len(questions), label="Searching", file=sys.stderr,
+                           hidden=not sys.stderr.isatty()) as bar:
         result = evaluate(retriever, questions, modes or MODE_CHOICES, k, SCOPES if scope == "both" else (scope,),
                           on_progress=bar.update, qa=str(qa))
     if report:

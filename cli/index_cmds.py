@@ -10,9 +10,10 @@ import click
 from . import model_options as mo
 from .common import (EXIT_INTERRUPTED, EXIT_SKIPPED, GivenPath, friendly_errors, human_bytes, index_option, shown,
                      open_index)
+from .main import WholeHelpGroup
 
 
-@click.group("index")
+@click.group("index", cls=WholeHelpGroup)
 def index_group():
     """Build, update and inspect the index."""
 
@@ -156,7 +157,7 @@ def _print_report(report, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @friendly_errors
 def status_cmd(index_dir, as_json):
-    """What the index holds: documents, pages, chunks, model, skipped files, size."""
+    """What the index holds: documents, pages, passages, model, skipped files, size."""
     idx = open_index(index_dir, check="if-small")  # a large index: `index verify` checks it all
     data = index_status(idx)
     counts = idx.counts()

@@ -23,7 +23,19 @@ COMMANDS = {  # name -> "module:attribute"
 }
 
 
-class PageragGroup(click.Group):
+class WholeHelpGroup(click.Group):
+    """A group whose --help lists each command with its first sentence whole: click cuts it to the
+    width left on an 80-column line ("Talk with your documents: a conversation grounded on the...")."""
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, cmd.get_short_help_str(limit=200)) for name in self.list_commands(ctx)
+                if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class PageragGroup(WholeHelpGroup):
     """Every command runs with working standard streams, and ends with exit 130 on Ctrl-C, SIGTERM or SIGHUP.
 
     Subcommands are imported on first use (`lazy`: name -> "module:attribute"); `commands` fills as they are."""

@@ -26,6 +26,16 @@ def test_every_command_has_help(path):
     assert len(result.output.splitlines()) > 3
 
 
+@pytest.mark.parametrize("group", [(), ("index",), ("conversations",)], ids=lambda g: " ".join(("pagerag", *g)))
+def test_command_lists_show_each_summary_whole(group):
+    """click cut a summary to what fit an 80-column line: 'chat  Talk with your documents: a conversation
+    grounded on the...'."""
+    listed = CliRunner().invoke(cli, [*group, "--help"]).output.split("Commands:")[1]
+    assert "..." not in listed
+    if not group:
+        assert "a conversation grounded on the\n" in listed and "indexed pages." in listed
+
+
 def test_import_of_the_cli_loads_no_heavy_library():
     code = ("import sys, cli.main; heavy = {'torch', 'transformers', 'faiss', 'sentence_transformers', 'fitz',"
             " 'pymupdf', 'PIL', 'numpy', 'rapidocr_onnxruntime', 'openai'} & set(sys.modules); print(sorted(heavy))")

@@ -76,6 +76,7 @@ def test_eval_command_on_the_sample(sample_index, sample_corpus, tmp_path):
     result = CliRunner().invoke(cli, ["eval", str(qa), "--root", str(sample_corpus), "--json", "--report", str(report),
                                       "--index", str(sample_index)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    assert "Searching" not in result.stderr  # the progress bar is for a terminal: its label alone was left here
     table = json.loads(result.output[result.output.index("{"):])
     cells = {(r["scope"], r["group"], r["mode"]): r for r in table["rows"]}
     assert cells[("corpus", "all", "hybrid")]["recall"]["1"] == 1.0  # test_search: every sample question first

@@ -127,6 +127,14 @@ def test_chat_page_save_errors_are_one_line_and_chat_goes_on(pdf_index, tmp_path
     assert Image.open(good).format == "PNG"
 
 
+def test_chat_names_a_command_it_does_not_know_and_lists_those_it_does(pdf_index, tmp_path):
+    index, _ = pdf_index
+    result = invoke_lenient("chat", "-m", tmp_path / "no-model", "--index", index, input="/sauces\n/help\n/exit\n")
+    assert result.exit_code == 0 and result.output.count("Unknown command") == 1
+    assert "Unknown command /sauces.\nCommands: /sources" in result.output
+    assert result.output.count("Commands: /sources") == 3  # at the start, after /sauces, for /help
+
+
 def test_save_evidence_into_a_bad_folder_is_said_before_answering(pdf_index, tmp_path):
     index, _ = pdf_index
     a_file = tmp_path / "a-file"

@@ -119,7 +119,39 @@ def test_status_page(client_for):
     client = client_for()
     data = client.get("/status.json").json()["status"]
     assert data["pages"] == 15 and data["documents"] > 0 and data["chat_model"]["backend"] == "transformers"
-    assert "15 (" in client.get("/status").text
+    page = client.get("/status").text
+    assert "15 (" in page and "<th>Languages</th><td>eng (9 pages)</td>" in page  # as `pagerag index status`
+
+
+def test_an_index_built_from_nothing_says_so_not_no_page_matches(tmp_path):
+    from index.builder import BuildOptions, build
+
+    (tmp_path / "empty").mkdir()
+    build(tmp_path / "index", [tmp_path / "empty"], BuildOptions(ocr="none"))
+    client = TestClient(create_app(WebState(Index.open(tmp_path / "index"))))
+    for url in ("/search?q=parking", "/search"):
+        page = client.get(url).text
+        assert "has no pages yet: build it with <code>pagerag index build PATH</code>" in page
+        assert "No page matches" not in page and "Type a question" not in page
+    assert "no pages yet" in client.get("/search.json?q=parking").json()["note"]
+
+
+def test_the_default_model_is_named_as_the_command_line_names_it(client_for):
+    """Chat and status named 'default' where `pagerag chat` says which model that is."""
+    client = client_for(ModelSettings())
+    assert client.get("/status.json").json()["status"]["chat_model"] == {
+        "backend": "transformers", "model": "meta-llama/Llama-3.2-11B-Vision-Instruct"}
+    assert "model: meta-llama/Llama-3.2-11B-Vision-Instruct (transformers)" in client.get("/chat").text
+    assert "<td>meta-llama/Llama-3.2-11B-Vision-Instruct (transformers)</td>" in client.get("/status").text
+
+
+def test_commands_quoted_in_messages_show_as_code(client_for):
+    """pagerag's messages quote what to type in backticks; a web page shows it as code, escaped."""
+    from cli.web.filters import code
+
+    assert code("run `pagerag index build <scans>` first, or `x") == \
+        "run <code>pagerag index build &lt;scans&gt;</code> first, or `x"
+    assert '<code>pagerag ask "…"</code>' in client_for().get("/conversations").text
 
 
 def test_loopback_detection():

@@ -121,11 +121,15 @@ def ask_in_chat(page, url: str, answered: str) -> None:
 
 def test_without_a_model_the_chat_shows_the_evidence_says_how_to_get_one_and_opens_the_boxed_page(index_copy,  # noqa: F811
                                                                                                   tmp_path):
-    state = WebState(Index.open(index_copy), ModelSettings(model=str(tmp_path / "no-model")), AskSettings(k=3))
+    state = WebState(Index.open(index_copy), ModelSettings(model="pagerag-test/not-downloaded"), AskSettings(k=3))
     with serving(state) as url, Chromium(tmp_path, width=1280, height=900) as page:
         ask_in_chat(page, url, "document.querySelector('.turn .a.error') && document.querySelector('ul.sources a')")
         said = page.eval("document.querySelector('.turn .a.error').textContent")
         assert said.startswith("No answer: the model could not be used.") and "-m" in said  # what to do
+        assert "`" not in said and "hf download pagerag-test/not-downloaded" in page.eval(  # the command as code
+            "[...document.querySelectorAll('.turn .a.error code')].map(c => c.textContent)")
+        widths = page.eval("[...document.querySelectorAll('ul.sources a')].map(a => a.getBoundingClientRect().width)")
+        assert len(widths) == 3 and max(widths) - min(widths) < 1  # the pages in a grid, not ragged by name length
         assert "Evidence found" in page.eval("document.querySelector('.turn .notice').textContent")
         assert page.eval("document.querySelectorAll('ul.sources a img').length") == 3  # boxed thumbnails
         page.screenshot(tmp_path / "web-chat-no-model.png")

@@ -39,6 +39,15 @@ def cite(text: str, links: dict) -> Markup:
     return Markup(_CITED.sub(link, str(escape(text or ""))).replace("\n", "<br>"))
 
 
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def code(text: str) -> Markup:
+    """A message, escaped, its `quoted commands` set as <code>: pagerag's messages quote what to type in
+    backticks, which a web page would otherwise show as they are ("run `pagerag index build`")."""
+    return Markup(_CODE.sub(r"<code>\1</code>", str(escape(text or ""))))
+
+
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
@@ -58,5 +67,6 @@ def install(env) -> None:
 
     env.filters["mark"] = mark
     env.filters["cite"] = cite
+    env.filters["code"] = code
     env.filters["name"] = lambda p: Path(p).name
     env.filters["colour"] = hex_colour

@@ -40,6 +40,15 @@
     container.append(text.slice(last));
   }
 
+  function withCode(container, text) {
+    // a message whose `quoted commands` show as code, as the server's pages show them; text nodes only
+    container.textContent = "";
+    text.split("`").forEach((piece, i, all) => {
+      const quoted = i % 2 === 1 && i < all.length - 1;
+      container.append(quoted ? el("code", null, piece) : (i % 2 === 1 ? "`" + piece : piece));
+    });
+  }
+
   function sourcesList(sources) {
     const ul = el("ul", "sources");
     sources.forEach((s) => {
@@ -48,7 +57,7 @@
       a.href = s.url;
       a.style.setProperty("--c", colour(s.n));
       if (s.thumbnail) { const img = el("img"); img.src = s.thumbnail; img.alt = ""; a.append(img); }
-      a.append(el("span", "n", String(s.n)), " " + s.path.split("/").pop() + ", page " + s.page);
+      a.append(el("span", "n", String(s.n)), " " + s.path.split("/").pop() + ", page\u00a0" + s.page);
       li.append(a);
       ul.append(li);
     });
@@ -59,7 +68,7 @@
     answerBox.classList.remove("pending");
     if (ev.model_error) {
       answerBox.classList.add("error");
-      answerBox.textContent = ev.model_error;
+      withCode(answerBox, ev.model_error);
       const note = el("div", "notice");
       note.append(el("b", null, "Evidence found:"), " the pages below hold what the question asks about; open one to see the matching words boxed.");
       turn.append(note);
@@ -108,7 +117,7 @@
     } catch (err) {
       answerBox.classList.remove("pending");
       answerBox.classList.add("error");
-      answerBox.textContent = "Error: " + err.message;
+      withCode(answerBox, "Error: " + err.message);
     } finally {
       button.disabled = false;
       turn.scrollIntoView({ block: "end" });

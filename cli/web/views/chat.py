@@ -21,10 +21,22 @@ log = logging.getLogger("pagerag.web")
 NO_MODEL = "No answer: the model could not be used. {error}"  # the words `pagerag ask` uses
 
 
+def model_named(state) -> dict | None:
+    """The chat's backend and model, the model by the name the backend will use ("default" said nothing)."""
+    from rag.backends import ModelUnavailable, get_backend
+
+    if state.model_settings is None:
+        return None
+    settings = state.model_settings.resolved()
+    try:
+        model = settings.model or get_backend(settings.backend).default_model or None
+    except ModelUnavailable:  # an unknown PAGERAG_BACKEND: asking says so
+        model = settings.model
+    return {"backend": settings.backend, "model": model}
+
+
 def chat_data(state, conversation: dict | None) -> dict:
-    settings = state.model_settings.resolved() if state.model_settings is not None else None
-    return {"conversation": conversation,
-            "model": {"backend": settings.backend, "model": settings.model} if settings else None}
+    return {"conversation": conversation, "model": model_named(state)}
 
 
 async def view(request: Request):

@@ -35,4 +35,10 @@ async def view(request: Request):
             query = urlencode({"q": q})
             hits.append({"rank": rank, **asdict(h), "url": f"/page/{h.page_id}?{query}",
                          "thumbnail": f"/page/{h.page_id}/image?w=220&{query}"})
-    return respond(request, "search.html", {"q": q, "k": k, "mode": mode, "hits": hits, "search_ms": ms})
+    data = {"q": q, "k": k, "mode": mode, "hits": hits, "search_ms": ms}
+    if "embed_model" not in state.index.meta:  # built from nothing yet: say so, as `pagerag search` does
+        from index.sources import shown
+        from rag.prompts import ABSTAIN_EMPTY
+
+        data["note"] = ABSTAIN_EMPTY.format(index=shown(str(state.index.folder)))
+    return respond(request, "search.html", data)

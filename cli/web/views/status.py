@@ -4,6 +4,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from ..app import respond, state_of
+from .chat import model_named
 
 
 async def view(request: Request):
@@ -12,7 +13,6 @@ async def view(request: Request):
 
     state = state_of(request)
     data = index_status(state.index)
-    settings = state.model_settings.resolved() if state.model_settings is not None else None
-    data["chat_model"] = {"backend": settings.backend, "model": settings.model} if settings else None
+    data["chat_model"] = model_named(state)
     data["size"] = human_bytes(data["size_bytes"])
     return respond(request, "status.html", {"status": data})
