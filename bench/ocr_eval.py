@@ -153,7 +153,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=24,
                     help="pages per dev set for the orientation table; mmlongbench_doc's sample in the quality table")
     ap.add_argument("--datasets", nargs="+", default=["sroie", "funsd", "mmlongbench_doc"])
-    ap.add_argument("--variants", nargs="+", default=["baseline", "psm3up", "psm6up", "tesseract"],
+    ap.add_argument("--variants", nargs="+", default=["baseline", "psm3up", "psm6up", "psm6cols", "tesseract"],
                     help="bench/ocr_variants.py names; the first is the cost baseline")
     ap.add_argument("--cost-pages", type=int, default=12,
                     help="pages per set timed variant by variant, in turn, for the cost column")

@@ -7,10 +7,12 @@ _engines: dict = {}
 
 
 def _engine(name: str, pipeline: bool = False, **kw):
-    """An engine; Tesseract without the rule erasing unless asked for (the earlier variants' reading),
-    or with all of pagerag's defaults (`pipeline`)."""
-    if name == "tesseract" and not pipeline:
+    """An engine; Tesseract as the earlier variants read (no rule erasing, the inverted retry on every
+    page, small scans enlarged to 2000 px) unless asked for, or with all of pagerag's defaults (`pipeline`)."""
+    if name == "tesseract" and not pipeline:  # as before this work's rules, inversion choice and 1400 px
         kw.setdefault("rules", False)
+        kw.setdefault("invert", True)
+        kw.setdefault("min_side", 2000)
     key = (name, tuple(sorted(kw.items())))
     if key not in _engines:
         from index.ocr import ENGINES
@@ -189,26 +191,34 @@ def rules(path: str):
 VARIANTS["rules"] = rules
 
 
-def rules125(path: str):
-    """The pipeline (rules erased), small scans enlarged only to a 1250 px long side (FUNSD: 1.25x)."""
-    return _engine("tesseract", pipeline=True, min_side=1250).recognize(_image(path))
-
-
-VARIANTS["rules125"] = rules125
-
-
 def rules_inv(path: str):
-    """Rules erased, Tesseract's inverted retry on every page (not only those with dark areas), no noise dropped."""
-    return _engine("tesseract", pipeline=True, invert=True).recognize(_image(path))
+    """Rules erased, Tesseract's inverted retry on every page (not only those with dark areas), small scans
+    enlarged to 2000 px, no noise dropped."""
+    return _engine("tesseract", pipeline=True, invert=True, min_side=2000).recognize(_image(path))
 
 
 VARIANTS["rules_inv"] = rules_inv
 
 
-def tesseract125(path: str):
-    """The pipeline with small scans enlarged only to a 1250 px long side (FUNSD: 1.25x)."""
-    engine = _engine("tesseract", pipeline=True, min_side=1250)
-    return engine.drop_noise(engine.recognize(_image(path)))
+def rules_auto(path: str):
+    """Rules erased, the inverted retry only on pages with dark areas, small scans enlarged to 2000 px, no noise dropped."""
+    return _engine("tesseract", pipeline=True, invert=None, min_side=2000).recognize(_image(path))
 
 
-VARIANTS["tesseract125"] = tesseract125
+VARIANTS["rules_auto"] = rules_auto
+
+
+def rules_auto125(path: str):
+    """rules_auto with small scans enlarged only to a 1250 px long side (FUNSD: 1.25x)."""
+    return _engine("tesseract", pipeline=True, invert=None, min_side=1250).recognize(_image(path))
+
+
+VARIANTS["rules_auto125"] = rules_auto125
+
+
+def rules_auto140(path: str):
+    """rules_auto with small scans enlarged only to a 1400 px long side (FUNSD: 1.4x)."""
+    return _engine("tesseract", pipeline=True, invert=None, min_side=1400).recognize(_image(path))
+
+
+VARIANTS["rules_auto140"] = rules_auto140
