@@ -115,9 +115,14 @@ def _print_report(report, as_json: bool) -> None:
     echo = lambda s="": click.echo(s, err=True)  # noqa: E731
     echo(f"Index {shown(report.index)}: {report.new} new, {report.changed} changed, {report.resumed} resumed, "
          f"{report.unchanged} unchanged, {report.pruned} pruned file(s).")
-    rate = f" ({report.pages_per_second:.2f} pages/s)" if report.pages_read else ""
-    echo(f"Read {report.pages_read} page(s), {report.pages_ocr} by OCR ({report.ocr_engine or 'off'}), "
-         f"{report.chunks_added} passage(s) embedded in {report.seconds:.1f}s{rate}.")
+    if report.pages_read:
+        echo(f"Read {report.pages_read} page(s), {report.pages_ocr} by OCR ({report.ocr_engine or 'off'}), "
+             f"{report.chunks_added} passage(s) embedded in {report.seconds:.1f}s "
+             f"({report.pages_per_second:.2f} pages/s).")
+    elif report.chunks_added:  # pages taken from indexed twins, embedded under their new title
+        echo(f"Read no page; {report.chunks_added} passage(s) embedded in {report.seconds:.1f}s.")
+    else:  # a rebuild with nothing new: 'Read 0 page(s), 0 by OCR (tesseract), 0 passage(s)' said it in noise
+        echo(f"Nothing new to read ({report.seconds:.1f}s).")
     if report.pages_copied:
         echo(f"Took {report.pages_copied} page(s) of moved or copied files from their indexed twins (not read again).")
     if report.captions_made or report.captions_cached:

@@ -84,6 +84,18 @@ def test_remove_command(tmp_path, make_page):
     assert again.exit_code == 1 and "nothing indexed under" in again.output
 
 
+def test_the_build_summary_says_what_was_read_and_nothing_when_nothing_was(tmp_path, make_page):
+    make_page("c/one.png", ["Kappa kayak rental receipt"])
+    runner, args = CliRunner(), ["index", "build", str(tmp_path / "c"), "--index", str(tmp_path / "idx")]
+    first = runner.invoke(cli, args).output
+    assert "Read 1 page(s), 1 by OCR (tesseract), 1 passage(s) embedded in " in first
+    again = runner.invoke(cli, args).output  # it said 'Read 0 page(s), 0 by OCR (tesseract), 0 passage(s) ...'
+    assert "1 unchanged" in again and "Nothing new to read (" in again and "Read" not in again
+    (tmp_path / "c/one.png").rename(tmp_path / "c/renamed.png")
+    moved = runner.invoke(cli, [*args, "--prune"]).output
+    assert "Read no page; 1 passage(s) embedded in " in moved and "from their indexed twins" in moved
+
+
 def test_second_writer_is_refused_naming_the_holder(tmp_path, make_page):
     make_page("c/one.png", ["Epsilon"])
     with WriteLock(tmp_path / "idx"):
