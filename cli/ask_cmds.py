@@ -153,7 +153,7 @@ everything), /new (start over), /exit (or Ctrl-D). Ctrl-C stops an answer."""
 @mo.apply(mo.MODEL_OPTIONS)
 @mo.apply(mo.GENERATION_OPTIONS)
 @click.option("-c", "--continue", "cont", is_flag=True, help="Continue the last conversation.")
-@click.option("--cid", help="Continue the conversation with this id.")
+@click.option("--cid", help="Continue the conversation with this id (or a unique prefix).")
 @index_option
 @friendly_errors
 def chat(cont, cid, index_dir, **kw):
