@@ -18,7 +18,7 @@ PROBES = (8, 16, 32, 64, 128)
 FLAT_SIZES = (10_000, 100_000, 200_000, 500_000, 1_000_000)
 EXACT_LEXICAL = "lexical, every phrase scored"  # the baseline of Index.without_common's budget
 SEQUENTIAL = "hybrid, one thread"  # baselines of the lexical side's own thread and connection (rag.retrieve)
-THREADED = "hybrid, lexical in a thread"  # whatever the load (the default runs it so only when a core is free)
+THREADED = "hybrid, lexical in a thread"  # as the default does
 ONE_CONNECTION = "lexical, one connection"
 
 

@@ -61,12 +61,11 @@ class Retriever:
     the query encoder starts quicker and runs a little slower (index.embed.OnnxEmbedder)."""
 
     def __init__(self, index: Index, embedder: Embedder | OnnxEmbedder | None = None, few_queries: bool = False,
-                 parallel: bool | None = None):
+                 parallel: bool = True):
         self.index = index
         self._embedder = embedder
         self.few_queries = few_queries
-        # on a large index, the lexical half of a hybrid search runs in a thread: always (True), never
-        # (False), or when a core is free for it (None: `free_core`)
+        # on a large index, the lexical half of a hybrid search runs in a thread of its own (`_both`)
         self.parallel = parallel
         self._lexical_index: Index | None = None  # that thread's own connection
         self._vectors: dict[str, object] = {}  # question -> query vector, oldest first
@@ -94,8 +93,8 @@ class Retriever:
         question = clipped(question)
         doc_ids = self.index.documents_under(within) if within else None
         n = max(CANDIDATES, 10 * k)
-        large = self.parallel is not False and self.index.large()
-        if set(modes) - {"lexical"} and set(modes) - {"dense"} and large and (self.parallel or free_core()):
+        large = self.parallel and self.index.large()
+        if set(modes) - {"lexical"} and set(modes) - {"dense"} and large:
             dense, lexical = self._both(question, n, doc_ids)
         else:
             dense = self.dense(question, n, doc_ids) if set(modes) - {"lexical"} else {}
@@ -158,7 +157,8 @@ class Retriever:
     def _both(self, question: str, n: int, doc_ids: list[int] | None) -> tuple[dict, dict]:
         """(dense, lexical) at once: the lexical half in a thread, on a connection of its own (FTS5, FAISS
         and onnxruntime release the GIL; one connection would take its statements in turn). At 10^6
-        pages a hybrid query then costs about its lexical half (bench/scale.py, README "At 10^6 pages")."""
+        pages, idle: hybrid p50 42.7 ms against 56.7 on one thread; with other work keeping 1.0-1.6 of
+        2 cores busy, 0.98-1.07x at p50 and 0.79-0.98x at p95 (bench/scale.py, README "At 10^6 pages")."""
         import threading
 
         side = self._lexical_side()
@@ -220,18 +220,6 @@ class Retriever:
                 self._vectors.pop(next(iter(self._vectors)))
             self._vectors[question] = vector
         return vector
-
-
-def free_core() -> bool:
-    """Whether a core is free for a second search thread: the load average (runnable threads, over the last
-    minute) at least one below the cores. With other work keeping 1.3-1.5 of 2 cores busy, a hybrid query
-    with its lexical half in a thread took 1.05-1.07x the p50 of one thread (bench/scale.py, 3 runs)."""
-    import os
-
-    try:
-        return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
-    except OSError:  # no load average here
-        return True
 
 
 def spread(scores: dict[int, float]) -> float:
