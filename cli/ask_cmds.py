@@ -187,6 +187,9 @@ def chat(cont, cid, index_dir, **kw):
             except ValueError as e:  # an unclosed quote
                 click.echo(f"Error: {e}", err=True)
                 continue
+            cmd = cmd.lower()  # /Exit, /NEW: a shift key is no reason to be misunderstood
+            if cmd in ("/new", "/sources", "/exit", "/quit") and args:
+                click.echo(f"Note: {cmd} takes no argument; {shown(' '.join(args))} was ignored.", err=True)
             if cmd in ("/exit", "/quit"):
                 return
             if cmd == "/new":

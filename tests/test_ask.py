@@ -210,12 +210,12 @@ def _served_call(server):
 def test_invalid_citations_are_removed_and_reported(index_copy):
     from openai_server import OpenAIServer
 
-    model = scripted(["The board voted to resurface the lot [1] for $27,500 [1, 7]; see also [9]."])
+    model = scripted(["The board voted to resurface the lot [1] for $27,500 [1, 7]; see also [9]. Agreed [2,2,2]."])
     with OpenAIServer(model) as server:
         result = invoke("ask", Q_PARKING, "--backend", "openai", "--base-url", server.url, "-m", "pagerag-test", "-k", 3,
                         "--index", index_copy)
     assert result.exit_code == 0
-    assert "The board voted to resurface the lot [1] for $27,500 [1]; see also." in result.output
+    assert "The board voted to resurface the lot [1] for $27,500 [1]; see also. Agreed [2]." in result.output
     assert "Removed citation(s) to pages the model was not shown: [7], [9]" in result.output
     conv = ConversationStore(index_copy).get(ConversationStore(index_copy).last_id())
     assert conv.turns[0].removed_citations == [7, 9]

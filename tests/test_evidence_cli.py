@@ -180,3 +180,11 @@ def test_show_of_a_page_whose_file_is_gone_says_to_prune(pdf_index, tmp_path):
     index, (budget, _) = pdf_index
     budget.unlink()
     one_line_error(show(index, budget, "-o", tmp_path / "x.png"), "is gone or was moved", "--prune")
+
+
+def test_chat_commands_in_capitals_work_and_stray_arguments_are_noted(pdf_index, tmp_path):
+    index, _ = pdf_index
+    result = invoke_lenient("chat", "-m", tmp_path / "no-model", "--index", index, input="/NEW now\n/Exit\nbudget\n")
+    assert result.exit_code == 0 and "Unknown command" not in result.output
+    assert "New conversation." in result.output and "Note: /new takes no argument; now was ignored." in result.output
+    assert "budget" not in result.output.split("New conversation.", 1)[1]  # /Exit left before the question
