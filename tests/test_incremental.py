@@ -139,20 +139,23 @@ def _wait_for_pages(tmp_path, proc, n, timeout=120):
     raise AssertionError(f"build did not reach {n} pages in time: {proc.poll()}")
 
 
+N_KILLED = 14  # pages read ahead and committed together must not finish the build before the signal
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_build_resumes_without_redoing_pages(tmp_path, make_page, sig):
-    for i in range(8):
+    for i in range(N_KILLED):  # enough pages that the build is far from done when the signal lands
         make_page(f"c/page{i}.png", [f"Ledger sheet number {i}", f"Shipment of {i * 7 + 3} crates to dock {i}"])
     proc = _spawn_build(tmp_path)
     _wait_for_pages(tmp_path, proc, 2)
     # a reader while the build writes: sees the committed pages, is not blocked by the lock
-    during = Retriever(Index.open(tmp_path / "idx")).search("ledger sheet shipment crates", k=8, mode="lexical")
+    during = Retriever(Index.open(tmp_path / "idx")).search("ledger sheet shipment crates", k=N_KILLED, mode="lexical")
     assert proc.poll() is None and len(during) >= 2
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     idx = Index.open(tmp_path / "idx")
     done = idx.counts()["pages"]
-    assert 2 <= done < 8, "the build should have been stopped part-way"
+    assert 2 <= done < N_KILLED, "the build should have been stopped part-way"
     if sig == signal.SIGINT:
         assert proc.returncode == 130 and "run the same command again to resume" in err
     assert idx.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -160,11 +163,12 @@ def test_killed_build_resumes_without_redoing_pages(tmp_path, make_page, sig):
     assert len(idx.vectors) == idx.counts()["chunks"]
 
     resumed = build(tmp_path / "idx", [tmp_path / "c"], OPTS)
-    assert resumed.pages_read == 8 - done
+    assert resumed.pages_read == N_KILLED - done
     # every file was registered before the kill; finished ones are unchanged, the rest resume
-    assert (resumed.new, resumed.unchanged, resumed.resumed) == (0, done, 8 - done)
+    assert (resumed.new, resumed.unchanged, resumed.resumed) == (0, done, N_KILLED - done)
     idx = Index.open(tmp_path / "idx")
-    assert idx.counts() | {"chunks": 0} == {"documents": 8, "incomplete": 0, "pages": 8, "chunks": 0, "ocr_pages": 8}
+    assert idx.counts() | {"chunks": 0} == {"documents": N_KILLED, "incomplete": 0, "pages": N_KILLED, "chunks": 0,
+                                              "ocr_pages": N_KILLED}
     assert consistent(tmp_path / "idx")
     assert paths_found(tmp_path / "idx", "shipment of 38 crates to dock 5")[0] == ("page5.png", 1)
 
