@@ -121,6 +121,9 @@ def _print_report(report, as_json: bool) -> None:
              f"({report.pages_per_second:.2f} pages/s).")
     elif report.chunks_added:  # pages taken from indexed twins, embedded under their new title
         echo(f"Read no page; {report.chunks_added} passage(s) embedded in {report.seconds:.1f}s.")
+    elif report.new or report.changed or report.resumed:  # there was something to read, but no page of it finished
+        why = "the build was interrupted" if report.interrupted else "every page of it was skipped (see below)"
+        echo(f"No page was finished ({report.seconds:.1f}s): {why}.")
     else:  # a rebuild with nothing new: 'Read 0 page(s), 0 by OCR (tesseract), 0 passage(s)' said it in noise
         echo(f"Nothing new to read ({report.seconds:.1f}s).")
     if report.pages_copied:

@@ -270,6 +270,16 @@ def test_a_page_that_takes_too_long_is_given_up_and_the_build_goes_on(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_build_whose_only_page_timed_out_does_not_say_nothing_was_new(tmp_path):
+    """A new file none of whose pages finished (skipped for time) was summed up 'Nothing new to read (2.8s).'"""
+    _nested_drawing_pdf(tmp_path / "c" / "nested.pdf")
+    run = _cli("index", "build", tmp_path / "c", "--index", tmp_path / "idx", "--ocr", "none", "--page-timeout", "0.5")
+    assert run.returncode == 3, run.stderr
+    assert "1 new" in run.stderr and "No page was finished" in run.stderr and "skipped" in run.stderr, run.stderr
+    assert "Nothing new to read" not in run.stderr and "took longer than 0.5 s" in run.stderr, run.stderr
+
+
+@pytest.mark.slow
 def test_a_page_that_kills_its_worker_costs_its_file_not_the_build(tmp_path):
     """A worker that died (here of its CPU limit, as the OOM killer or a crash in a library would end it) broke
     the pool: BrokenProcessPool traceback, build lost, and the same again next time. The pages in flight are
