@@ -83,9 +83,14 @@ def respell(db: sqlite3.Connection, words: list[str], known: frozenset[str] = fr
     stem = stems(db, words)
     held = page_counts(db, list(stem.values()))
     out = {}
-    absent = [w for w in words if w in stem and len(stem[w]) >= MIN_LETTERS and stem[w] not in held]
-    for word in absent[:MAX_RESPELLED]:
-        found = page_counts(db, [e for e in edits(stem[word]) if e[:1] == word[:1]])  # typos keep the first letter
+    absent = [w for w in words if w in stem and len(stem[w]) >= MIN_LETTERS and stem[w] not in held][:MAX_RESPELLED]
+    # typos keep the first letter; the word's own edits are stemmed too: 'parkng' is two edits from the stem
+    # 'park' but one from 'parking', which the index holds as 'park'
+    variants = {w: [e for e in edits(w) if e[:1] == w[:1]] for w in absent}
+    stemmed = stems(db, list(dict.fromkeys(e for es in variants.values() for e in es)))
+    for word in absent:
+        found = page_counts(db, [e for e in edits(stem[word]) if e[:1] == word[:1]]
+                            + [stemmed[e] for e in variants[word] if stemmed.get(e, "")[:1] == word[:1]])
         if found:
             out[word] = max(sorted(found), key=lambda t: found[t])
     return out

@@ -115,11 +115,41 @@ def match_words(question: str) -> list[str]:
 def lower_words(question: str) -> list[str]:
     """The content words written in lower case (`match_words`), the ones a misspelling can be
     respelt in: a capitalised word is a name ('Schulz', 'Enloe'), which other documents spell
-    otherwise. A question in capitals throughout counts as lower case.
+    otherwise. A question in capitals throughout counts as lower case, and so does a word capitalised
+    only because it opens a sentence ('Parkng lot cost?'), unless the question capitalises it elsewhere too.
     'Dr. Schulz signed the protocopying order?' -> ['signed', 'protocopying', 'order']"""
     shouting = not any(c.islower() for c in question)
-    written = {fold(t).lower() for t in _TOKEN.findall(content(question)) if shouting or t.islower()}
+    text = content(question)
+    written, opening, names = set(), set(), set()
+    for m in _TOKEN.finditer(text):
+        t, word = m.group(), fold(m.group()).lower()
+        if shouting or t.islower():
+            written.add(word)
+        elif t.istitle() and not _abbreviation(text, m) and _opens_sentence(text, m.start()):
+            opening.add(word)
+        else:
+            names.add(word)
+    written |= opening - names
     return [t for t in match_words(question) if t in written]
+
+
+def _abbreviation(text: str, m: re.Match) -> bool:
+    """'Dr.', 'Mr.', 'St.', 'J.': a short capitalised word with a full stop after it."""
+    return m.group()[:1].isupper() and len(m.group()) <= 4 and text.startswith(".", m.end())
+
+
+def _opens_sentence(text: str, at: int) -> bool:
+    """Whether the word at `at` begins the question or follows a sentence's end ('?', '!', a '.' not of an
+    abbreviation: 'Dr. Schulz' opens nothing)."""
+    before = text[:at].rstrip(" \t\r\n\"'([“‘")
+    if not before or before[-1] in "?!":
+        return True
+    if before[-1] != ".":
+        return False
+    prev = None
+    for prev in _TOKEN.finditer(before):
+        pass
+    return prev is None or prev.end() != len(before) - 1 or not _abbreviation(before, prev)
 
 
 def snippet(text: str, question: str, width: int = 220) -> str:

@@ -60,6 +60,34 @@ def test_names_real_words_and_held_words_are_not_respelt(survey_index):
     assert respell(db, ["tabuluar2", "howm", "xabular"]) == {}  # digits, too short, first letter changed
 
 
+def test_a_misspelt_word_whose_stem_is_two_edits_away_is_respelt(survey_index):
+    """'parkng' is two edits from the stored stem 'park' but one from 'parking': it found nothing lexically."""
+    from index.spelling import respell
+    from index.store import Index
+    from rag.retrieve import Retriever
+
+    retriever = Retriever(Index.open(survey_index))
+    assert respell(retriever.index.db, ["parkng", "meetng"]) == {"parkng": "park", "meetng": "meet"}
+    assert retriever.respell("how much is the parkng lot?") == {"parkng": "park"}
+    hits = retriever.search("how much is the parkng lot?", k=5, mode="lexical")
+    assert hits and hits[0].path.endswith("parking.pdf"), [h.path for h in hits]
+    found = {h.path.rsplit("/", 1)[1] for h in retriever.search("meetng", k=5, mode="lexical")}
+    assert found == {"minutes.pdf"}
+
+
+def test_a_word_capitalised_as_a_sentence_opens_is_respelt_a_name_is_not(survey_index):
+    from index.store import Index
+    from rag.retrieve import Retriever
+
+    retriever = Retriever(Index.open(survey_index))
+    assert retriever.respell("Parkng lot cost?") == {"parkng": "park"}
+    assert retriever.respell("Who chaired it? Meetng of the committee.") == {"meetng": "meet"}
+    assert retriever.respell("Where did Schulz park?") == {}  # a name mid-sentence: another document's Schultz
+    assert retriever.respell("Schulz wrote it; who read Schulz?") == {}  # capitalised elsewhere too: a name
+    assert retriever.respell("Did Dr. Schulz sign?") == {}  # 'Dr.' ends no sentence
+
+
 def test_lower_words():
     assert lower_words("Dr. Schulz signed the protocopying order?") == ["signed", "protocopying", "order"]
     assert lower_words("WHAT IS THE LAST YEAR IN THE TABULUAR COLUMN?") == ["last", "year", "tabuluar", "column"]
+    assert lower_words("Parkng fees? Tabuluar data. Schulz said Parkng") == ["fees", "tabuluar", "data", "schulz", "said"]
