@@ -11,7 +11,10 @@ Terms are compared as the index's tokenizer stores them (porter stems: 'guidue' 
 'guided' -> 'guid'): the stem is read back from a scratch in-memory FTS5 table with the same
 tokenizer, so nothing is written to the index and a read-only index works. Each of the ~30
 edits per letter of a word is an exact term lookup in the FTS5 vocabulary, never a scan of it;
-only the edits the index holds have their pages counted.
+only the edits the index holds have their pages counted. The word's own edits are stemmed as well (one
+scratch table for all of them), so that a typo in a suffix the stemmer strips is found:
+
+    respell(db, ["parkng"]) -> {"parkng": "park"}   # 'parking' is one edit away; two from the stem 'park'
 """
 from __future__ import annotations
 
@@ -84,13 +87,15 @@ def respell(db: sqlite3.Connection, words: list[str], known: frozenset[str] = fr
     held = page_counts(db, list(stem.values()))
     out = {}
     absent = [w for w in words if w in stem and len(stem[w]) >= MIN_LETTERS and stem[w] not in held][:MAX_RESPELLED]
-    # typos keep the first letter; the word's own edits are stemmed too: 'parkng' is two edits from the stem
-    # 'park' but one from 'parking', which the index holds as 'park'
+    # typos keep the first letter; the word's own edits that the tokenizer stems are looked up as their stems:
+    # 'parkng' is two edits from the stored 'park' but one from 'parking' (-> 'park'); the edits it leaves alone
+    # are the stem's own edits for most misspellings (their stem is themselves), and would double the lookups
     variants = {w: [e for e in edits(w) if e[:1] == w[:1]] for w in absent}
     stemmed = stems(db, list(dict.fromkeys(e for es in variants.values() for e in es)))
     for word in absent:
         found = page_counts(db, [e for e in edits(stem[word]) if e[:1] == word[:1]]
-                            + [stemmed[e] for e in variants[word] if stemmed.get(e, "")[:1] == word[:1]])
+                            + [stemmed[e] for e in variants[word]
+                               if e in stemmed and stemmed[e] != e and stemmed[e][:1] == word[:1]])
         if found:
             out[word] = max(sorted(found), key=lambda t: found[t])
     return out
