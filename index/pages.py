@@ -59,8 +59,10 @@ def init_worker(options: ReadOptions) -> None:
 _started = None  # in a pool worker: where it says which page it starts (index/readers.py)
 
 
-def init_pool_worker(options: ReadOptions, started=None) -> None:
-    """init_worker for a pool process: it dies with the build, and leaves Ctrl-C to the build."""
+def init_pool_worker(options: ReadOptions, started=None, temp_root: str | None = None) -> None:
+    """init_worker for a pool process: it dies with the build, and leaves Ctrl-C to the build. Its temporary
+    files (pytesseract's images and outputs, those of anything it runs) go to a folder of its own under
+    `temp_root`, which the build removes with the pool: a killed worker cleans up nothing itself."""
     import signal
 
     from .lifeline import die_with_parent
@@ -68,6 +70,13 @@ def init_pool_worker(options: ReadOptions, started=None) -> None:
     global _started
     _started = started
     die_with_parent()
+    if temp_root is not None:
+        import os
+        import tempfile
+
+        own = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=temp_root)
+        os.environ["TMPDIR"] = own  # for the processes it starts (tesseract)
+        tempfile.tempdir = own  # gettempdir() has read TMPDIR already, at the mkdtemp above
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool; it waits for this page
     init_worker(options)
 

@@ -12,12 +12,19 @@ library on a hostile file) breaks the pool. Either way the pool is started again
 in flight are read again; the culprit's page comes back as a PageResult with its `error`. Which page
 killed a worker that died by itself is found by reading the pages that were in flight again one at a
 time: the one that kills its worker alone is the culprit.
+
+Each pool's workers keep their temporary files in a folder of the pool's (`pagerag-read-<pid>-*` in the
+system's temporary folder), removed when the pool is stopped or replaced: a killed worker cannot remove
+the images it handed to Tesseract (megabytes a page), and a file that times out is read again on every
+build. Folders left by a build that was itself killed (kill -9) are removed by the next build.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections import deque
 from pathlib import Path
@@ -29,6 +36,7 @@ from .errors import PageragError
 from .pages import PageResult, PageTask, ReadOptions, init_pool_worker, read_page
 
 WATCH_SECONDS = 1.0  # how often the clocks of the pages being read are looked at
+TEMP_PREFIX = "pagerag-read-"
 
 
 class ReadersFailed(PageragError):
@@ -43,6 +51,7 @@ class Readers:
         self.page_timeout = page_timeout
         self.context = multiprocessing.get_context("spawn")  # workers must not inherit the parent's OpenMP threads
         self.pool: ProcessPoolExecutor | None = None
+        self.temp: str | None = None  # the pool's temporary folder
         self.started = None  # a queue of (pid, doc_id, page_no, time.monotonic()) as workers start pages
         self.running: dict[tuple[int, int], tuple[int, float]] = {}  # (doc_id, page_no) -> (pid, since)
         self.barren = 0  # deaths in a row with no page being read
@@ -52,8 +61,10 @@ class Readers:
         """Spawn the workers now: they start Python and load their OCR engine while the build plans."""
         self.started = self.context.SimpleQueue()
         self.running = {}
+        _remove_orphaned_temps()
+        self.temp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
         self.pool = ProcessPoolExecutor(self.jobs, mp_context=self.context, initializer=init_pool_worker,
-                                        initargs=(self.options, self.started))
+                                        initargs=(self.options, self.started, self.temp))
         for _ in range(self.jobs):
             self.pool.submit(_started)  # a spawn pool starts a worker per waiting task
 
@@ -66,8 +77,17 @@ class Readers:
             self._note_starts()
             for pid, _ in self.running.values():
                 _kill(pid)
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self._shutdown()
         self.pool = None
+
+    def _shutdown(self) -> None:
+        """Wait for the pool's workers to end, then remove their temporary files."""
+        try:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            if self.temp is not None:
+                shutil.rmtree(self.temp, ignore_errors=True)
+                self.temp = None
 
     def read(self, tasks: list[PageTask], skip_doc: Callable[[int], bool] = lambda doc_id: False
              ) -> Iterator[list[PageResult]]:
@@ -161,11 +181,10 @@ class Readers:
         alone.extend(started)
 
     def _fresh_pool(self) -> None:
-        pool = self.pool
         self._note_starts()
         for pid, _ in self.running.values():
             _kill(pid)
-        pool.shutdown(wait=True, cancel_futures=True)
+        self._shutdown()
         self.start()
 
 
@@ -179,16 +198,53 @@ def read_page_watched(task: PageTask) -> PageResult:
 
 
 def _kill(pid: int) -> None:
-    """SIGKILL a worker and its children first (a Tesseract it runs would read on, orphaned)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:  # gone already, or not Linux
-        children = []
-    for child in [*map(int, children), pid]:
+    """SIGKILL a worker and everything it started (a Tesseract it runs would read on, orphaned). Each
+    process is stopped before its children are listed, so that none starts one in between."""
+    for p in reversed(_stopped_tree(pid)):  # children first
         try:
-            os.kill(child, signal.SIGKILL)
+            os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _stopped_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, each SIGSTOPped (Linux lists children in /proc; elsewhere: `pid` alone)."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return []
+    tree = [pid]
+    try:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # gone already, or not Linux
+        threads = []
+    for thread in threads:  # a child belongs to the thread that started it
+        try:
+            children = (thread / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            tree += _stopped_tree(child)
+    return tree
+
+
+def _remove_orphaned_temps() -> None:
+    """Remove the pool folders of builds that are gone (killed with -9: nothing of theirs could clean up)."""
+    root = Path(tempfile.gettempdir())
+    try:
+        folders = [f for f in root.iterdir() if f.name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return
+    for folder in folders:
+        try:
+            owner = int(folder.name[len(TEMP_PREFIX):].split("-")[0])
+            os.kill(owner, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:  # its build is gone
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            continue
 
 
 def _started() -> None:

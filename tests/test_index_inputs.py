@@ -332,6 +332,37 @@ def test_a_worker_killed_from_outside_costs_nothing(tmp_path):
     assert len(_texts(tmp_path / "idx")) == 6
 
 
+@pytest.mark.slow
+def test_a_page_killed_for_time_leaves_no_temporary_files_nor_tesseract(tmp_path):
+    """A worker killed for --page-timeout never ran pytesseract's cleanup: each kill left its page image
+    (tess_*_input.PPM, megabytes) and outputs in $TMPDIR, again on every rebuild of the same file. Workers now
+    write into a folder of their pool's, which the build removes; pool folders of builds that are gone (kill -9)
+    go with the next build, a live build's stay."""
+    from PIL import Image
+
+    corpus, temp = tmp_path / "c", tmp_path / "tmp"
+    corpus.mkdir()
+    temp.mkdir()
+    noise = (np.random.default_rng(0).random((4000, 3000)) > 0.5).astype("uint8") * 255
+    Image.fromarray(noise).save(corpus / "noise.png")  # Tesseract reads it for minutes
+    page_image(["Orchard irrigation plan for the spring"], size=(900, 300)).save(corpus / "fine.png")
+    stale = temp / "pagerag-read-999999999-x"  # no such process
+    stale.mkdir()
+    (stale / "tess_old_input.PPM").write_bytes(b"P5")
+    live = temp / f"pagerag-read-{os.getpid()}-x"
+    live.mkdir()
+    run = _cli("index", "build", corpus, "--index", tmp_path / "idx", "--ocr", "tesseract", "-j", "1",
+               "--page-timeout", "3", env={"TMPDIR": str(temp)})
+    assert run.returncode == 3 and "noise.png: page 1 took longer than 3 s" in run.stderr, run.stderr
+    assert "irrigation" in _texts(tmp_path / "idx")["fine.png"].lower()
+    # (the build's own process may leave its libraries' caches: onnxruntime's .ses, torchinductor_*)
+    assert not [p for p in temp.rglob("*") if p.name.startswith("tess")], sorted(temp.rglob("*"))
+    assert [p.name for p in temp.glob("pagerag-read-*")] == [live.name]
+    tesseracts = [pid for pid in os.listdir("/proc") if pid.isdigit()
+                  and b"tesseract" in _cmdline(pid) and str(temp).encode() in _cmdline(pid)]
+    assert not tesseracts, "the killed worker's tesseract reads on"
+
+
 def _cmdline(pid) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
