@@ -277,8 +277,8 @@ def erase_rules(gray):
 
     A rule is a run of dark pixels (Otsu) at least RULE_LENGTH of the long side long and at most
     RULE_THICKNESS thick, horizontal or vertical, that crosses little ink thicker than itself
-    (`_rules`). Solid dark areas (banners, light-on-dark text) are thicker and stay; so do the parts
-    of an underline that letters stand on. Read as one block, Tesseract otherwise takes a rule
+    (`_rules`). Solid dark areas (banners, light-on-dark text) are thicker and stay; so do the pixels
+    of a rule that a letter's stroke crosses or stands on (descenders through an underline). Read as one block, Tesseract otherwise takes a rule
     touching a line of text for part of it and garbles or drops the line (underlined form headers,
     boxed fields), and reads rules alone as noise words ("|", "—", "~~").
     """
@@ -295,9 +295,38 @@ def erase_rules(gray):
     ver = _rules(np.ascontiguousarray(dark.T), length, thick).T
     if not (hor.any() or ver.any()):
         return gray
+    # where a stroke crosses a rule (a descender through an underline, a letter standing on a box's
+    # edge) the rule's pixels are the letter's too: a dark run across the rule longer than the rule
+    # is thick marks them, and they stay, or "July" underlined reads "Tulv"
+    # only the rule's own pixels (dark, in a long run along it) and their anti-aliased edge: a
+    # descender's loop just below an underline is not part of the rule
+    hor = _grow(hor & _runs(dark, max(8, length // 4)), 1, 0)
+    ver = _grow(ver & _runs(np.ascontiguousarray(dark.T), max(8, length // 4)).T, 1, 1)
     out = a.copy()
-    out[_grow(hor, 1, 0) | _grow(ver, 1, 1)] = 255
+    text = dark & ~(hor | ver)  # ink that is no rule (a rule meeting another is no letter crossing it)
+    out[(hor & ~_crossed(text, hor, thick, 0)) | (ver & ~_crossed(text, ver, thick, 1))] = 255
     return Image.fromarray(out)
+
+
+def _crossed(text, rules, thick: int, axis: int):
+    """The pixels of `rules` (rules running across `axis`) near `text` ink that touches them: where a
+    letter's stroke meets or crosses the rule."""
+    touch = text & (_shift(rules, 1, axis) | _shift(rules, -1, axis))
+    # across the rule: its thickness; along it: a letter's width, so a descender's loop whose bottom
+    # lies on the rule (g, y, j) keeps it between the strokes that meet the rule
+    return rules & _grow(_grow(touch, thick + 2, axis), 2 * thick, 1 - axis)
+
+
+def _shift(mask, d: int, axis: int):
+    """A boolean mask moved by `d` pixels along `axis` (pixels moved in from the edge are unset)."""
+    import numpy as np
+
+    out = np.zeros_like(mask)
+    if axis == 0:
+        out[max(d, 0):mask.shape[0] + min(d, 0)] = mask[max(-d, 0):mask.shape[0] - max(d, 0)]
+    else:
+        out[:, max(d, 0):mask.shape[1] + min(d, 0)] = mask[:, max(-d, 0):mask.shape[1] - max(d, 0)]
+    return out
 
 
 def _rules(dark, length: int, thick: int):

@@ -188,3 +188,29 @@ def test_a_form_with_a_logo_and_rules_reads_its_text_without_the_noise():
     # marks between them
     assert all(w.conf >= NOISE_WORD_CONF or any(ch.isdigit() for ch in w.text)
                for w in kept if any(ch.isalnum() for ch in w.text)), kept
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [16, 34])
+def test_underlined_words_keep_their_descenders(size):
+    """An underline runs through g, j, p, q, y: erasing it must leave the letters whole (with the whole
+    rule painted white, 'July' read as 'Tulv' and 'typography jig' as 'tvpoaraphy iid')."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from index.ocr import Tesseract
+    from index.orient import read_upright
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", size)
+    page = Image.new("RGB", (1700, 2200), "white")
+    d = ImageDraw.Draw(page)
+    lines = ["Subject: Emergency plumbing repair in Apt. 3G", "Please reply by Monday, July 15",
+             "typography jig quietly"]
+    for i, line in enumerate(lines):
+        y = 200 + i * size * 3
+        base = y + font.getmetrics()[0]
+        d.text((150, y), line, font=font, fill="black")
+        d.line([150, base + 4, 150 + d.textlength(line, font=font), base + 4], fill="black", width=3)
+    words, _ = read_upright(Tesseract(threads=1), page)
+    text = " ".join(w.text for w in words)
+    for line in lines:
+        assert line in text
