@@ -58,14 +58,18 @@ class Chromium:
         self.proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}",
                                       f"--window-size={self.width},{self.height}", "about:blank"],
                                      stdout=subprocess.DEVNULL, stderr=self.log, env={**os.environ, "HOME": str(self.tmp)})
-        port = self._devtools_port(profile)
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-        page = next(t for t in targets if t["type"] == "page")
-        self.ws = self._stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
-        self.send("Page.enable")
-        self.send("Runtime.enable")
-        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height, deviceScaleFactor=1,
-                  mobile=False)
+        try:  # a failure from here on must not leave the browser running (__exit__ is not called)
+            port = self._devtools_port(profile)
+            targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+            page = next(t for t in targets if t["type"] == "page")
+            self.ws = self._stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
+            self.send("Page.enable")
+            self.send("Runtime.enable")
+            self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height, deviceScaleFactor=1,
+                      mobile=False)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def _devtools_port(self, profile: Path) -> int:
