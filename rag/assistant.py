@@ -164,14 +164,23 @@ class Assistant:
         """The message to give instead of an answer when nothing relevant was found, else None."""
         if not hits:
             return prompts.ABSTAIN_EMPTY.format(index=self.index.folder) if not self.index.counts()["pages"] else \
-                prompts.ABSTAIN.format(n_pages=self.index.counts()["pages"], query=query, best=0.0,
+                prompts.ABSTAIN.format(n_pages=self.pages_searched(), query=query, best=0.0,
                                        threshold=self.settings.min_score)
         dense = [h.dense for h in hits if h.dense is not None]
         best = max(dense) if dense else max(self.retriever.dense(query, 100).values(), default=0.0)
         if best >= self.settings.min_score:
             return None
-        return prompts.ABSTAIN.format(n_pages=self.index.counts()["pages"], query=query, best=best,
+        return prompts.ABSTAIN.format(n_pages=self.pages_searched(), query=query, best=best,
                                       threshold=self.settings.min_score)
+
+    def pages_searched(self) -> int:
+        """The pages a search covers: those of the documents under `within` (--in), else the whole index."""
+        if not self.settings.within:
+            return self.index.counts()["pages"]
+        docs = self.index.documents_under(self.settings.within)
+        return sum(self.index.db.execute(
+            f"SELECT count(*) FROM pages WHERE doc_id IN ({','.join('?' * len(part))})", part).fetchone()[0]
+            for part in (docs[i:i + 500] for i in range(0, len(docs), 500)))
 
     def remember(self, answer: Answer, conversation_id: str | None) -> None:
         turn = Turn(answer.question, answer.query, answer.text,

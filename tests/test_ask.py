@@ -233,7 +233,7 @@ def test_an_empty_answer_is_an_error_not_a_saved_turn(index_copy, reply):
     assert ConversationStore(index_copy).last_id() is None
 
 
-def test_abstains_without_calling_the_model(index_copy):
+def test_abstains_without_calling_the_model(index_copy, sample_corpus):
     from openai_server import OpenAIServer
 
     model = scripted(["should never be said"])
@@ -243,6 +243,13 @@ def test_abstains_without_calling_the_model(index_copy):
     data = json.loads(result.output)
     assert result.exit_code == 0 and data["abstained"] is True and model.calls == 0
     assert "do not seem to contain this: I searched 15 page(s) for 'How do I bake banana bread?'" in data["answer"]
+    with OpenAIServer(model) as server:  # within one folder: the pages searched are that folder's
+        within = invoke("ask", "How do I bake banana bread?", "--backend", "openai", "--base-url", server.url,
+                        "--in", sample_corpus / "slides", "--json", "--index", index_copy)
+    import pymupdf
+
+    slides = sum(len(pymupdf.open(p)) for p in (sample_corpus / "slides").iterdir())
+    assert f"I searched {slides} page(s) for" in json.loads(within.output)["answer"] and model.calls == 0
     lowered = invoke("ask", "How do I bake banana bread?", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
                      "--min-score", "-1", "--index", index_copy)
     assert lowered.exit_code == 4  # with the threshold off, the model is called (and here, unreachable)
