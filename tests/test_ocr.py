@@ -54,7 +54,7 @@ def _page(columns: int, rows: int = 30, font_size: int = 22, right=None):
 
 
 def test_column_share_tells_columns_of_text_from_one_column_and_receipts():
-    from index.ocr import COLUMNS_SHARE, column_share
+    from index.page_pixels import COLUMNS_SHARE, column_share
 
     assert column_share(_page(2).convert("L")) >= 0.5
     assert column_share(_page(1).convert("L")) < COLUMNS_SHARE
@@ -121,7 +121,7 @@ def test_erase_rules_paints_rules_white_and_keeps_text_and_dark_areas():
     import numpy as np
     from PIL import ImageDraw, ImageFont
 
-    from index.ocr import erase_rules
+    from index.page_pixels import erase_rules
 
     page = _form(logo=False)
     d = ImageDraw.Draw(page)
