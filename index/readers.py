@@ -55,6 +55,7 @@ class Readers:
         self.started = None  # a queue of (pid, doc_id, page_no, time.monotonic()) as workers start pages
         self.running: dict[tuple[int, int], tuple[int, float]] = {}  # (doc_id, page_no) -> (pid, since)
         self.barren = 0  # deaths in a row with no page being read
+        self.solo: PageTask | None = None  # the page being read alone to find which one kills its worker
         self.start()
 
     def start(self) -> None:
@@ -126,11 +127,13 @@ class Readers:
                 yield from self._after_death(pending, queue, alone)
 
     def _submit(self, queue: deque, alone: deque, pending: dict, skip_doc) -> None:
-        if alone:
-            if not pending:
-                task = alone.popleft()
-                pending[self.pool.submit(read_page_watched, task)] = task
-            return
+        if self.solo is not None and self.solo not in pending.values():
+            self.solo = None  # it was read
+        if alone and not pending:
+            task = self.solo = alone.popleft()
+            pending[self.pool.submit(read_page_watched, task)] = task
+        if alone or self.solo is not None:
+            return  # nothing else is read beside a page read alone
         while queue and len(pending) < self.read_ahead * self.jobs:
             task = queue.popleft()
             if not skip_doc(task.doc_id):
@@ -161,8 +164,9 @@ class Readers:
                           "`--page-timeout` allows more")
 
     def _after_death(self, pending: dict, queue: deque, alone: deque) -> Iterator[list[PageResult]]:
-        """A worker died by itself: pages in flight are read again, alone, until the one that kills its
-        worker alone is known; the rest go back to the queue."""
+        """A worker died: pages in flight are read again, alone, until the one that kills its worker alone
+        is known; the rest go back to the queue. One page in flight is not yet the culprit: the worker that
+        died may have been between pages, killed from outside (the OOM killer choosing it, an admin)."""
         self._note_starts()
         started = [t for t in pending.values() if (t.doc_id, t.page_no) in self.running]
         waiting = [t for t in pending.values() if (t.doc_id, t.page_no) not in self.running]
@@ -173,7 +177,7 @@ class Readers:
                                     "build with -j 1 to see why")
         queue.extendleft(reversed(waiting))
         self._fresh_pool()
-        if len(started) == 1:  # the only page being read killed its worker
+        if len(started) == 1 and started[0] is self.solo:  # the page read alone killed its worker again
             [culprit] = started
             yield [PageResult(culprit, error=f"page {culprit.page_no}: the process reading it died (out of memory, "
                               "or a crash in a library on this file): the file was not indexed")]

@@ -385,3 +385,15 @@ def cli(*args, env=None, **kw):
     base = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], env={**base, **(env or {})},
                           capture_output=True, text=True, timeout=300, **kw)
+
+
+def indexed_texts(index: Path) -> dict[str, str]:
+    """{file name: its pages' text} of the index at `index`."""
+    from index.store import Index
+
+    idx = Index.open(index)
+    try:
+        return {Path(p).name: t for p, t in idx.db.execute(
+            "SELECT d.path, group_concat(p.text, ' ') FROM pages p JOIN documents d ON d.id = p.doc_id GROUP BY d.id")}
+    finally:
+        idx.close()
