@@ -7,9 +7,9 @@ Every write that adds or removes pages is one SQLite transaction; vectors live i
 SQLite too, and `vectors` reconciles the FAISS file with them on first use, so a
 crash between the two can never leave search inconsistent.
 
-`Index` is assembled from one module per concept: documents, pages and captions here; vectors and
-the FAISS cache in index/vector_cache.py, lexical (FTS5) search in index/lexical.py, page facts in
-index/facts.py.
+`Index` is assembled from one module per concept: opening, documents, writing pages and captions
+here; reading pages back in index/page_lookup.py, vectors and the FAISS cache in
+index/vector_cache.py, lexical (FTS5) search in index/lexical.py, page facts in index/facts.py.
 """
 from __future__ import annotations
 
@@ -21,18 +21,18 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import (BadArgument, IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, NotIndexed,
-                     damaged_message, database_error)
+from .errors import IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, damaged_message, database_error
 from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
 from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
-from .sources import db_path, path_forms, shown, valid_text
+from .sources import db_path, valid_text
 from .vectors import VectorStore, digest, unpack_vectors
 from .facts import PageFacts
+from .page_lookup import PageLookup
 from .lexical import (CANDIDATE_BUDGET, COMMON_MIN_PAGES, COMMON_WINDOW, COMMON_WINDOWS,  # noqa: F401 (re-exported)
                       LEXICAL_BUDGET, LexicalSearch)
 from .vector_cache import EXACT_BELOW, VectorCache, _stored  # noqa: F401 (re-exported)
 from .wordpack import pack_words, unpack_words
-from .words import Word, fold
+from .words import fold
 
 
 @dataclass
@@ -62,9 +62,6 @@ class NewPage:
     facts: list = field(default_factory=list)  # [(kind, value)]: page structure (index/structure.py)
 
 
-MAX_SQLITE_INT = 2**63 - 1  # a larger Python int cannot be bound to a query (OverflowError)
-
-
 def now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -72,7 +69,7 @@ def now() -> str:
 QUICK_CHECK_BELOW = 1 << 30  # `check="if-small"`: quick_check reads the whole file (~5 s per GiB)
 
 
-class Index(VectorCache, LexicalSearch, PageFacts):
+class Index(PageLookup, VectorCache, LexicalSearch, PageFacts):
     def __init__(self, folder: Path, db: sqlite3.Connection):
         self.folder = folder
         self.db = db
@@ -250,76 +247,6 @@ class Index(VectorCache, LexicalSearch, PageFacts):
             after = self._changed_chunks(digest(added, vectors), 0) if added else before
         self._faiss_follow(before, after, add=(added, vectors))  # FAISS gets the vectors as stored
         return added
-
-    def page(self, path: str, page_no: int) -> sqlite3.Row:
-        if not 0 <= page_no <= MAX_SQLITE_INT:  # no such page, and SQLite could not even compare it
-            raise NotIndexed(f"page {page_no} of {shown(db_path(path))} is not in the index")
-        cur = self.db.execute(
-            "SELECT p.*, d.path, d.title, d.kind FROM pages p JOIN documents d ON d.id = p.doc_id"
-            " WHERE d.path = ? AND p.page_no = ?", (db_path(path), page_no))
-        cur.row_factory = sqlite3.Row
-        row = cur.fetchone()
-        if row is None:
-            raise NotIndexed(f"page {page_no} of {shown(db_path(path))} is not in the index")
-        return row
-
-    def page_words(self, page_id: int) -> list[Word]:
-        """A page's words with their boxes (page fractions), in reading order."""
-        row = self.db.execute("SELECT words, text FROM pages WHERE id = ?", (page_id,)).fetchone()
-        if row is None:
-            raise NotIndexed(f"no page with id {page_id} in the index")
-        return unpack_words(row[0], row[1])
-
-    def page_by_id(self, page_id: int) -> sqlite3.Row:
-        """A page with its document's path, title and kind."""
-        if not 0 <= page_id <= MAX_SQLITE_INT:
-            raise NotIndexed(f"no page with id {page_id} in the index at {self.folder}")
-        cur = self.db.execute(
-            "SELECT p.*, d.path, d.title, d.kind FROM pages p JOIN documents d ON d.id = p.doc_id WHERE p.id = ?",
-            (page_id,))
-        cur.row_factory = sqlite3.Row
-        row = cur.fetchone()
-        if row is None:
-            raise NotIndexed(f"no page with id {page_id} in the index at {self.folder}")
-        return row
-
-    def pages_of_chunks(self, chunk_ids: list[int]) -> dict[int, int]:
-        """chunk id -> page id, for the chunks that still exist."""
-        if not chunk_ids:
-            return {}
-        return dict(self.db.execute(
-            f"SELECT id, page_id FROM chunks WHERE id IN ({','.join('?' * len(chunk_ids))})", list(chunk_ids)))
-
-    # -- scopes (search within documents) -------------------------------------------
-    def documents_under(self, paths) -> list[int]:
-        """Ids of the indexed documents at or under each path (a file or a folder), sorted.
-
-        A folder matches by path prefix on the documents' unique path index:
-        ['/scans/2023'] -> the documents '/scans/2023/a.pdf', '/scans/2023/q1/b.tif', not '/scans/2023-old/c.pdf'.
-        """
-        ids: set[int] = set()
-        for raw in paths:
-            if not str(raw).strip() or "\0" in str(raw):  # '' would resolve to the current folder
-                raise BadArgument("an empty path was given to search within; name the files or folders")
-            for path in path_forms(raw):  # as written, else with links resolved
-                prefix = path.rstrip("/") + "/"
-                found = [r[0] for r in self.db.execute(
-                    "SELECT id FROM documents WHERE path = ? OR (path >= ? AND path < ?)",
-                    (path, prefix, prefix[:-1] + "0"))]  # '0' sorts right after '/'
-                if found:
-                    break
-            if not found:
-                raise NotIndexed(f"nothing is indexed at or under {shown(path)}: check the path, or index it "
-                                 f"with `pagerag index build {shown(path)} --index {shown(db_path(self.folder))}`")
-            ids.update(found)
-        return sorted(ids)
-
-    def page_rows(self, page_ids: list[int]) -> dict[int, sqlite3.Row]:
-        cur = self.db.execute(
-            "SELECT p.id, p.page_no, p.text, p.caption, d.path, d.title FROM pages p JOIN documents d"
-            f" ON d.id = p.doc_id WHERE p.id IN ({','.join('?' * len(page_ids))})", list(page_ids))
-        cur.row_factory = sqlite3.Row
-        return {r["id"]: r for r in cur}
 
     # -- captions -------------------------------------------------------------------
     def pages_without_caption(self) -> list[sqlite3.Row]:
