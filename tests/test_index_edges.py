@@ -1,7 +1,8 @@
 """Index building under hostile use: a FAISS file that is not current, damaged meta, a file changed while
-read, a bad setting, a short text layer, moved files and an interrupted copy from their twins, a summary of
-many unsupported files. Readers racing a writer are in test_index_readers.py, the process (streams,
-signals) in test_index_process.py, the paths a build is given in test_index_paths.py.
+read, a short text layer, moved files and an interrupted copy from their twins, a summary of many
+unsupported files. Bad embedding settings are in test_index_inputs.py, readers racing a writer in
+test_index_readers.py, the process (streams, signals) in test_index_process.py, the paths a build is given
+in test_index_paths.py.
 """
 import os
 
@@ -76,16 +77,6 @@ def test_a_file_deleted_or_changed_while_read_says_so(tmp_path):
     (tmp_path / "c" / "a.pdf").unlink()
     assert builder.changed_since_planned(doc_id) == "the file was deleted while it was being read"
     idx.close()
-
-
-def test_a_bad_embed_backend_setting_fails_before_any_page_is_read(tmp_path, monkeypatch):
-    from index.errors import EmbedderUnavailable
-
-    text_pdf(tmp_path / "c" / "a.pdf", ["Warranty claim for the boiler."])
-    monkeypatch.setenv("PAGERAG_EMBED_BACKEND", "junk")
-    with pytest.raises(EmbedderUnavailable, match="PAGERAG_EMBED_BACKEND is 'junk'"):
-        build(tmp_path / "idx", [tmp_path / "c"], TEXT)
-    assert Index.open(tmp_path / "idx").counts()["pages"] == 0
 
 
 @pytest.mark.slow

@@ -272,14 +272,17 @@ def test_a_build_that_finds_nothing_to_read_says_so(tmp_path):
     assert run.returncode == 0 and "No file to index" not in run.stderr, run.stderr
 
 
-def test_a_bad_int8_setting_fails_before_any_page_is_read(tmp_path, monkeypatch):
-    """PAGERAG_EMBED_INT8=banana meant 'on', silently (PAGERAG_EMBED_BACKEND's sibling)."""
+@pytest.mark.parametrize("name, bad, good", [("PAGERAG_EMBED_BACKEND", "junk", "ONNX"),
+                                            ("PAGERAG_EMBED_INT8", "banana", "OFF")])
+def test_a_bad_embed_setting_fails_before_any_page_is_read(tmp_path, monkeypatch, name, bad, good):
+    """PAGERAG_EMBED_INT8=banana meant 'on', silently; either setting named wrong is said before any page is
+    read (nothing stored), and a right one is taken in any case."""
     from index.errors import EmbedderUnavailable
 
     text_pdf(tmp_path / "c" / "a.pdf", ["Warranty claim for the boiler."])
-    monkeypatch.setenv("PAGERAG_EMBED_INT8", "banana")
-    with pytest.raises(EmbedderUnavailable, match="PAGERAG_EMBED_INT8 is 'banana'"):
+    monkeypatch.setenv(name, bad)
+    with pytest.raises(EmbedderUnavailable, match=f"{name} is '{bad}'"):
         build(tmp_path / "idx", [tmp_path / "c"], TEXT)
     assert Index.open(tmp_path / "idx").counts()["pages"] == 0
-    monkeypatch.setenv("PAGERAG_EMBED_INT8", "OFF")
+    monkeypatch.setenv(name, good)
     assert build(tmp_path / "idx", [tmp_path / "c"], TEXT).new == 1
