@@ -57,6 +57,7 @@ def show(file, page, text, kind, output, width, as_json, index_dir):
     if text and not ev.regions:
         click.echo(f"No words on this page match {quoted(text)}.", err=True)
     for i, r in enumerate(ev.regions, 1):
-        beside = f" (the value beside {r.label!r})" if r.label else ""
+        beside = f" (the {r.label!r} of the {r.row!r} row)" if r.row else \
+            f" (the value beside {r.label!r})" if r.label else ""
         click.echo(f" {i}. {r.text!r}{beside} at {list(r.pixels(image.width, image.height))} px of the PNG "
                    f"(score {r.score})", err=target is None)

@@ -66,6 +66,20 @@ def field_labels(words: list[Word], question: str | None, exclude: str | None = 
     Among equally similar runs, one set apart like a label (a colon, or a gap after it) comes
     before the same words in running text ('TO:' before 'sent to'), then one in the question's
     own letter case, then the highest on the page."""
+    pieces = split_words(words)[0]
+    for wanted in field_names(question, exclude):
+        found = labels_named(words, wanted, pieces)
+        if found:
+            return found
+    return []
+
+
+def field_names(question: str | None, exclude: str | None = None) -> list[str]:
+    """The names the field a question asks for may have on the page, longest first: its `focus`, then (unless
+    quoted) without its owner, then its head; [] when it names none, or names `exclude`.
+
+    field_names("What is the applicant's date of birth?") -> ["applicant's date of birth", 'date of birth', 'date']
+    """
     name, quoted = _focus(question)
     if not name or (exclude and norm(name) == norm(exclude)):
         return []
@@ -74,16 +88,18 @@ def field_labels(words: list[Word], question: str | None, exclude: str | None = 
         for shorter in (_OWNER.split(name)[-1], _OF.split(_OWNER.split(name)[-1])[0]):
             if shorter.strip() and shorter.strip() not in names and query_terms(shorter):
                 names.append(shorter.strip())
-    pieces = split_words(words)[0]
-    for wanted in names:
-        found = []
-        for r in spans(words, wanted, limit=10):
-            if r.score >= LABEL_MIN:
-                apart = _apart(words[r.words[-1]].text, pieces, r.lines[-1])
-                found.append((r.box, r.score, apart, _letters(r.text) == _letters(wanted), -r.box[1], r.text))
-        if found:
-            return [(box, score, text) for box, score, *_, text in sorted(found, key=lambda f: f[1:5], reverse=True)]
-    return []
+    return names
+
+
+def labels_named(words: list[Word], wanted: str, pieces: list[Word] | None = None) -> list[tuple[Box, float, str]]:
+    """Runs of words reading like a field's name (at least LABEL_MIN), best first (see `field_labels`)."""
+    pieces = split_words(words)[0] if pieces is None else pieces
+    found = []
+    for r in spans(words, wanted, limit=10):
+        if r.score >= LABEL_MIN:
+            apart = _apart(words[r.words[-1]].text, pieces, r.lines[-1])
+            found.append((r.box, r.score, apart, _letters(r.text) == _letters(wanted), -r.box[1], r.text))
+    return [(box, score, text) for box, score, *_, text in sorted(found, key=lambda f: f[1:5], reverse=True)]
 
 
 def _letters(text: str) -> str:

@@ -54,11 +54,14 @@ class PageEvidence:
 
 def region_json(r: Region, width: int, height: int) -> dict:
     """A region as JSON; `how`: 'span' (the text read as a run of words), 'terms' (its words found one by
-    one) or 'field' (the value beside `label`, the label of the field a question names)."""
+    one), 'field' (the value beside `label`, the label of the field a question names) or 'cell' (a table's
+    cell, in the column headed `label` and the row holding `row`, words the question names)."""
     out = {"text": r.text, "score": r.score, "how": r.how, "box": [round(v, 5) for v in r.box],
            "pixels": list(r.pixels(width, height)), "lines": [list(scale(b, width, height)) for b in r.lines]}
     if r.label is not None:
         out["label"] = r.label
+    if r.row is not None:
+        out["row"] = r.row
     return out
 
 

@@ -15,7 +15,10 @@ Three ways of looking, all tolerant of OCR errors (`rag.fuzzy`), each in a modul
   nearest the question's words wins (a form repeats 'Yes', but only one sits by 'Smoker?').
 - a **field** (`rag.fields`) is the value beside the label of the field a question names
   (`field_value`), found without knowing the value: what question-only highlighting
-  boxes first, and an answer's box when no run reads like it.
+  boxes first, and an answer's box when no run reads like it. In a table (`rag.tables`) it
+  is the cell in the column that label heads and the row the question's other words name
+  ('the price of the walnut barrel'); a query with no question words ('walnut barrel price')
+  gets that cell too when one of its words heads a column and others name a row.
 - **terms** (`rag.terms`) are the content words of a query or statement, each matched to
   page words by edit distance (numbers by their digits), merged into line regions.
 
@@ -26,9 +29,10 @@ from __future__ import annotations
 
 from index.words import Word
 
-from .fields import beside, distance, field_labels, field_value, focus, is_led
+from .fields import beside, distance, field_labels, field_names, field_value, focus, is_led, labels_named
 from .regions import Region
 from .spans import SPAN_MIN, spans, split_words
+from .tables import table_cell
 from .terms import term_words, terms
 
 SPAN_NEAR_MIN = 0.45  # below SPAN_MIN, a span still matches beside the asked field's label (NEAR_LABEL or better)
@@ -44,17 +48,22 @@ def best_span(words: list[Word], text: str, context: str | None = None) -> Regio
       reading like it, each run scores its similarity plus LABEL_WEIGHT x how well it sits where a
       form puts that label's value (`beside`: right of it on its row, or just below it), so a
       value read a little worse beside its label beats the same value read well elsewhere, and
-      a run as little similar as SPAN_NEAR_MIN is a candidate there;
+      a run as little similar as SPAN_NEAR_MIN is a candidate there; in a table, a run in the cell
+      of the row the question names (`_cell_asked`) sits there fully, whatever rows lie between;
     - otherwise each run's similarity plus CONTEXT_WEIGHT x its nearness to the context's words
       (each distinct term counted by its nearest occurrence, 1 when touching, averaged)."""
     found = spans(words, text, limit=20, min_score=SPAN_NEAR_MIN)
     labels = field_labels(words, context, exclude=text) if context else []
     if labels:
         pieces = split_words(words)[0]
+        cell = _cell_asked(words, context, exclude=text)  # in a table: the cell of the row the question names
 
         def fit(r: Region) -> float:
             led = is_led(pieces, r.lines[0])
-            return r.score + LABEL_WEIGHT * max((s * beside(box, r.box, led) for box, s, _ in labels), default=0.0)
+            place = max((s * beside(box, r.box, led) for box, s, _ in labels), default=0.0)
+            if cell is not None and set(r.words) & set(cell.words):
+                place = max(place, cell.score)
+            return r.score + LABEL_WEIGHT * place
 
         found = [r for r in found if r.score >= SPAN_MIN or fit(r) - r.score >= LABEL_WEIGHT * NEAR_LABEL]
         for r in found:
@@ -107,18 +116,45 @@ def locate(words: list[Word], text: str, kind: str = "query", context: str | Non
         if found and found[0].score >= 0.85:
             return found
     elif kind == "query":
-        value = _field_asked(words, text)
+        value = _field_asked(words, text) or _cell_named(words, text)
         if value is not None:
             return [value, *terms(words, text, limit=limit - 1)] if limit > 1 else [value]
     return terms(words, text, limit=limit)
 
 
 def _field_asked(words: list[Word], question: str | None, exclude: str | None = None) -> Region | None:
-    """The value of the field a question asks for, beside its best label on the page; None without one.
+    """The value of the field a question asks for: in a table, the cell in the column its best label heads
+    and the row the question names (`table_cell`), else the value beside that label; None without one.
     Its score is the label's similarity, its `label` the label as read."""
+    cell = _cell_asked(words, question, exclude)
+    if cell is not None:
+        return cell
     for box, score, text in field_labels(words, question, exclude=exclude):
         value = field_value(words, box)
         if value is not None:
             value.score, value.label = score, text
             return value
+    return None
+
+
+def _cell_asked(words: list[Word], question: str | None, exclude: str | None = None) -> Region | None:
+    """The table cell a question asks for: in the column headed by a label of the field it names, under any of
+    that field's names ('the walnut barrel's price' -> 'price'), and the row its other words name."""
+    for name in field_names(question, exclude):
+        for box, score, _ in labels_named(words, name):
+            cell = table_cell(words, box, question)
+            if cell is not None:
+                cell.score = score
+                return cell
+    return None
+
+
+def _cell_named(words: list[Word], query: str) -> Region | None:
+    """For a query that names no field in a question's words ('walnut barrel price'): the cell of a table
+    whose header is one of its words and whose row holds others (`table_cell`, the highest header first)."""
+    found = sorted({(w.y0, w.x0, w.x1, w.y1) for ws in term_words(words, query) for w in ws})
+    for y0, x0, x1, y1 in found:
+        cell = table_cell(words, (x0, y0, x1, y1), query)
+        if cell is not None:
+            return cell
     return None

@@ -22,9 +22,11 @@ class Region:
     score: float
     words: list[int] = field(default_factory=list)  # indexes into the page's words
     how: str = "terms"  # 'span': the text read as a run of words; 'terms': its words found one by one;
-    # 'field': the value beside the label of the field a question asks for
+    # 'field': the value beside the label of the field a question asks for; 'cell': a table's cell, in the
+    # column headed `label` and the row named `row` (rag.tables)
     fit: float | None = None  # for an answer's span: its similarity plus its place beside the field's label
-    label: str | None = None  # for a field: its label as read on the page
+    label: str | None = None  # for a field: its label as read on the page; for a cell: its column's header
+    row: str | None = None  # for a cell: the words of its row that the question named
 
     def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
         return scale(self.box, width, height)
