@@ -116,7 +116,7 @@ def locate(words: list[Word], text: str, kind: str = "query", context: str | Non
         if found and found[0].score >= 0.85:
             return found
     elif kind == "query":
-        value = _field_asked(words, text) or _cell_named(words, text)
+        value = _field_asked(words, text) or (_cell_named(words, text) if focus(text) is None else None)
         if value is not None:
             return [value, *terms(words, text, limit=limit - 1)] if limit > 1 else [value]
     return terms(words, text, limit=limit)
@@ -142,7 +142,7 @@ def _cell_asked(words: list[Word], question: str | None, exclude: str | None = N
     that field's names ('the walnut barrel's price' -> 'price'), and the row its other words name."""
     for name in field_names(question, exclude):
         for box, score, _ in labels_named(words, name):
-            cell = table_cell(words, box, question)
+            cell = table_cell(words, box, question, field=name)
             if cell is not None:
                 cell.score = score
                 return cell

@@ -6,10 +6,11 @@
 
 Rows and columns are read from where the words sit, ruled or not: a row is the words whose
 centres stand at one height; a row splits into cells at gaps wider than CELL_GAP line heights;
-a cell of a lower row belongs to the header cell nearest it across (values are left-, right-
-or centre-aligned under their header). A header row has at least two cells, none longer than
+a cell of a lower row belongs to the header cell it overlaps most across (values are left-,
+right- or centre-aligned under their header). A header row has at least two cells, none longer than
 HEAD_WORDS words (a line of prose in two columns is no header); a form's label (ending in a
-colon) heads no column.
+colon) heads no column, names no row and is no value. The table's rows (`_body`) follow one
+another down from the header, every cell under a header cell.
 """
 from __future__ import annotations
 
@@ -22,20 +23,28 @@ from .terms import query_terms, term_matches
 
 CELL_GAP = 1.0  # in line heights: a wider gap between words on a row separates cells (a word space is ~0.3)
 HEAD_WORDS = 4  # the most words a header cell holds
+ROW_GAP = 3.0  # in line heights: the most a table's row stands below the one above it
 
 
-def table_cell(words: list[Word], header: Box, question: str) -> Region | None:
+def table_cell(words: list[Word], header: Box, question: str, field: str | None = None) -> Region | None:
     """The cell under the header cell at `header`, on the row below it that holds the most of the question's
-    words (the highest such), some of them outside that column; the header's own words do not count.
-    None when the header is not a table's (see the module's note) or no row below it is named."""
+    other words (the highest such), not those of the header or of the field's name (`field`, whose label
+    `header` is; without one, `header` is one word of the header cell). None when the header is not a
+    table's (see the module's note), its cell is not mostly the question's words (or, for a field, more
+    than the label), no row below it names at least half the question's other words in cells mostly of
+    them, under other headers (a question about a row names little else), or the cell itself is mostly
+    the question's words (a value asked for is not in the question)."""
     pieces, origin = split_words(words)
     keep = [i for i, w in enumerate(pieces) if norm(w.text)]
     heads = _cells(pieces, _band(pieces, keep, header))
     col = next((c for c, cell in enumerate(heads) if _gap(_span(pieces, cell), (header[0], header[2])) <= 0), None)
-    if col is None or len(heads) < 2 or any(len(cell) > HEAD_WORDS for cell in heads) \
-            or pieces[heads[col][-1]].text.rstrip().endswith(":"):
+    if col is None or len(heads) < 2 or any(len(cell) > HEAD_WORDS for cell in heads) or _is_label(pieces, heads[col]):
         return None
-    wanted = query_terms(question, exclude=" ".join(pieces[i].text for i in heads[col]))
+    asked = query_terms(question)
+    (x0, x1), h = _span(pieces, heads[col]), max(header[3] - header[1], 1e-3)
+    if not _mostly(pieces, heads[col], asked) or (field is not None and (x0 < header[0] - h or x1 > header[2] + h)):
+        return None
+    wanted = query_terms(question, exclude=" ".join([*(pieces[i].text for i in heads[col]), field or ""]))
     hits: dict[int, set[int]] = {}  # word -> the question's terms it reads as, for words below the header row
     head_bottom = max(pieces[i].y1 for cell in heads for i in cell)
     for i in keep:
@@ -43,21 +52,58 @@ def table_cell(words: list[Word], header: Box, question: str) -> Region | None:
             found = {t for t, (key, key_digits) in enumerate(wanted) if term_matches(key, key_digits, pieces[i].text)}
             if found:
                 hits[i] = found
-    rows: dict[tuple[int, ...], set[int]] = {}  # a row below the header -> the terms its words read as
-    for i in hits:
-        row = tuple(_band(pieces, keep, (pieces[i].x0, pieces[i].y0, pieces[i].x1, pieces[i].y1)))
-        rows.setdefault(row, set()).update(hits[i])
-    for row in sorted(rows, key=lambda r: (-len(rows[r]), min(pieces[i].y0 for i in r))):
+    head_spans = [_span(pieces, cell) for cell in heads]
+    body = _body(pieces, [i for i in keep if (pieces[i].y0 + pieces[i].y1) / 2 > head_bottom], head_bottom,
+                 head_spans)
+    rows = {row: set().union(*(hits.get(i, set()) for i in row)) for row in body}  # -> the terms its words read as
+    for row in sorted((r for r in rows if rows[r]), key=lambda r: (-len(rows[r]), min(pieces[i].y0 for i in r))):
         cells = _cells(pieces, list(row))
-        columns = [_nearest(pieces, cell, heads) for cell in cells]
+        columns = [_nearest(_span(pieces, cell), head_spans) for cell in cells]
         target = [cell for cell, c in zip(cells, columns) if c == col]
-        named = [cell for cell, c in zip(cells, columns) if c != col and any(i in hits for i in cell)]
-        if target and named:
+        named = [cell for cell, c in zip(cells, columns)
+                 if c is not None and c != col and _mostly(pieces, cell, wanted) and not _is_label(pieces, cell)]
+        held = set().union(*(hits.get(i, set()) for cell in named for i in cell))
+        if target and 2 * len(held) >= len(wanted) and not any(_mostly(pieces, cell, asked) or _is_label(pieces, cell) for cell in target):
             r = piece_region(pieces, origin, [i for cell in target for i in cell], 1.0)
             r.how, r.label = "cell", " ".join(pieces[i].text for i in heads[col])
             r.row = " ".join(pieces[i].text for cell in named for i in cell)
             return r
     return None
+
+
+def _is_label(pieces: list[Word], cell: list[int]) -> bool:
+    """Whether a cell is a form's label (a word of it ends in a colon: 'Date:', 'Brand: Eclipse')."""
+    return any(pieces[i].text.rstrip().endswith(":") for i in cell)
+
+
+def _mostly(pieces: list[Word], cell: list[int], terms: list[tuple[str, str]]) -> bool:
+    """Whether at least half the content words of a cell read as some of the terms (OCR errors allowed)."""
+    content = [pieces[i].text for i in cell if query_terms(pieces[i].text)]
+    held = sum(any(term_matches(key, key_digits, text) for key, key_digits in terms) for text in content)
+    return bool(content) and 2 * held >= len(content)
+
+
+def _body(pieces: list[Word], below: list[int], top: float, heads: list[tuple[float, float]]) -> list[tuple[int, ...]]:
+    """The rows of a table under its header row (bottom at `top`), top down, each its words left to right: rows
+    follow one another at most ROW_GAP line heights apart and have every cell under a header cell; the
+    table ends at the first that does not."""
+    rows: list[list[int]] = []
+    for i in sorted(below, key=lambda i: (pieces[i].y0 + pieces[i].y1) / 2):
+        h = max(pieces[i].y1 - pieces[i].y0, 1e-3)
+        if rows and (pieces[i].y0 + pieces[i].y1) / 2 - max(pieces[j].y0 + pieces[j].y1 for j in rows[-1]) / 2 < 0.5 * h:
+            rows[-1].append(i)
+        else:
+            rows.append([i])
+    body, bottom = [], top
+    for row in rows:
+        h = max(max(pieces[i].y1 - pieces[i].y0 for i in row), 1e-3)
+        cells = _cells(pieces, sorted(row, key=lambda i: pieces[i].x0))
+        if min(pieces[i].y0 for i in row) - bottom > ROW_GAP * h \
+                or any(_nearest(_span(pieces, cell), heads) is None for cell in cells):
+            break
+        body.append(tuple(i for cell in cells for i in cell))
+        bottom = max(pieces[i].y1 for i in row)
+    return body
 
 
 def _band(pieces: list[Word], keep: list[int], box: Box) -> list[int]:
@@ -91,7 +137,7 @@ def _gap(a: tuple[float, float], b: tuple[float, float]) -> float:
     return max(a[0], b[0]) - min(a[1], b[1])
 
 
-def _nearest(pieces: list[Word], cell: list[int], heads: list[list[int]]) -> int:
-    """The header cell a cell stands under: the one overlapping it most across, else the nearest."""
-    span = _span(pieces, cell)
-    return min(range(len(heads)), key=lambda c: _gap(span, _span(pieces, heads[c])))
+def _nearest(span: tuple[float, float], heads: list[tuple[float, float]]) -> int | None:
+    """The header cell a cell stands under: the one its span overlaps most across; None when it overlaps none."""
+    c = min(range(len(heads)), key=lambda c: _gap(span, heads[c]))
+    return c if _gap(span, heads[c]) < 0 else None

@@ -150,3 +150,14 @@ def test_an_answer_repeated_in_a_column_is_boxed_in_the_row_the_question_names()
     [pine] = locate(REPEATED_WORDS, "2", kind="answer", context="What is the qty of the pine crate?")
     [oak] = locate(REPEATED_WORDS, "2", kind="answer", context="What is the qty of the oak barrel?")
     assert (pine.box[1], oak.box[1]) == (0.40, 0.30)
+
+
+@pytest.mark.parametrize("question, how", [
+    ("What is the qty of the pine crate?", "cell"),
+    # a question mostly about something else, one of whose words happens to name a row: the header's value
+    ("On the form headed Pine Valley Cooperage order summary, what is the qty?", "field"),
+    ("What is the Item?", "field"),  # no row named
+    ("What is the qty of the Item?", "field"),  # the header row names no row
+])
+def test_only_a_question_naming_a_row_and_little_else_gets_a_cell(question, how):
+    assert locate(REPEATED_WORDS, question, kind="query")[0].how == how
