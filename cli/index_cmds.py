@@ -43,7 +43,8 @@ def _progress(total: int):
 @click.option("--embed-model", envvar="PAGERAG_EMBED_MODEL", show_envvar=True,
               help="sentence-transformers model name or folder (default: the index's, else all-MiniLM-L6-v2).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
-              help="Worker processes reading pages [default: number of CPUs].")
+              help="Worker processes reading pages; no more start than the CPUs or the pages to read "
+                   "[default: number of CPUs].")
 @click.option("--page-timeout", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
               help="A page that takes longer to read is given up and its file skipped (0: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
@@ -63,6 +64,7 @@ def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, j
                            page_timeout=page_timeout or None)
     if jobs:
         options.jobs = jobs
+        _note_jobs(jobs)
     if captions:
         options.captioner = _captioner(mo.model_settings(kw))
     try:
@@ -74,6 +76,15 @@ def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, j
     _print_report(report, as_json)
     if report.errors:
         raise SystemExit(EXIT_SKIPPED)
+
+
+def _note_jobs(jobs: int) -> None:
+    from index.readers import usable_cpus
+
+    cpus = usable_cpus()
+    if jobs > cpus:  # not an error: the build caps the workers (readers.worker_count)
+        click.echo(f"Note: -j {jobs} is more than the {cpus} CPU(s) here; at most {cpus} worker(s) read pages.",
+                   err=True)
 
 
 def _check_build_paths(paths, prune: bool) -> None:

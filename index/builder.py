@@ -120,7 +120,8 @@ class _Builder:
         self.progress = progress
         self.embedder: Embedder | OnnxEmbedder | None = None
         self.encoder_loading = None  # a Future of the encoder, loaded in a thread while workers read
-        self.pool = None  # index/readers.Readers: reading workers, started before planning
+        self.pool = None  # index/readers.Readers: reading workers, started while planning (start_workers)
+        self.read_options: ReadOptions | None = None
         self.embed_threads: int | None = None  # None: the encoder's default (all cores)
         self.titles: dict[int, str] = {}
         self.remaining: dict[int, int] = {}  # doc id -> pages still to read
@@ -154,6 +155,7 @@ class _Builder:
                 tasks.extend(self.plan_file(file, root, kind))
             except (BadInput, OSError) as e:
                 self.skip(key, str(e) if isinstance(e, BadInput) else f"cannot read: {e.strerror}", is_error=True)
+            self.start_workers(len(tasks), planning=True)
         roots = [db_path(p.resolve()) for p in paths]
         for path, reason, _ in self.idx.skipped():  # a folder readable again: forget its old skip
             if reason.startswith("cannot read this folder") and path not in unreadable and any(
@@ -249,14 +251,21 @@ class _Builder:
                 self.idx.clear_skip(path)
 
     # -- reading --------------------------------------------------------------------
-    def start_workers(self, read_options: ReadOptions) -> None:
-        """Spawn the reading workers now, so that they start Python and load their OCR engine
-        while this process plans (hashes and probes files) and loads the encoder."""
-        if self.options.jobs <= 1 and not self.options.page_timeout:
-            return  # read here, in this process
-        from .readers import Readers
+    def start_workers(self, pages: int, planning: bool = False) -> None:
+        """Spawn the reading workers for `pages` pages to read: no more than those pages, nor the CPUs
+        (readers.worker_count). Planning calls this as it finds pages (`planning`): the workers start as
+        soon as there are pages for all of them, so that they start Python and load their OCR engine while
+        this process goes on planning (hashes and probes files) and loads the encoder. A build with fewer
+        pages starts as many workers as it has pages once planned; one with none to read starts none."""
+        if self.pool is not None or not pages or self.read_options is None or (
+                self.options.jobs <= 1 and not self.options.page_timeout):
+            return  # started already, nothing to read, or read here, in this process
+        from .readers import Readers, worker_count
 
-        self.pool = Readers(self.options.jobs, read_options, self.options.page_timeout, read_ahead=READ_AHEAD)
+        if planning and pages < worker_count(self.options.jobs):
+            return
+        self.pool = Readers(worker_count(self.options.jobs, pages), self.read_options, self.options.page_timeout,
+                            read_ahead=READ_AHEAD)
 
     def stop_workers(self, kill: bool = False) -> None:
         if self.pool is not None:
@@ -466,11 +475,12 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
             try:
                 read_options = ReadOptions(report.ocr_engine, options.dpi, options.force_ocr, options.limits,
                                            lang=options.lang)
-                builder.start_workers(read_options)
+                builder.read_options = read_options
                 idx.db.execute("CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256)")  # older v2 files
                 tasks = builder.plan(paths)
                 if options.prune:  # after planning: a moved file's pages are taken from its old place first
                     builder.prune(paths)
+                builder.start_workers(len(tasks))  # a build with fewer pages than workers: now, that many
                 todo = len(tasks) + len(builder.copies)
                 if todo:
                     builder.load_encoder(ocr=bool(read_options.ocr))

@@ -39,6 +39,21 @@ WATCH_SECONDS = 1.0  # how often the clocks of the pages being read are looked a
 TEMP_PREFIX = "pagerag-read-"
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, e.g. `taskset` or a container's cpuset), else all."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(jobs: int, pages: int | None = None) -> int:
+    """Reading workers worth starting for `pages` pages under `-j jobs`: no more than the pages, nor the CPUs
+    (a page is read by one process, busy on one CPU: more workers than CPUs only take turns).
+    jobs=256 on 2 CPUs -> 2; jobs=8, pages=3 -> 3."""
+    return max(1, min(jobs, usable_cpus(), jobs if pages is None else pages))
+
+
 class ReadersFailed(PageragError):
     """The worker processes die before reading anything: not a file's fault."""
 

@@ -123,6 +123,7 @@ def test_a_worker_killed_from_outside_costs_nothing(tmp_path, victim):
     corpus.mkdir()
     page_image([f"Ledger sheet {i}: shipment of {i * 7 + 3} crates" for i in range(40)],
                size=(1600, 1700)).save(corpus / "ledger.png")
+    text_pdf(corpus / "note.pdf", ["Delivery note for the crates."])  # read at once: then one worker is idle
     build = _build_process(corpus, tmp_path / "idx", "--ocr", "tesseract", "-j", "2", "--page-timeout", "0")
     deadline, reader = time.time() + 240, None
     while time.time() < deadline and build.poll() is None and reader is None:
@@ -133,7 +134,45 @@ def test_a_worker_killed_from_outside_costs_nothing(tmp_path, victim):
     os.kill(reader if victim == "reading" else next(w for w in workers if w != reader), signal.SIGKILL)
     out, err = build.communicate(timeout=300)
     assert build.returncode == 0 and "Traceback" not in err, err
-    assert "crates" in _texts(tmp_path / "idx")["ledger.png"]
+    assert "crates" in _texts(tmp_path / "idx")["ledger.png"] and "Delivery" in _texts(tmp_path / "idx")["note.pdf"]
+
+
+SPY = """import os, sys
+if "--multiprocessing-fork" in sys.argv:  # a worker process that multiprocessing spawned
+    with open(os.environ["SPAWN_LOG"], "a") as log:
+        log.write(f"{os.getpid()}\\n")
+"""
+
+
+@pytest.mark.slow
+def test_workers_start_only_for_pages_to_read_and_no_more_than_the_cpus(tmp_path):
+    """`-j 256` started 256 workers before planning, on 2 CPUs, even for a rebuild with nothing to read. A larger
+    -j than the CPUs is noted; the workers are no more than the CPUs or the pages to read, and none start when
+    nothing is to be read. (A sitecustomize.py on the build's path logs each process multiprocessing spawns.)"""
+    from index.readers import usable_cpus
+
+    jobs = usable_cpus() + 1
+    (tmp_path / "spy").mkdir()
+    (tmp_path / "spy" / "sitecustomize.py").write_text(SPY)
+    log = tmp_path / "spawned"
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "spy"), str(Path(__file__).resolve().parent.parent)]),
+           "SPAWN_LOG": str(log)}
+
+    def workers_started() -> tuple[int, str]:
+        log.write_text("")
+        run = _cli("index", "build", tmp_path / "c", "--index", tmp_path / "idx", "--ocr", "none", "-j", jobs, env=env)
+        assert run.returncode == 0, run.stderr
+        return len(log.read_text().split()), run.stderr
+
+    text_pdf(tmp_path / "c" / "one.pdf", ["Tram timetable changes from the first of May."])
+    started, said = workers_started()
+    assert started == 1, said  # one page to read
+    assert f"Note: -j {jobs} is more than the {jobs - 1} CPU(s) here; at most {jobs - 1} worker(s)" in said
+    started, said = workers_started()
+    assert started == 0 and "Nothing new to read" in said, said
+    text_pdf(tmp_path / "c" / "many.pdf", [f"Timetable page {n} of the ferry." for n in range(jobs)])
+    started, said = workers_started()
+    assert started == jobs - 1 and f"Read {jobs} page(s)" in said, said  # as many as the CPUs
 
 
 @pytest.mark.slow
