@@ -34,7 +34,20 @@ REPLIES = (
     "not-http",        # a banner that is not HTTP (an SSH or database port), then the connection closes
     "bad-utf8",        # an event whose bytes are not UTF-8
     "no-done",         # the whole answer and a finish chunk, but no `data: [DONE]`
+    "responses",       # the Responses API's named events (response.created, ...): another API's stream
+    "tool-deltas",     # chat chunks of tool-call deltas and a 'stop', no text (a model that only calls tools)
+    "error-event",     # `event: error` with a Responses-style {"type": "error", "message": ...}
+    "bare-error",      # `event: error` whose data is only {"message": ...}
 )
+NAMED_EVENTS = {  # reply -> the (event name, data) it streams
+    "responses": [("response.created", {"type": "response.created", "response": {"id": "resp_1", "status":
+                                                                                  "in_progress"}}),
+                  *[("response.output_text.delta", {"type": "response.output_text.delta", "delta": word})
+                    for word in ("The", " total")],
+                  ("response.completed", {"type": "response.completed", "response": {"id": "resp_1"}})],
+    "error-event": [("error", {"type": "error", "code": "server_error", "message": "the model runner crashed"})],
+    "bare-error": [("error", {"message": "upstream timed out"})],
+}
 ERROR_BODIES = ("openai", "flat", "html", "text", "empty")
 
 
@@ -66,6 +79,15 @@ class OddReplies(WireHandler):
         elif app.reply == "chunk-truncated":
             self._event(self._chunk(body, {"content": "The total"}))
             self._send_chunk(f"data: {json.dumps(self._chunk(body, {'content': ' is'}))[:40]}\n\n".encode())
+            self._send_chunk(b"data: [DONE]\n\n")
+        elif app.reply in NAMED_EVENTS:
+            for name, data in NAMED_EVENTS[app.reply]:
+                self._send_chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        elif app.reply == "tool-deltas":
+            call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "search", "arguments": ""}}
+            self._event(self._chunk(body, {"role": "assistant", "tool_calls": [call]}))
+            self._event(self._chunk(body, {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}))
+            self._event(self._chunk(body, {}, "stop"))
             self._send_chunk(b"data: [DONE]\n\n")
         elif app.reply == "bad-utf8":
             self._send_chunk(b'data: {"choices": [{"index": 0, "delta": {"content": "caf\xe9"}}]}\n\n')
@@ -104,7 +126,8 @@ class OddReplies(WireHandler):
 ODD_REPLIES = {
     **{kind: OddReplies._reply_body for kind in ("html", "plain", "json-garbage", "json-truncated", "json-error")},
     **{kind: OddReplies._reply_stream for kind in ("empty", "done-only", "no-content", "keepalive", "endless",
-                                                   "chunk-truncated", "disconnect", "bad-utf8")},
+                                                   "chunk-truncated", "disconnect", "bad-utf8", "tool-deltas",
+                                                   *NAMED_EVENTS)},
     "hangup": OddReplies._hangup,
     "not-http": OddReplies._hangup,
 }

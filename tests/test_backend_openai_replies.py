@@ -71,6 +71,30 @@ def test_a_reply_that_is_not_an_answer_is_an_error(serve, reply, kind, message):
     assert len(server.chat_requests()) == 1  # a wrong reply is not retried
 
 
+NOT_CHAT = ("; it is not an OpenAI chat-completions stream. Check --base-url {url} (the server's chat-completions "
+            "API, e.g. http://localhost:11434/v1 for Ollama) and that -m " + MODEL + " is a chat model the server "
+            "serves")
+
+
+@pytest.mark.parametrize("reply, message", [
+    ("responses", "the server at {url} sent no text: it streamed 4 event(s) that are not chat-completion chunks "
+                  "('response.created', 'response.output_text.delta' x2, 'response.completed')" + NOT_CHAT),
+    ("bare-error", "the server at {url} sent no text: it streamed 1 event(s) that are not chat-completion chunks "
+                   "('{{\"message\": \"upstream timed out\"}}')" + NOT_CHAT),
+    ("error-event", "the server at {url} failed in the middle of the answer: the model runner crashed"),
+    ("tool-deltas", "the server at {url} sent no text: it finished (finish_reason 'stop') with tool calls instead "
+                    "of an answer; the model asked to call a tool, and pagerag offers none: check the model's chat "
+                    "template on the server"),
+])
+def test_a_stream_of_other_events_says_what_came_not_images(serve, reply, message):
+    """Events that are no chat chunks (another API's, an error event, tool-call deltas) ended with 'the model may
+    have failed on the images': the message says what was streamed instead, and where to look."""
+    server = serve(reply=reply)
+    pieces, error = run(client(server))
+    assert pieces == [] and isinstance(error, ModelUnavailable)
+    assert str(error) == message.format(url=server.url)
+
+
 def test_cut_off_json_is_an_error(serve):
     server = serve(reply="json-truncated")
     pieces, error = run(client(server))

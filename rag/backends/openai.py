@@ -40,7 +40,7 @@ from .openai_config import (
 )
 from .openai_errors import explain, timeout_message
 from .openai_messages import image_data_url, to_openai_messages
-from .openai_replies import ServerReplyError, StreamLimit
+from .openai_replies import ServerReplyError, StreamLimit, no_text
 from .openai_transport import make_client, model_ids, reply_chunks
 
 log = logging.getLogger(__name__)
@@ -110,12 +110,14 @@ class OpenAIBackend(Backend):
         deadline = options.deadline or time.monotonic() + options.timeout
         pump = Pump(lambda p: reply_chunks(client, p, request, options.timeout, self.base_url), deadline)
         limit = StreamLimit(options.max_new_tokens)
-        received, finish = 0, None
+        received, finish, others = 0, None, {}  # others: what else came instead of text -> how many times
         self.finish_reason = None
         try:
-            for text, reason in pump:
+            for text, reason, other in pump:
                 limit.take(text, self.base_url)
                 finish = reason or finish
+                if other:
+                    others[other] = others.get(other, 0) + 1
                 if text:
                     received += len(text)
                     yield text
@@ -131,12 +133,7 @@ class OpenAIBackend(Backend):
                 f"the server at {self.base_url} stopped the answer with its content filter (finish_reason "
                 f"'content_filter') after {received} characters; the partial answer was dropped"))
         if not received:
-            ending = f"it finished (finish_reason {finish!r})" if finish else "the stream ended"
-            why = ("the model asked to call a tool, and pagerag offers none: check the model's chat template on "
-                   "the server" if finish in ("tool_calls", "function_call") else
-                   "check the server's log (the model may have failed on the images)")
-            raise self.safe(ServerReplyError(f"the server at {self.base_url} sent no text: {ending} with an empty "
-                                             f"answer; {why}"))
+            raise self.safe(ServerReplyError(no_text(self.base_url, self.model, finish, others)))
         self.finish_reason = finish
 
     def load(self) -> None:

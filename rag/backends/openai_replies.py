@@ -1,7 +1,8 @@
 """What an OpenAI-compatible server sent back, read and put into words: stream chunks, whole
 completions, error bodies, connection failures; and the errors for replies that are not answers.
 
-    delta(chunk) -> ("The", None)                      a chat.completion.chunk's text and finish_reason
+    delta(chunk) -> ("The", None, None)                a chat.completion.chunk's text and finish_reason
+    delta(chunk) -> ("", None, "'response.created'")   an event that is not one: what it is
     message_of({"error": {"message": "model not found"}}) -> "model not found"
     describe(err) -> ("connection refused", "start it (Ollama: `ollama serve`, ...")
 """
@@ -70,19 +71,60 @@ def cap_reply(response, limit: int, message: str) -> None:
     response.stream = Capped()
 
 
-def delta(chunk, base_url: str = "the server") -> tuple[str, str | None]:
-    """A chat.completion.chunk -> (its text, its finish_reason); a chunk without choices gives ("", None).
-    An error object in the stream (vLLM: {"object": "error", "message": ...}) raises ModelUnavailable."""
-    if getattr(chunk, "object", None) == "error" or getattr(chunk, "error", None):
+TOOL_CALLS = "tool-call deltas"
+
+
+def delta(chunk, base_url: str = "the server") -> tuple[str, str | None, str | None]:
+    """A chat.completion.chunk -> (its text, its finish_reason, None); one without choices gives ("", None, None)
+    (e.g. a final usage-only chunk). Tool-call deltas, or an event that is no chat chunk at all (another API's,
+    such as /responses), give ("", None, what it is): TOOL_CALLS, or the event's type, else its start
+    ({"type": "response.created", ...} -> "'response.created'"). An error object in the stream (vLLM's
+    {"object": "error", "message": ...}, an {"type": "error", ...} event) raises ModelUnavailable."""
+    if "error" in (getattr(chunk, "object", None), getattr(chunk, "type", None)) or getattr(chunk, "error", None):
         body = getattr(chunk, "error", None) or {"message": getattr(chunk, "message", None) or "no message"}
         raise ModelUnavailable(f"the server at {base_url} failed in the middle of the answer: {message_of(body)}")
     choices = getattr(chunk, "choices", None)
-    if not isinstance(choices, list) or not choices:
-        return "", None  # e.g. a final usage-only chunk
-    choice = choices[0]
-    content = getattr(getattr(choice, "delta", None), "content", None)
-    reason = getattr(choice, "finish_reason", None)
-    return (content if isinstance(content, str) else ""), (reason if isinstance(reason, str) else None)
+    if not isinstance(choices, list):
+        return "", None, None if getattr(chunk, "object", None) == "chat.completion.chunk" else event_name(chunk)
+    if not choices:
+        return "", None, None
+    said = getattr(choices[0], "delta", None)
+    content, reason = getattr(said, "content", None), getattr(choices[0], "finish_reason", None)
+    calls = getattr(said, "tool_calls", None) or getattr(said, "function_call", None)
+    return ((content if isinstance(content, str) else ""), (reason if isinstance(reason, str) else None),
+            TOOL_CALLS if calls else None)
+
+
+def event_name(event) -> str:
+    """An event's type (or object) quoted, else the start of its JSON: for messages."""
+    name = getattr(event, "type", None) or getattr(event, "object", None)
+    if isinstance(name, str) and name.strip():
+        return repr(plain(name[:80]))
+    try:
+        fields = event.model_dump(exclude_unset=True)
+    except Exception:  # noqa: BLE001 - not the client library's model: its text
+        return sample(plain(event))
+    return sample(json.dumps(fields, default=str))
+
+
+def no_text(base_url: str, model: str, finish: str | None, others: dict[str, int]) -> str:
+    """Why a reply that streamed no text is not an answer, from how it finished and the other events it held
+    (what `delta` found: name -> how many)."""
+    stray = {name: n for name, n in others.items() if name != TOOL_CALLS}
+    if stray:
+        total = sum(stray.values())
+        kinds = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in list(stray.items())[:4])
+        return (f"the server at {base_url} sent no text: it streamed {total} event(s) that are not chat-completion "
+                f"chunks ({kinds}{', ...' if len(stray) > 4 else ''}); it is not an OpenAI chat-completions stream. "
+                f"Check --base-url {base_url} (the server's chat-completions API, e.g. http://localhost:11434/v1 "
+                f"for Ollama) and that -m {model} is a chat model the server serves")
+    ending = f"it finished (finish_reason {finish!r})" if finish else "the stream ended"
+    if TOOL_CALLS in others or finish in ("tool_calls", "function_call"):
+        got = "tool calls instead of an answer" if TOOL_CALLS in others else "an empty answer"
+        return (f"the server at {base_url} sent no text: {ending} with {got}; the model asked to call a tool, and "
+                "pagerag offers none: check the model's chat template on the server")
+    return (f"the server at {base_url} sent no text: {ending} with an empty answer; check the server's log "
+            f"(the model may have failed on the images)")
 
 
 def completion_text(completion, base_url: str) -> tuple[str, str | None]:

@@ -3,7 +3,7 @@ completion as (text, finish_reason) pieces, the model list, and the checks that 
 API's at all (a JSON body within MAX_BODY bytes, not a web page or another service).
 
     client = make_client("http://localhost:11434/v1", None, retries=2)
-    Pump(lambda p: reply_chunks(client, p, request, 120, base_url), deadline)   # -> ("The", None), ...
+    Pump(lambda p: reply_chunks(client, p, request, 120, base_url), deadline)   # -> ("The", None, None), ...
 """
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def make_client(base_url: str, api_key: str | None, retries: int):
                if proxies and not is_loopback(base_url) else "")) from None
 
 
-def reply_chunks(client, pump: Pump, request: dict, timeout: float, base_url: str) -> Iterator[tuple[str, str | None]]:
-    """(text, finish_reason) for each chunk of the reply to `request`."""
+def reply_chunks(client, pump: Pump, request: dict, timeout: float, base_url: str
+                 ) -> Iterator[tuple[str, str | None, str | None]]:
+    """(text, finish_reason, what else it is) for each chunk of the reply to `request` (openai_replies.delta)."""
     raw = client.chat.completions.with_raw_response.create(**request, timeout=timeout)
     response = pump.response = raw.http_response
     limit = MAX_BODY + request["max_tokens"] * BYTES_PER_TOKEN
@@ -53,7 +54,7 @@ def reply_chunks(client, pump: Pump, request: dict, timeout: float, base_url: st
                                "ends, or a reply that is not an answer; it was stopped, check the server")
     kind = content_type(response)
     if kind.endswith("json"):  # a server that ignores stream=true answers one chat.completion
-        yield completion_text(json_body(response, base_url, "/chat/completions"), base_url)
+        yield *completion_text(json_body(response, base_url, "/chat/completions"), base_url), None
         return
     if kind not in ("text/event-stream", ""):
         raise not_an_api(response, base_url, "/chat/completions")
