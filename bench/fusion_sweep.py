@@ -3,15 +3,16 @@
     PAGERAG_EVAL=../shared/eval PYTHONPATH=$PWD .venv/bin/python bench/fusion_sweep.py --cache /work/evalcache
 
 Collects each question's dense and lexical candidates once (bench/fusion_data.py, cached), then
-for every rule family (the shipped spread-weighted score fusion, reciprocal rank fusion, z-score
-fusion, ...) and every setting of its constants ranks the pages again and scores Recall@1/5 and
+for every rule family (rag.retrieve.fuse's spread-weighted score fusion, the rule before it,
+reciprocal rank fusion, z-score fusion, ...) and every setting of its constants ranks the pages again and scores Recall@1/5 and
 MRR (top 10) as `pagerag eval` does. For each dataset held out, each family's constants are chosen
 on the other two: first that hybrid is not under its better half (R@5 and MRR) on any of them,
 then the best mean of R@5 and MRR; the chosen constants are scored on the held-out set. Prints
 per family the held-out table (R@1, R@5, MRR per set, worst set, average), the choice on all
 three sets and how close it comes to each fold's best, and how many of the top-5 finds that only
 one half makes hybrid keeps (a rule that drops the weaker half's finds fails where that half is
-the stronger one: financial filings, where dense far outdid bm25).
+the stronger one: financial filings, where dense far outdid bm25), also with a weakened bm25.
+`--latency ROUNDS` instead times warm hybrid searches with rag.retrieve.fuse against the old rule.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def spread(scores: dict[int, float], rank: int = 10) -> float:
 
 
 def spread_rule(dense, lexical, facts, power=2.0, dense_weight=0.25, boost=1.0):
-    """The shipped rule: w * bm25/best + (1 - w) * cosine, w from each ranking's spread."""
+    """The rule shipped before: w * bm25/best + (1 - w) * cosine, w from each ranking's spread."""
     s_lex, s_dense = spread(lexical) ** power, spread(dense) ** power
     w = s_lex / (s_lex + dense_weight * s_dense) if s_lex + s_dense > 0 else 0.5
     top = max(lexical.values(), default=1.0) or 1.0
@@ -98,7 +99,8 @@ def spread_rrf_rule(dense, lexical, facts, k=60.0, power=2.0, dense_weight=1.0, 
 
 
 def max_norm_rule(dense, lexical, facts, power=2.0, dense_weight=1.0, boost=1.0):
-    """As the shipped rule, with the cosines also divided by their best (both halves on 0..1 at their top)."""
+    """As `spread_rule`, with the cosines also divided by their best (both halves on 0..1 at their top);
+    with dense_weight 1 it is rag.retrieve.fuse."""
     top_d = max(dense.values(), default=1.0)
     dense = {p: s / top_d for p, s in dense.items()} if top_d > 0 else dense
     return spread_rule(dense, lexical, facts, power, dense_weight, boost)
@@ -134,7 +136,7 @@ class Family:
 
 DEPTHS = (50, 100, 200)
 FAMILIES = [
-    Family("spread (shipped rule)", spread_rule,
+    Family("spread, raw cosine", spread_rule,
            {"power": (1.0, 2.0, 3.0), "dense_weight": (0.125, 0.25, 0.5, 1.0, 2.0, 4.0), "depth": DEPTHS}),
     Family("fixed weight", fixed_rule, {"w": (0.5, 0.6, 0.7, 0.8, 0.9), "depth": (100,)}),
     Family("RRF", rrf_rule, {"k": (1, 2, 5, 10, 20, 40, 60, 100), "depth": DEPTHS}),
@@ -148,7 +150,7 @@ FAMILIES = [
     Family("spread, min-max", minmax_rule,
            {"power": (1.0, 2.0, 3.0), "dense_weight": (0.25, 0.5, 1.0, 2.0, 4.0), "depth": (100,)}),
 ]
-SHIPPED = ("spread (shipped rule)", {"power": 2.0, "dense_weight": 0.25, "depth": 100})
+OLD = ("spread, raw cosine", {"power": 2.0, "dense_weight": 0.25, "depth": 100})  # shipped before 2026-12-03
 
 
 # -- scoring ----------------------------------------------------------------------------------------------
@@ -200,6 +202,13 @@ class Sweep:
         return [rank_of(family.rule(d, lx, f, **kw), g) for d, lx, f, g in self.candidates(depth)]
 
 
+def shipped(sweep: Sweep) -> list[int | None]:
+    """Each item's gold rank under rag.retrieve.fuse itself, with its CANDIDATES."""
+    from rag.retrieve import CANDIDATES, fuse
+
+    return [rank_of(fuse(d, lx, "hybrid", f), g) for d, lx, f, g in sweep.candidates(CANDIDATES)]
+
+
 def by_set(items: list[Item], scope: str = "corpus") -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for n, it in enumerate(items):
@@ -234,7 +243,11 @@ def main() -> None:
     ap.add_argument("--refresh", action="store_true", help="collect the candidate lists again")
     ap.add_argument("--families", nargs="+", help="only these rule families (by name)")
     ap.add_argument("--verbose", action="store_true", help="also print every setting's scores")
+    ap.add_argument("--latency", type=int, metavar="ROUNDS", help="only time warm hybrid searches on the last "
+                    "dataset's index, rag.retrieve.fuse against the old rule, ROUNDS passes over its questions")
     args = ap.parse_args()
+    if args.latency:
+        return latency(args.cache, args.datasets[-1], args.latency)
     items = [it for ds in args.datasets for it in collect(ds, args.cache, args.refresh)]
     sweep = Sweep(items)
     sets = by_set(items)
@@ -246,22 +259,25 @@ def main() -> None:
 
     dense_r, lex_r = sweep.ranks("dense", {}), sweep.ranks("lexical", {})
     halves = {ds: (scored(dense_r)[ds], scored(lex_r)[ds]) for ds in sets}
-    shipped_fam = next(f for f in FAMILIES if f.name == SHIPPED[0])
-    old_r = sweep.ranks(shipped_fam, SHIPPED[1])
-    print(f"candidates: {len(items)} question-scopes, collected {DEPTH} deep; corpus-wide unless 'document'")
-    print(f"{'set':<16} {'dense R@1/R@5/MRR':<22} {'lexical':<22} {'hybrid-old':<22} kept by old (lex-only, dense-only)")
-    for ds, idx in sets.items():
-        print(f"{ds:<16} {fmt(halves[ds][0]):<22} {fmt(halves[ds][1]):<22} {fmt(scored(old_r)[ds]):<22} "
-              f"{kept(old_r, dense_r, lex_r, idx)}")
-    for ds, idx in doc.items():
-        print(f"{ds + ' doc':<16} {fmt(summary([dense_r[i] for i in idx])):<22} "
-              f"{fmt(summary([lex_r[i] for i in idx])):<22} {fmt(summary([old_r[i] for i in idx])):<22}")
+    old_fam = next(f for f in FAMILIES if f.name == OLD[0])
+    old_r = sweep.ranks(old_fam, OLD[1])
+    new_r = shipped(sweep)
     weak = Sweep(items, weak=True)
-    weak_lex = weak.ranks("lexical", {})
-    print("weakened bm25 (every other question word left out of bm25 only): lexical " + "  ".join(
-        f"{ds} {fmt(s)}" for ds, s in scored(weak_lex).items()))
-    print("  hybrid-old: " + "  ".join(f"{ds} {fmt(s)}" for ds, s in scored(weak.ranks(shipped_fam, SHIPPED[1])).items()))
-    final = {"dense": scored(dense_r), "lexical": scored(lex_r), "hybrid-old (shipped)": scored(old_r)}
+    print(f"candidates: {len(items)} question-scopes, collected {DEPTH} deep. R@1 / R@5 / MRR; 'kept': of the "
+          "top-5 finds only bm25 / only dense makes, those hybrid keeps in its top 5; 'weakened bm25': every other "
+          "question word left out of the bm25 query (fusion_data.weakened), dense unchanged")
+    print(f"{'':<24} " + " ".join(f"{ds:<22}" for ds in sets) + "  " + " ".join(f"{ds + ' document':<22}" for ds in doc))
+    rows = {"dense": (dense_r, weak.ranks("dense", {})), "lexical": (lex_r, weak.ranks("lexical", {})),
+            "hybrid-old": (old_r, weak.ranks(old_fam, OLD[1])), "hybrid-new": (new_r, shipped(weak))}
+    for name, (ranks, weak_ranks) in rows.items():
+        print(f"{name:<24} " + " ".join(f"{fmt(s):<22}" for s in scored(ranks).values()) + "  " + " ".join(
+            f"{fmt(summary([ranks[i] for i in idx])):<22}" for idx in doc.values()))
+        if name.startswith("hybrid"):
+            print(f"{'  kept (bm25, dense)':<24} " + " ".join(f"{kept(ranks, dense_r, lex_r, idx):<22}"
+                                                          for idx in sets.values()))
+        print(f"{'  weakened bm25':<24} " + " ".join(f"{fmt(s):<22}" for s in scored(weak_ranks).values()))
+    final = {"dense": scored(dense_r), "lexical": scored(lex_r), "hybrid-old (spread, raw cosine)": scored(old_r),
+             "hybrid-new (rag.retrieve.fuse)": scored(new_r)}
     for fam in families:
         held = lodo(fam, sweep, halves, scored, args.verbose)
         final[f"{fam.name}, LODO"] = {ds: held[ds][2][ds] for ds in sets}
@@ -304,6 +320,57 @@ def lodo(fam: Family, sweep: Sweep, halves, scored, verbose: bool = False) -> di
         print(f"    fold {out}: the all-three choice scores {objective(every[2], halves, train)} on the fold's "
               f"training sets, the fold's own choice {objective(held[out][2], halves, train)}")
     return held
+
+def latency(cache: Path, ds: str, rounds: int) -> None:
+    """Warm `Retriever.search` (hybrid, k=5) with rag.retrieve.fuse and with the old rule, in one process: each
+    question searched once to encode it, then under both rules in alternating order; p50/p95 and their ratio."""
+    import shutil
+    import statistics
+    import tempfile
+    import time
+
+    import rag.retrieve as retrieve
+    from fusion_data import EVAL
+    from index.store import Index
+    from rag.evaluate import load_questions
+
+    new = retrieve.fuse
+    kw = {k: v for k, v in OLD[1].items() if k != "depth"}
+
+    def old(dense, lexical, mode="hybrid", facts=None):
+        return spread_rule(dense, lexical, facts or {}, **kw) if mode == "hybrid" else new(dense, lexical, mode, facts)
+
+    questions = [q.question for q in load_questions(EVAL / ds / "qa.jsonl", EVAL / ds)]
+    times: dict[str, list[float]] = {"old": [], "new": []}
+    with tempfile.TemporaryDirectory(prefix="fusion-") as tmp:
+        shutil.copytree(cache / ds, Path(tmp) / ds, ignore=shutil.ignore_patterns("*-wal", "*-shm", "write.lock"))
+        retriever = retrieve.Retriever(Index.open(Path(tmp) / ds))
+        try:
+            for n in range(rounds * len(questions)):
+                q = questions[n % len(questions)]
+                retriever.search(q)  # encodes the question (kept for the next searches)
+                for name in (("old", "new") if n % 2 else ("new", "old")):
+                    retrieve.fuse = old if name == "old" else new
+                    t0 = time.perf_counter()
+                    retriever.search(q)
+                    times[name].append(1000 * (time.perf_counter() - t0))
+        finally:
+            retrieve.fuse = new
+            retriever.index.close()
+    cands = Sweep(collect(ds, cache)).candidates(retrieve.CANDIDATES)
+    for n in range(2 * rounds):  # the fusion alone, on the same candidates, alternating
+        for name, rule in (("old fuse", old), ("new fuse", new))[::1 if n % 2 else -1]:
+            t0 = time.perf_counter()
+            for d, lx, f, _ in cands:
+                rule(d, lx, "hybrid", f)
+            times.setdefault(name, []).append(1000 * (time.perf_counter() - t0) / len(cands))
+    p = {name: (statistics.median(t), statistics.quantiles(t, n=20)[-1] if len(t) > 1 else t[0])
+         for name, t in times.items()}
+    print(f"fusion alone: old {p['old fuse'][0]:.3f} ms a question, new {p['new fuse'][0]:.3f} ms")
+    print(f"warm hybrid search on {ds} ({len(times['new'])} searches a rule): old rule p50 {p['old'][0]:.1f} ms "
+          f"p95 {p['old'][1]:.1f}; new p50 {p['new'][0]:.1f} ms p95 {p['new'][1]:.1f}; new/old p50 "
+          f"{p['new'][0] / p['old'][0]:.3f}, p95 {p['new'][1] / p['old'][1]:.3f}")
+
 
 if __name__ == "__main__":
     main()

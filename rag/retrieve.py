@@ -1,19 +1,20 @@
 """Ranking pages for a question: dense (FAISS over passages) and lexical (FTS5 bm25 over pages).
 
-Hybrid score of a page = w * bm25 / best bm25 + (1 - w) * cosine of its best passage, plus
+Hybrid score of a page = w * bm25 / best bm25 + (1 - w) * cosine / best cosine (its best passage's), plus
 STRUCTURE_BOOST x the share of the page-structure facts a question names ("Figure 10", "page 14"
 = the 14th page or the one printed '14', "the cover", a slide's title: index/structure.py) that
-the page holds. The lexical weight w is set per question
-from how decisively each ranking separates its best page from its 10th (`spread`):
+the page holds. Both halves count from 0 to 1 at their best page, and the lexical weight w is set
+per question from how decisively each ranking separates its best page from its 10th (`spread`):
 
-    w = spread(bm25)^2 / (spread(bm25)^2 + DENSE_SPREAD_WEIGHT * spread(cosine)^2)
+    w = spread(bm25)^p / (spread(bm25)^p + spread(cosine)^p),  p = SPREAD_POWER
 
 An exact amount on a receipt gives a steep bm25 ranking (spread ~0.74) over flat cosines
-(~0.12): w ~ 0.99. On all three dev sets the questions that the dense ranking answers better
-have a flatter bm25 (median spread 0.48-0.52 against 0.47-0.74) and a steeper dense ranking:
-there w moves toward the dense side. The constants were chosen leave-one-dataset-out (README,
+(~0.12): w ~ 0.99. A question whose words are generic gives a flat bm25 ranking, and a steeper
+dense one then leads. The rule treats the halves alike (no weight that favours one): where dense is
+the stronger half (financial filings; none of the dev sets is), only its own flatness holds it back. Its one
+constant and the candidate depth were chosen leave-one-dataset-out (bench/fusion_sweep.py, README
 "Retrieval quality"). Score fusion beats reciprocal rank fusion here: on scanned receipts and
-forms the dense ranking is weak (Recall@5 0.22 / 0.60) and RRF lets it pull good lexical hits down.
+forms the dense ranking is weak (Recall@5 0.25 / 0.64) and RRF lets it pull good lexical hits down.
 """
 from __future__ import annotations
 
@@ -30,8 +31,7 @@ from .query import (clipped, content, fts_match, longest_titles, lower_words, re
                     title_candidates)
 
 MODES = ("hybrid", "dense", "lexical")
-DENSE_SPREAD_WEIGHT = 0.25  # chosen leave-one-dataset-out (README)
-SPREAD_POWER = 2.0  # likewise
+SPREAD_POWER = 2.5  # chosen leave-one-dataset-out (bench/fusion_sweep.py, README)
 # added to a page holding every structure fact a question names: the whole range of the content
 # score, so such pages come first and the content orders them
 STRUCTURE_BOOST = 1.0
@@ -243,10 +243,11 @@ def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str = "hybrid
     if mode == "lexical":
         return lexical
     s_lex, s_dense = spread(lexical) ** SPREAD_POWER, spread(dense) ** SPREAD_POWER
-    w = s_lex / (s_lex + DENSE_SPREAD_WEIGHT * s_dense) if s_lex + s_dense > 0 else 0.5
-    top = max(lexical.values(), default=1.0) or 1.0
+    w = s_lex / (s_lex + s_dense) if s_lex + s_dense > 0 else 0.5
+    top_lex = max(lexical.values(), default=1.0) or 1.0
+    top_dense = max(max(dense.values(), default=1.0), 0.0) or 1.0
     facts = facts or {}
-    return {p: w * lexical.get(p, 0.0) / top + (1 - w) * max(dense.get(p, 0.0), 0.0)
+    return {p: w * lexical.get(p, 0.0) / top_lex + (1 - w) * max(dense.get(p, 0.0), 0.0) / top_dense
             + STRUCTURE_BOOST * facts.get(p, 0.0)
             for p in dense.keys() | lexical.keys() | facts.keys()}
 
