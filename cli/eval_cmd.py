@@ -58,7 +58,7 @@ def eval_command(qa, root, k, modes, scope, as_json, report, index_dir):
     or {"question", "path", "page"}; paths relative to --root. A corpus.jsonl in --root ({"page", "doc_id"} per line) names
     the files of each document, so questions with a doc_id are also searched within it.
     """
-    from rag.evaluate import SCOPES, evaluate, gold_not_indexed, load_questions
+    from rag.evaluate import SCOPES, evaluate, gold_not_indexed, load_questions, missing_note
     from rag.retrieve import Retriever
 
     report_failed = False
@@ -68,9 +68,7 @@ def eval_command(qa, root, k, modes, scope, as_json, report, index_dir):
     retriever = Retriever(open_index(index_dir))
     missing = gold_not_indexed(retriever.index, questions)
     if missing:
-        qid, gold = missing[0]
-        click.echo(f"Warning: {len(missing)} gold page(s) are not in the index (e.g. question {qid}: {shown(gold)}); "
-                   "they count as misses. Index them, or check the page numbers and --root.", err=True)
+        click.echo(f"Warning: {missing_note(missing)}", err=True)
     # the bar only on a terminal: elsewhere (a log, CI) click prints its label alone, "Searching", on a line
     with click.progressbar(length=len(questions), label="Searching", file=sys.stderr,
                            hidden=not sys.stderr.isatty()) as bar:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .errors import BadArgument, NotIndexed
 from .lock import WriteLock, writer_of
+from .given_paths import not_indexed_hint, path_key, under_key
 from .sources import is_under, path_forms, shown
 from .location import quick_check
 from .store import Index
@@ -36,23 +37,27 @@ def remove_paths(folder: Path, paths: list[Path | str]) -> list[Removed]:
         try:
             docs, skips = idx.documents(), idx.skipped()
 
-            def matches(target: str) -> bool:
-                return any(is_under(d["path"], target) for d in docs) or any(is_under(s[0], target) for s in skips)
+            def matches(target: str, under=is_under) -> bool:
+                return any(under(d["path"], target) for d in docs) or any(under(s[0], target) for s in skips)
 
-            # a path as written, else with its links resolved: removing a link never removes its target
-            targets = [next((t for t in path_forms(p) if matches(t)), path_forms(p)[-1]) for p in paths]
-            unmatched = [t for t in targets if not matches(t)]
+            # a path as written, else with its links resolved: removing a link never removes its target; a
+            # path in another Unicode normalisation than stored (typed on macOS) matches by key, if not as it is
+            targets = [next((t for t in path_forms(p) if matches(t)), None) or
+                       next((t for t in path_forms(p) if matches(t, under_key)), path_forms(p)[-1]) for p in paths]
+            unmatched = [t for t in targets if not matches(t, under_key)]
             if unmatched:
-                raise NotIndexed("nothing indexed under " + ", ".join(map(shown, unmatched)) + "; nothing was "
-                                 "removed (see `pagerag index status`)")
+                stored = [d["path"] for d in docs]
+                raise NotIndexed("nothing indexed under " + "; nor under ".join(
+                    f"{shown(t)}: {not_indexed_hint(t, stored)}" for t in unmatched) + "; nothing was removed")
             result = []
             for t in targets:
-                removed = Removed(t, [], is_folder=not any(d["path"] == t for d in docs))
+                under = is_under if matches(t) else under_key
+                removed = Removed(t, [], is_folder=not any(path_key(d["path"]) == path_key(t) for d in docs))
                 for doc in docs:
-                    if is_under(doc["path"], t) and idx.document(doc["path"]) is not None:
+                    if under(doc["path"], t) and idx.document(doc["path"]) is not None:
                         removed.documents.append((doc["path"], idx.remove_document(doc["id"])))
                 for path, _, _ in skips:
-                    if is_under(path, t):
+                    if under(path, t):
                         idx.clear_skip(path)
                 result.append(removed)
             idx.save_vectors()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from .errors import BadArgument, NotIndexed
+from .given_paths import not_indexed_hint, path_key, under_key
 from .sources import db_path, path_forms, shown
 from .wordpack import unpack_words
 from .words import Word
@@ -27,8 +28,20 @@ class PageLookup:
         cur.row_factory = sqlite3.Row
         row = cur.fetchone()
         if row is None:
+            doc = self.find_document(path)  # the path given in another Unicode normalisation
+            if doc is not None and doc["path"] != db_path(path):
+                return self.page(doc["path"], page_no)
             raise NotIndexed(f"page {page_no} of {shown(db_path(path))} is not in the index")
         return row
+
+    def find_document(self, path: str) -> sqlite3.Row | None:
+        """The document stored at a path given by a person: as given, else the one whose path has its key
+        (`given_paths.path_key`: 'Bjo\u0308rn.pdf' written on macOS finds 'Bj\u00f6rn.pdf'); None if neither."""
+        row = self.document(path)
+        if row is not None:
+            return row
+        key = path_key(db_path(path))
+        return next((d for d in self.documents() if path_key(d["path"]) == key), None)
 
     def page_words(self, page_id: int) -> list[Word]:
         """A page's words with their boxes (page fractions), in reading order."""
@@ -75,9 +88,12 @@ class PageLookup:
                     (path, prefix, prefix[:-1] + "0"))]  # '0' sorts right after '/'
                 if found:
                     break
+            if not found:  # written in another Unicode normalisation than stored (a name typed on macOS)
+                found = [d["id"] for d in self.documents() for path in path_forms(raw) if under_key(d["path"], path)]
             if not found:
-                raise NotIndexed(f"nothing is indexed at or under {shown(path)}: check the path, or index it "
-                                 f"with `pagerag index build {shown(path)} --index {shown(db_path(self.folder))}`")
+                raise NotIndexed(f"nothing is indexed at or under {shown(path)}: " + not_indexed_hint(
+                    path, [d["path"] for d in self.documents()],
+                    f"pagerag index build {shown(path)} --index {shown(db_path(self.folder))}"))
             ids.update(found)
         return sorted(ids)
 

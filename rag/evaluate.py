@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from index.errors import NotIndexed, PageragError
+from index.given_paths import on_disk, path_key
+from index.sources import shown
 
 from .retrieve import MODES, Retriever
 
@@ -164,7 +166,7 @@ def load_questions(qa_path: Path, root: Path | None = None, require_files: bool 
         document = None
         if item.get("doc_id") is not None:
             doc = str(item["doc_id"])
-            document = docs.get(doc) or ([str((root / doc).resolve())] if (root / doc).exists() else None)
+            document = docs.get(doc) or ([str((root / doc).resolve())] if on_disk(root / doc) else None)
         groups = ["multi-page" if len(gold) > 1 else "single-page"]
         if "doc_scoped_wording" in item:
             groups.append("doc-scoped wording" if item["doc_scoped_wording"] else "other wording")
@@ -172,7 +174,7 @@ def load_questions(qa_path: Path, root: Path | None = None, require_files: bool 
                                   document, groups))
     if not questions:
         raise EvalDataError(f"{qa_path} holds no questions")
-    if require_files and not any(Path(path).exists() for q in questions for path, _ in q.gold):
+    if require_files and not any(on_disk(path) for q in questions for path, _ in q.gold):
         raise EvalDataError(f"none of the gold files of {qa_path} is under {root}: pass --root, the folder "
                             f"its paths are relative to (e.g. {questions[0].gold[0][0]} does not exist)")
     return questions
@@ -186,12 +188,30 @@ def gold_not_indexed(index, questions: Sequence[Question]) -> list[tuple[str, st
     for q in questions:
         for path, page in q.gold:
             if path not in pages:
-                row = index.document(path)
+                row = index.find_document(path)
                 pages[path] = int(row["n_pages"]) if row is not None else None
             n = pages[path]
             if n is None or (page is not None and page > n):
                 out.append((q.id, path if page is None else f"{path}#page={page}"))
     return out
+
+
+def missing_note(missing: list[tuple[str, str]]) -> str:
+    """What to say of the gold pages `gold_not_indexed` found: how many, an example, and what to do, telling
+    gold files that do not exist (a wrong --root, a typo) from files that exist but are not indexed."""
+    def file_of(gold: str) -> str:
+        path, marked, page = gold.rpartition("#page=")
+        return path if marked and page.isdigit() else gold
+
+    gone = [(qid, gold) for qid, gold in missing if on_disk(file_of(gold)) is None]
+    qid, gold = missing[0]
+    note = f"{len(missing)} gold page(s) are not in the index (e.g. question {qid}: {shown(gold)}); they count as misses."
+    if gone:
+        note += (f" {len(gone)} name a file that does not exist (e.g. question {gone[0][0]}: {shown(gone[0][1])}):"
+                 " check the paths and --root.")
+    if len(gone) < len(missing):
+        note += f" {len(missing) - len(gone)} name an existing file: index it, or check the page numbers."
+    return note
 
 
 def _path_page(item: dict, where: str) -> str:
@@ -205,7 +225,9 @@ def _path_page(item: dict, where: str) -> str:
 
 
 def _is_gold(path: str, page: int, gold: list[tuple[str, int | None]]) -> bool:
-    return any(path == g and (p is None or p == page) for g, p in gold)
+    """Whether a hit is a gold page; paths compared by key (a gold file written on macOS is NFD, the index
+    holds what Linux read: `index.given_paths.path_key`)."""
+    return any(path_key(path) == path_key(g) and (p is None or p == page) for g, p in gold)
 
 
 def ndcg(relevant: list[bool], n_gold: int, k: int = 5) -> float:
@@ -260,7 +282,7 @@ def summarise(questions: Sequence[Question], outcomes: Sequence[Outcome]) -> lis
 
 
 def _indexed_pages(index, path: str) -> int:
-    row = index.document(path)
+    row = index.find_document(path)
     return int(row["n_pages"]) if row is not None else 1
 
 

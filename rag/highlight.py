@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.errors import NotIndexed
+from index.given_paths import not_indexed_hint, path_key
 
 from .fields import focus
 from .locate import LABEL_WEIGHT, locate
@@ -69,18 +70,20 @@ def find_page(index, file: str, page: int = 1):
     """The indexed page of a file given as a path (absolute or relative), or as a bare file name (no folder
     part) that only one indexed file has; raises NotIndexed with what to do (the candidates, when several)."""
     path = str(Path(file).expanduser().resolve())
-    if index.document(path) is None:
+    doc = index.find_document(path)
+    if doc is None:
         bare = "/" not in file and Path(file).name == file
-        matches = [d["path"] for d in index.documents() if Path(d["path"]).name == file] if bare else []
+        matches = [d["path"] for d in index.documents() if path_key(Path(d["path"]).name) == path_key(file)] \
+            if bare else []
         if len(matches) != 1:
             if len(matches) > 1:
                 hint = "several indexed files have that name: give its path, one of " + ", ".join(
                     repr(m) for m in sorted(matches)[:10]) + (f" (and {len(matches) - 10} more)" if len(matches) > 10 else "")
             else:
-                hint = "index it with `pagerag index build FILE`, or check the path"
+                hint = not_indexed_hint(path, [d["path"] for d in index.documents()], f"pagerag index build {file}")
             raise NotIndexed(f"{file!r} is not in the index at {index.folder}: {hint}")
-        path = matches[0]
-    return index.page(path, page)
+        return index.page(matches[0], page)
+    return index.page(doc["path"], page)
 
 
 REREAD_BELOW = 0.8  # an answer read as a span less similar than this is looked for in a second reading

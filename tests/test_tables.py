@@ -76,6 +76,7 @@ def show_json(index, file, text) -> list[dict]:
     return json.loads(result.output)["regions"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["order.png", "order.pdf"])
 @pytest.mark.parametrize("question, value, row", [
     ("What is the price of the walnut barrel?", "215.50", "Walnut barrel"),
@@ -91,6 +92,7 @@ def test_a_table_question_boxes_the_cell_of_the_row_it_names(pages, name, questi
     assert first["label"] in ("Price", "Qty")
 
 
+@pytest.mark.slow
 def test_a_table_question_naming_no_row_keeps_the_value_under_the_header(pages):
     index, docs = pages
     first = show_json(index, docs / "order.png", "What is the price?")[0]
@@ -98,6 +100,7 @@ def test_a_table_question_naming_no_row_keeps_the_value_under_the_header(pages):
     assert [r["how"] for r in show_json(index, docs / "order.png", "walnut barrel")] == ["terms", "terms"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, question, value", [
     ("invoice.png", "What is the invoice no?", "4471"),
     ("invoice.png", "What is the date?", "12/03/2024"),
@@ -111,6 +114,7 @@ def test_forms_and_receipts_keep_the_value_beside_the_label(pages, name, questio
     assert (first["text"], first["how"]) == (value, "field")
 
 
+@pytest.mark.slow
 def test_the_web_page_view_and_an_answers_citations_box_the_same_cell(pages):
     from starlette.testclient import TestClient
 
