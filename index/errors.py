@@ -41,6 +41,10 @@ class IndexLocationError(PageragError):
     """The index location is not a folder (a file, a device) or cannot be created."""
 
 
+class IndexGone(PageragError):
+    """The index a long-running process (`serve`) opened was deleted or moved away meanwhile."""
+
+
 class IndexReadOnly(PageragError):
     """A write was asked of an index in a folder this process cannot write."""
 

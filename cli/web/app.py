@@ -3,11 +3,13 @@
     app = create_app(WebState(Index.open(folder), model_settings, ask_settings))
 
 One Index (SQLite opened for use from several threads; the web app only reads it) and one
-Retriever serve every request; conversations get a fresh ConversationStore per request
+Retriever serve every request (an index folder deleted and built again, or restored from a backup, while
+the app runs is opened again; one deleted or moved away is said, 503, not served from the old file); conversations get a fresh ConversationStore per request
 (its connection belongs to the thread that made it). One answer is generated at a time.
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -37,6 +39,33 @@ class WebState:
     within: list | None = None  # `serve --in`: the files or folders searched and shown; None: the whole index
     _retriever: object | None = None
     _backend: object | None = None
+    _served: tuple | None = None  # (st_dev, st_ino) of the index.db being served
+    _reopening: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        self._served = db_identity(self.index.folder)
+
+    def check_index(self) -> None:
+        """The index folder still holds the database being served: one replaced meanwhile (the folder
+        deleted and built again, a backup restored) is opened in its place, with a fresh retriever and
+        no cached images; one gone (deleted, moved) raises IndexGone. An open SQLite file outlives its
+        name, so without this the app would go on serving pages of a deleted index."""
+        if db_identity(self.index.folder) == self._served:
+            return
+        from index.errors import IndexGone
+        from index.store import Index
+
+        with self._reopening:
+            now = db_identity(self.index.folder)
+            if now == self._served:
+                return
+            if now is None:
+                raise IndexGone(f"the index at {self.index.folder} was deleted or moved after `pagerag serve` "
+                                "opened it; build it again there (this app then serves the new one), or restart "
+                                "`pagerag serve --index` with its new place")
+            fresh = Index.open(self.index.folder)  # the old one is left to requests still using it
+            self.index, self._served, self._retriever = fresh, now, None
+            self.images.clear()
 
     @property
     def retriever(self):
@@ -70,6 +99,17 @@ class WebState:
         else:
             self.images.move_to_end(key)
         return data
+
+
+def db_identity(folder) -> tuple | None:
+    """(device, inode) of `folder`/index.db, None when there is none: a rebuilt index is another file."""
+    from index.schema import DB_NAME
+
+    try:
+        st = os.stat(Path(folder) / DB_NAME)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 API_PATHS = ("/chat/ask",)  # endpoints that speak JSON only, their errors too
@@ -145,4 +185,6 @@ def starlette_app(state: WebState) -> Starlette:
 
 
 def state_of(request: Request) -> WebState:
-    return request.app.state.web
+    state = request.app.state.web
+    state.check_index()
+    return state

@@ -1,0 +1,87 @@
+"""What a user's machine does around pagerag while it runs: the index folder deleted or rebuilt under a
+running `serve`, files turned into folders between builds, a build stopped while it is still walking.
+
+Real parts throughout: real indexes of text PDFs, the CLI and the web app in subprocesses, real HTTP.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from fault_kit import cli, text_pdf
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERAG_", "OPENAI_"))}
+    env.update(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
+    return env
+
+
+@contextmanager
+def serving(index: Path):
+    """`pagerag serve --index INDEX` in a subprocess; yields get(path) -> (status, parsed JSON)."""
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--index", str(index)], env=_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()  # "Serving FOLDER at http://127.0.0.1:PORT/  (Ctrl-C to stop)"
+        assert " at http://" in line, line + proc.stderr.read()
+        base = line.split(" at ")[-1].split()[0].rstrip("/")
+
+        def get(path: str):
+            try:
+                with urllib.request.urlopen(base + path, timeout=60) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        yield get
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+def _build(index: Path, *paths: Path):
+    done = cli("index", "build", *paths, "--index", index, "--ocr", "none")
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.mark.slow
+def test_serve_says_a_deleted_index_is_gone_and_serves_one_built_again_there(tmp_path):
+    """An open SQLite file outlives its name: `serve` went on answering from an index folder that had been
+    deleted (and /status gave a bare 500), and after the index was built again there it still served the
+    deleted one's pages."""
+    old = text_pdf(tmp_path / "old" / "budget.pdf", ["The annual budget of $27,500 was approved."])
+    new = text_pdf(tmp_path / "new" / "orchard.pdf", ["The orchard irrigation pump was replaced in May."])
+    index = tmp_path / "index"
+    _build(index, old.parent)
+    with serving(index) as get:
+        status, data = get("/search.json?q=annual+budget&k=1")
+        assert status == 200 and data["hits"][0]["path"].endswith("budget.pdf")
+        shutil.rmtree(index)
+        for path in ("/search.json?q=annual+budget&k=1", "/status.json", "/page/1.json"):
+            status, data = get(path)
+            assert status == 503 and "deleted or moved" in data["error"], (path, status, data)
+        _build(index, new.parent)
+        status, data = get("/search.json?q=orchard+pump&k=5")
+        assert status == 200 and [h["path"] for h in data["hits"]] == [str(new)], data
+        status, data = get("/status.json")
+        assert status == 200 and data["status"]["documents"] == 1, data
