@@ -18,22 +18,35 @@ RETRIEVAL_OPTIONS = [
     click.option("--images", type=click.IntRange(0, 8), default=1, show_default=True,
                  help="How many of the best pages are also shown as images."),
     click.option("--min-score", type=Number(-1, 1), default=None,
-                 help="Abstain without calling the model when the best passage's cosine is below this [0.30]."),
+                 help="Abstain without calling the model when the best passage's cosine is below this [0.43] "
+                      "and no page holds --min-lexical of the question's words (-1: never abstain)."),
+    click.option("--min-lexical", type=Number(0, 2), default=None,
+                 help="Share of the question's word weight (rarer words weigh more) one retrieved page must "
+                      "hold to be answered whatever the cosine [0.50] (above 1: the cosine alone decides)."),
     within_option,
 ]
 
 
+def ask_settings(kw, within=None):
+    """AskSettings from the RETRIEVAL_OPTIONS and GENERATION_OPTIONS in `kw` (taken out of it)."""
+    from rag.assistant import AskSettings
+    from rag.support import MIN_LEXICAL, MIN_SCORE
+
+    min_score, min_lexical = kw.pop("min_score"), kw.pop("min_lexical")
+    return AskSettings(k=kw.pop("k"), images=kw.pop("images"),
+                       min_score=MIN_SCORE if min_score is None else min_score,
+                       min_lexical=MIN_LEXICAL if min_lexical is None else min_lexical,
+                       generation=mo.generation_options(kw), within=within)
+
+
 def _assistant(index_dir, kw, few_queries=False):
-    from rag.assistant import MIN_SCORE, Assistant, AskSettings
+    from rag.assistant import Assistant
     from rag.conversations import ConversationStore
     from rag.retrieve import Retriever
     from rag.settings import create_backend
 
     idx = open_index(index_dir)
-    settings = AskSettings(k=kw.pop("k"), images=kw.pop("images"),
-                           min_score=MIN_SCORE if kw.get("min_score") is None else kw["min_score"],
-                           generation=mo.generation_options(kw), within=list(kw.pop("within")) or None)
-    kw.pop("min_score")
+    settings = ask_settings(kw, list(kw.pop("within")) or None)
     backend = create_backend(mo.model_settings(kw))
     return Assistant(idx, backend, ConversationStore(idx.folder), settings, Retriever(idx, few_queries=few_queries))
 

@@ -7,7 +7,7 @@ import socket
 import click
 
 from . import model_options as mo
-from .ask_cmds import RETRIEVAL_OPTIONS
+from .ask_cmds import RETRIEVAL_OPTIONS, ask_settings
 from .common import friendly_errors, index_option, open_index
 
 
@@ -68,18 +68,13 @@ def serve(host, port, index_dir, **kw):
 
     import uvicorn
 
-    from rag.assistant import MIN_SCORE, AskSettings
-
     from .web.app import WebState, create_app
 
     idx = open_index(index_dir)
     within = list(kw.pop("within")) or None
     if within:
         idx.documents_under(within)  # nothing indexed there: said now, not a web app that finds nothing
-    settings = AskSettings(k=kw.pop("k"), images=kw.pop("images"),
-                           min_score=MIN_SCORE if kw.get("min_score") is None else kw["min_score"],
-                           generation=mo.generation_options(kw), within=within)
-    kw.pop("min_score")
+    settings = ask_settings(kw, within)
     state = WebState(idx, mo.model_settings(kw), settings, within=within)
     state.backend  # noqa: B018 - made now (loads nothing): a bad --backend/--base-url/-m is said before serving
     if not addresses(host):

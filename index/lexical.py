@@ -45,6 +45,15 @@ class LexicalSearch:
         return [(pid, -score) for pid, score in rows]
 
 
+    def page_counts(self, matches: list[str]) -> dict[str, int]:
+        """FTS5 MATCH expression -> the pages holding it: counted, or on large indexes (`large`) estimated
+        from windows of pages (`_shares`), as counting a common word there reads ~10^5 postings."""
+        lo, pages = self.page_id_span()
+        if pages > COMMON_MIN_PAGES:
+            return {m: round(share * pages) for m, share in self._shares(matches, lo, pages).items()}
+        return {m: self.db.execute("SELECT count(*) FROM pages_fts WHERE pages_fts MATCH ?", (m,)).fetchone()[0]
+                for m in matches}
+
     def _shares(self, parts: list[str], lo: int, pages: int) -> dict[str, float]:
         """phrase -> its share of the pages, estimated from COMMON_WINDOWS windows of COMMON_WINDOW pages;
         remembered (SHARES_KEPT phrases) until the index's page ids change: queries share their common words."""

@@ -25,8 +25,8 @@ from .citations import check
 from .conversations import ConversationStore, Turn
 from .evidence import Evidence, Source, gather
 from .retrieve import Hit, Retriever
+from .support import MIN_LEXICAL, MIN_SCORE, Support, measure
 
-MIN_SCORE = 0.30  # best passage cosine below which we abstain; see README "Abstention"
 HISTORY_TURNS = 6  # earlier turns resent to the model
 
 
@@ -34,7 +34,8 @@ HISTORY_TURNS = 6  # earlier turns resent to the model
 class AskSettings:
     k: int = 5
     images: int = 1
-    min_score: float = MIN_SCORE
+    min_score: float = MIN_SCORE  # abstain when the best passage's cosine is below this ...
+    min_lexical: float = MIN_LEXICAL  # ... and no retrieved page holds this share of the question's word weight
     mode: str = "hybrid"
     within: list[str] | None = None  # files or folders to search within; None: the whole index
     generation: GenerationOptions = field(default_factory=GenerationOptions)
@@ -49,6 +50,7 @@ class Answer:
     cited: list[int] = field(default_factory=list)
     removed_citations: list[int] = field(default_factory=list)
     abstained: bool = False
+    support: Support | None = None  # what each signal found for the question (rag/support.py)
     model_error: str | None = None  # the model could not be used; sources hold the evidence found
     truncated: bool = False  # the model stopped at max_new_tokens: the answer is cut off
     conversation_id: str | None = None
@@ -112,7 +114,8 @@ class Assistant:
                                              within=self.settings.within)
         answer = Answer(question, query, "", [], backend=getattr(self.backend, "name", None),
                         model=getattr(self.backend, "model", None))
-        abstain = self.abstention(query, hits)
+        answer.support = measure(self.retriever, query, hits, self.settings.within) if hits else None
+        abstain = self.abstention(query, hits, answer.support)
         if abstain:
             answer.text, answer.abstained = abstain, True
             answer.sources = [Source(n, h.path, h.page, h.title, h.snippet, False, h.score) for n, h in enumerate(hits, 1)]
@@ -160,18 +163,27 @@ class Assistant:
         except ModelUnavailable as e:
             return None, str(e)
 
-    def abstention(self, query: str, hits: list[Hit]) -> str | None:
-        """The message to give instead of an answer when nothing relevant was found, else None."""
-        if not hits:
-            return prompts.ABSTAIN_EMPTY.format(index=self.index.folder) if not self.index.counts()["pages"] else \
-                prompts.ABSTAIN.format(n_pages=self.pages_searched(), query=query, best=0.0,
-                                       threshold=self.settings.min_score)
-        dense = [h.dense for h in hits if h.dense is not None]
-        best = max(dense) if dense else max(self.retriever.dense(query, 100).values(), default=0.0)
-        if best >= self.settings.min_score:
+    def abstention(self, query: str, hits: list[Hit], support: Support | None = None) -> str | None:
+        """The message to give instead of an answer when neither signal found the question's subject among
+        `hits` (`support`, measured when not given: rag/support.py), else None."""
+        if not hits and not self.index.counts()["pages"]:
+            return prompts.ABSTAIN_EMPTY.format(index=self.index.folder)
+        support = support or measure(self.retriever, query, hits, self.settings.within)
+        s = self.settings
+        if hits and support.supported(s.min_score, s.min_lexical):
             return None
-        return prompts.ABSTAIN.format(n_pages=self.pages_searched(), query=query, best=best,
-                                      threshold=self.settings.min_score)
+        return prompts.ABSTAIN.format(n_pages=self.pages_searched(), query=query, best=support.dense,
+                                      threshold=s.min_score, words=self.words_found(support))
+
+    def words_found(self, support: Support) -> str:
+        """The abstention's account of the lexical side: which of the question's words the pages hold."""
+        if not support.words:
+            return prompts.ABSTAIN_NO_WORDS
+        if not support.found:
+            return prompts.ABSTAIN_WORDS_NONE.format(words=", ".join(support.words[:4]))
+        missing = [w for w in support.words if w not in support.found]
+        return prompts.ABSTAIN_WORDS_SOME.format(found=", ".join(support.found[:4]), missing=", ".join(missing[:4]),
+                                                 share=support.lexical, threshold=self.settings.min_lexical)
 
     def pages_searched(self) -> int:
         """The pages a search covers: those of the documents under `within` (--in), else the whole index."""

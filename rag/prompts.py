@@ -23,10 +23,16 @@ QUESTION = "Question: {question}"
 FOLLOW_UP_QUERY = "{previous} {question}"
 
 # Said without calling the model when retrieval finds nothing relevant.
+# Said when neither signal of the search finds the question's subject (rag/support.py): the passages'
+# meaning (cosine) and the question's words on the pages (each weighed by its rarity).
 ABSTAIN = (
-    "The indexed pages do not seem to contain this: I searched {n_pages} page(s) for {query!r} and the "
-    "best match scored {best:.2f}, below the relevance threshold {threshold:.2f} (--min-score)."
+    "The indexed pages do not seem to contain this: I searched {n_pages} page(s) for {query!r}. By meaning, "
+    "the best match scored {best:.2f}, below the relevance threshold {threshold:.2f} (--min-score); by words, {words}."
 )
+ABSTAIN_NO_WORDS = "the question has no word to look for"
+ABSTAIN_WORDS_NONE = "no page found holds its distinctive words ({words})"
+ABSTAIN_WORDS_SOME = ("the best page holds {found} but not {missing}: {share:.0%} of the question's word weight, "
+                      "below {threshold:.0%} (--min-lexical)")
 ABSTAIN_EMPTY = "The index at {index} has no pages yet: build it with `pagerag index build PATH`."
 
 CAPTION = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import asdict
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -67,7 +68,8 @@ def answer_payload(state, answer) -> dict:
                         "evidence": ev.to_json() if ev else None})
     return {"type": "done", "answer": answer.text, "question": answer.question,
             "model_error": NO_MODEL.format(error=answer.model_error) if answer.model_error else None,
-            "abstained": answer.abstained, "truncated": answer.truncated, "cited": answer.cited,
+            "abstained": answer.abstained, "support": asdict(answer.support) if answer.support else None,
+            "truncated": answer.truncated, "cited": answer.cited,
             "removed_citations": answer.removed_citations,
             "conversation_id": answer.conversation_id, "turn": answer.turn, "backend": answer.backend,
             "model": answer.model, "sources": sources, "links": {s["n"]: s["url"] for s in sources if s["url"]}}
