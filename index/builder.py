@@ -157,9 +157,13 @@ class _Builder:
                 self.skip(key, str(e) if isinstance(e, BadInput) else f"cannot read: {e.strerror}", is_error=True)
             self.start_workers(len(tasks), planning=True)
         roots = [db_path(p.resolve()) for p in paths]
-        for path, reason, _ in self.idx.skipped():  # a folder readable again: forget its old skip
-            if reason.startswith("cannot read this folder") and path not in unreadable and any(
-                    is_under(path, r) for r in roots):
+        for path, reason, _ in self.idx.skipped():
+            if not any(is_under(path, r) for r in roots):
+                continue
+            if reason.startswith("cannot read this folder"):  # a folder readable again: forget its old skip
+                if path not in unreadable:
+                    self.idx.clear_skip(path)
+            elif _is_folder(fs_path(path)):  # a file now a folder, walked as one: its file's skip is stale
                 self.idx.clear_skip(path)
         return tasks
 
@@ -513,6 +517,13 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
     if report.interrupted:
         raise BuildInterrupted(report)
     return report
+
+
+def _is_folder(path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _disk_full(folder: Path) -> str:

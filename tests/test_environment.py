@@ -58,7 +58,7 @@ def serving(index: Path):
         proc.stderr.close()
 
 
-def _build(index: Path, *paths: Path):
+def _build(index: Path, *paths):
     done = cli("index", "build", *paths, "--index", index, "--ocr", "none")
     assert done.returncode == 0, done.stderr
     return done
@@ -85,3 +85,43 @@ def test_serve_says_a_deleted_index_is_gone_and_serves_one_built_again_there(tmp
         assert status == 200 and [h["path"] for h in data["hits"]] == [str(new)], data
         status, data = get("/status.json")
         assert status == 200 and data["status"]["documents"] == 1, data
+
+
+def test_a_skipped_file_that_became_a_folder_is_no_longer_listed_as_skipped(tmp_path):
+    """A file skipped for an error, then replaced by a folder of the same name (an unpacked archive): the
+    next build reads the folder's files, and `index status` listed the old file's error for ever after,
+    telling to run the build again, with or without --prune."""
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    text_pdf(docs / "budget.pdf", ["The annual budget of $27,500 was approved."])
+    (docs / "scans.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    done = cli("index", "build", docs, "--index", index, "--ocr", "none")
+    assert done.returncode == 3 and "scans.pdf" in done.stderr, done.stderr
+    (docs / "scans.pdf").unlink()
+    text_pdf(docs / "scans.pdf" / "orchard.pdf", ["The orchard irrigation pump was replaced in May."])
+    for extra in ([], ["--prune"]):
+        done = _build(index, docs, *extra)
+        status = cli("index", "status", "--index", index)
+        assert status.returncode == 0 and "Skipped" not in status.stdout + status.stderr, status.stdout
+    found = cli("search", "orchard pump", "-k", "1", "--json", "--index", index)
+    assert json.loads(found.stdout)[0]["path"] == str(docs / "scans.pdf" / "orchard.pdf")
+
+
+@pytest.mark.slow
+def test_onnxruntime_telemetry_is_off(tmp_path, pdf_index):
+    """onnxruntime 1.32 turns its telemetry on by default: importing it (every search encodes its query with
+    it) wrote a device id and a database of usage events queued for upload to Microsoft under the cache
+    folder. pagerag says nothing leaves the machine: neither is made."""
+    index, _ = pdf_index
+    cache, home = tmp_path / "cache", tmp_path / "home"
+    cache.mkdir()
+    home.mkdir()
+    shared = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pagerag"
+    shared.mkdir(parents=True, exist_ok=True)
+    (cache / "pagerag").symlink_to(shared)  # the session's ONNX export, not made again
+    env = {**_env(), "XDG_CACHE_HOME": str(cache), "HOME": str(home)}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    done = subprocess.run([sys.executable, "-m", "cli", "search", "annual budget", "--mode", "dense", "-k", "1",
+                           "--index", str(index)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "budget.pdf" in done.stdout, done.stderr
+    made = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if "Microsoft" in p.parts]
+    assert made == [], made
