@@ -57,7 +57,7 @@ def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, j
     """Index PATHS (files or folders, recursively); only new or changed files are read."""
     from index.builder import BuildInterrupted, BuildOptions, build
 
-    _check_build_paths(paths, prune)
+    paths = _check_build_paths(paths, prune, index_dir)
     if page_timeout != page_timeout:  # nan passes FloatRange's comparisons
         raise click.BadParameter("is not a number", param_hint="'--page-timeout'")
     options = BuildOptions(ocr=ocr, lang=lang, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model,
@@ -87,16 +87,44 @@ def _note_jobs(jobs: int) -> None:
                    err=True)
 
 
-def _check_build_paths(paths, prune: bool) -> None:
-    """Every path must exist (a usage error, exit 2); a gone folder's documents are dropped with `index remove`,
-    which --prune, reading only what is still there, cannot do."""
+def _check_build_paths(paths, prune: bool, index_dir) -> list:
+    """The paths as the file system spells them (a name given NFD, as macOS writes it, where the disk has it NFC);
+    every one must exist (a usage error, exit 2). A gone folder's documents are dropped with `index remove`,
+    which --prune, reading only what is still there, cannot do: said when the index holds something there."""
     import os
 
+    from index.given_paths import on_disk
+
+    found = []
     for path in paths:
-        if not os.path.exists(path):  # as click's own check: a dangling link does not exist either
-            hint = (f"; to drop what the index holds under it, run `pagerag index remove {shown(path)}`"
-                    if prune else "")
+        spelled = path if os.path.exists(path) else on_disk(str(path))
+        if spelled is None or not os.path.exists(spelled):  # as click's own check: a dangling link does not exist
+            hint = ""
+            if prune:
+                hint = (f"; to drop what the index holds under it, run `pagerag index remove {shown(path)}`"
+                        if _indexed_under(index_dir, path) is not False else "; nothing is indexed under it either")
             raise click.BadParameter(f"Path {shown(path)!r} does not exist{hint}.", param_hint="'PATHS...'")
+        found.append(Path(spelled))
+    return found
+
+
+def _indexed_under(index_dir, path) -> bool | None:
+    """Whether the index holds documents at or under a path; None when there is no index to tell."""
+    from index.errors import NotIndexed, PageragError
+    from index.store import DB_NAME
+
+    if not (Path(index_dir) / DB_NAME).is_file():
+        return None
+    try:
+        idx = open_index(index_dir)
+    except PageragError:
+        return None
+    try:
+        return bool(idx.documents_under([path]))
+    except NotIndexed:
+        return False
+    finally:
+        idx.close()
 
 
 def _captioner(settings):

@@ -161,3 +161,23 @@ def test_nearest_names_folders_and_files_by_their_names():
     assert nearest("/x/Muller", stored)[0] == "/d/M\u00fcller"
     assert nearest("/d/2O23", stored)[0] == "/d/M\u00fcller/2023"
     assert nearest("/d/zzz", stored) == []
+
+
+@pytest.mark.slow
+def test_build_takes_a_folder_written_nfd_as_the_disk_spells_it(tmp_path):
+    folder = tmp_path / "docs" / "M\u00fcller"
+    pdf = text_pdf(folder / "Bj\u00f6rn.pdf", ["The annual budget of $27,500 was approved."])
+    result = run("index", "build", nfd(folder), "--index", tmp_path / "index", "--ocr", "none", "--json")
+    assert result.exit_code == 0, result.output
+    from index.store import Index
+
+    assert [d["path"] for d in Index.open(tmp_path / "index").documents()] == [str(pdf)]  # stored as on disk
+
+
+@pytest.mark.slow
+def test_prune_of_a_path_never_indexed_does_not_suggest_removing_it(accented):
+    index, bjorn = accented
+    gone = bjorn.parent / "gone.pdf"
+    result = run("index", "build", gone, "--prune", "--index", index)
+    assert result.exit_code == 2 and "nothing is indexed under it either" in result.output, result.output
+    assert "index remove" not in result.output
