@@ -111,3 +111,21 @@ def test_the_web_chat_decides_alike_and_says_what_each_signal_found(index_dir):
     assert done["abstained"] is False and done["model_error"].startswith("No answer: the model could not be used.")
     assert done["support"]["lexical"] == 1.0 and done["support"]["found"][:3] == ["inv", "7731", "qx"]
     assert off["abstained"] is True and off["support"]["found"] == [] and "no page found holds" in off["answer"]
+
+
+def test_word_counts_on_a_large_index_are_estimated_as_counts(index_dir, monkeypatch):
+    """Past COMMON_MIN_PAGES the pages holding a word are estimated from windows of pages (no full count of a
+    common word): with windows covering the 4 pages, the estimate is the count."""
+    from index import lexical
+
+    idx = Index.open(index_dir)
+    matches = ['"bread"', '"office"', '"heat" OR "harbour"', '"zzzz"']
+    try:
+        exact = idx.page_counts(matches)
+        monkeypatch.setattr(lexical, "COMMON_MIN_PAGES", 2)
+        monkeypatch.setattr(lexical, "COMMON_WINDOWS", 2)
+        monkeypatch.setattr(lexical, "COMMON_WINDOW", 2)
+        assert idx.page_counts(matches) == exact == {'"bread"': 1, '"office"': 1, '"heat" OR "harbour"': 3,
+                                                     '"zzzz"': 0}
+    finally:
+        idx.close()
