@@ -46,14 +46,16 @@ def _progress(total: int):
               help="Worker processes reading pages; no more start than the CPUs or the pages to read "
                    "[default: number of CPUs].")
 @click.option("--page-timeout", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
-              help="A page that takes longer to read is given up and its file skipped (0: no limit).")
+              help="A page that takes longer to read is given up: its file is indexed without it (0: no limit).")
+@click.option("--retry-failed", is_flag=True,
+              help="Read again the pages that failed in earlier builds (else only when their file changes).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 @click.option("--captions", is_flag=True,
               help="Describe each page with the vision-language model (-m, --backend) and index the description.")
 @mo.apply(mo.MODEL_OPTIONS)
 @friendly_errors
-def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, jobs, page_timeout, as_json, captions,
-              **kw):
+def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, jobs, page_timeout, retry_failed,
+              as_json, captions, **kw):
     """Index PATHS (files or folders, recursively); only new or changed files are read."""
     from index.builder import BuildInterrupted, BuildOptions, build
 
@@ -61,7 +63,7 @@ def build_cmd(paths, index_dir, ocr, lang, dpi, force_ocr, prune, embed_model, j
     if page_timeout != page_timeout:  # nan passes FloatRange's comparisons
         raise click.BadParameter("is not a number", param_hint="'--page-timeout'")
     options = BuildOptions(ocr=ocr, lang=lang, dpi=dpi, force_ocr=force_ocr, prune=prune, embed_model=embed_model,
-                           page_timeout=page_timeout or None)
+                           page_timeout=page_timeout or None, retry_failed=retry_failed)
     if jobs:
         options.jobs = jobs
         _note_jobs(jobs)
@@ -145,22 +147,23 @@ def _captioner(settings):
 def _print_report(report, as_json: bool) -> None:
     if as_json:
         data = asdict(report)
-        for s in data["skipped"]:
+        for s in data["skipped"] + data["partial"]:
             s["path"] = shown(s["path"])
         data.update(index=shown(report.index), errors=report.errors,
                     pages_per_second=round(report.pages_per_second, 3))
         click.echo(json.dumps(data, indent=2))
         return
     echo = lambda s="": click.echo(s, err=True)  # noqa: E731
+    retried = f"{report.retried} retried, " if report.retried else ""
     echo(f"Index {shown(report.index)}: {report.new} new, {report.changed} changed, {report.resumed} resumed, "
-         f"{report.unchanged} unchanged, {report.pruned} pruned file(s).")
+         f"{retried}{report.unchanged} unchanged, {report.pruned} pruned file(s).")
     if report.pages_read:
         echo(f"Read {report.pages_read} page(s), {report.pages_ocr} by OCR ({report.ocr_engine or 'off'}), "
              f"{report.chunks_added} passage(s) embedded in {report.seconds:.1f}s "
              f"({report.pages_per_second:.2f} pages/s).")
     elif report.chunks_added:  # pages taken from indexed twins, embedded under their new title
         echo(f"Read no page; {report.chunks_added} passage(s) embedded in {report.seconds:.1f}s.")
-    elif report.new or report.changed or report.resumed:  # there was something to read, but no page of it finished
+    elif report.new or report.changed or report.resumed or report.retried:  # something to read, no page finished
         why = "the build was interrupted" if report.interrupted else "every page of it was skipped (see below)"
         echo(f"No page was finished ({report.seconds:.1f}s): {why}.")
     else:  # a rebuild with nothing new: 'Read 0 page(s), 0 by OCR (tesseract), 0 passage(s)' said it in noise
@@ -172,11 +175,12 @@ def _print_report(report, as_json: bool) -> None:
              f"({report.captions_cached} from the cache).")
     if report.caption_error:
         echo(f"Captioning stopped: {report.caption_error}")
-    if not (report.new or report.changed or report.resumed or report.unchanged or report.pruned
+    if not (report.new or report.changed or report.resumed or report.retried or report.unchanged or report.pruned
             or any(s.is_error for s in report.skipped)):
         from index.sources import KINDS
 
         echo("No file to index was found there: pagerag reads " + ", ".join(sorted(KINDS)) + " files.")
+    _print_partial(report.partial, echo)
     if report.skipped:
         echo(f"Skipped {len(report.skipped)} file(s):")
         notes = [s for s in report.skipped if not s.is_error]
@@ -199,12 +203,32 @@ def _print_report(report, as_json: bool) -> None:
             echo(f"  and {len(notes)} file(s) not read ({shown_kinds}); `pagerag index status` lists them")
 
 
+LIST_FAILED_PAGES_UP_TO = 5  # a partly indexed file's failed pages listed in a build's summary
+
+
+def _print_partial(partial, echo) -> None:
+    """'Partly indexed 1 file(s) ...' and a line per file: 'indexed 299 of 300 pages; page 17: ...'."""
+    if not partial:
+        return
+    echo(f"Partly indexed {len(partial)} file(s): the pages named could not be read; the others are searchable.")
+    for p in partial[:LIST_ERRORS_UP_TO]:
+        failed = [f.reason for f in p.failed[:LIST_FAILED_PAGES_UP_TO]]
+        more = len(p.failed) - len(failed)
+        echo(f"  ERROR {shown(p.path)}: indexed {p.indexed} of {p.pages} pages; " + "; ".join(failed)
+             + (f"; and {more} more page(s) (`pagerag index status` lists them)" if more else ""))
+    if len(partial) > LIST_ERRORS_UP_TO:
+        echo(f"  and {len(partial) - LIST_ERRORS_UP_TO} more file(s); `pagerag index status` lists them all")
+    if any(p.earlier for p in partial):
+        echo("  (pages that failed in an earlier build are not read again until their file changes; "
+             "`--retry-failed` reads them again)")
+
+
 @index_group.command("status")
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @friendly_errors
 def status_cmd(index_dir, as_json):
-    """What the index holds: documents, pages, passages, model, skipped files, size."""
+    """What the index holds: documents, pages, passages, model, partly indexed and skipped files, size."""
     idx = open_index(index_dir, check="if-small")  # a large index: `index verify` checks it all
     data = index_status(idx)
     counts = idx.counts()
@@ -222,6 +246,12 @@ def status_cmd(index_dir, as_json):
                                               for lang, n in data["ocr_languages"].items()))
     click.echo(f"Passages:   {counts['chunks']}")
     click.echo(f"Embeddings: {data['embed_model'] or '-'}" + (f" ({data['embed_dim']}-d)" if data["embed_dim"] else ""))
+    if data["partial"]:
+        click.echo(f"Partial:    {len(data['partial'])} file(s) indexed without some pages (`pagerag index build "
+                   "--retry-failed PATH` reads them again)")
+        for p in data["partial"]:
+            failed = "; ".join(f["reason"] for f in p["failed"])
+            click.echo(f"  ERROR {p['path']}: indexed {p['indexed']} of {p['pages']} pages; {failed}")
     if skipped:
         click.echo(f"Skipped:    {len(skipped)} file(s)")
         for p, r, e in skipped:
@@ -235,7 +265,10 @@ def index_status(idx) -> dict:
             "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
             "format_version": int(meta["format_version"]), "size_bytes": idx.size_on_disk(),
             "ocr_languages": idx.ocr_languages(),
-            "skipped": [{"path": shown(p), "reason": r, "error": e} for p, r, e in idx.skipped()]}
+            "skipped": [{"path": shown(p), "reason": r, "error": e} for p, r, e in idx.skipped()],
+            "partial": [{"path": shown(p), "pages": n, "indexed": n - len(failed),
+                         "failed": [{"page": page, "reason": r} for page, r in failed]}
+                        for p, n, failed in idx.partial_documents()]}
 
 
 @index_group.command("remove")

@@ -4,7 +4,10 @@
 
 Plan: walk the inputs; a file whose size+mtime (or else sha256) matches its indexed
 version is left alone; a changed one is removed and read again; an interrupted one
-resumes at the pages it lacks. Pages are read (text layer or OCR) in worker
+resumes at the pages it lacks. A page that cannot be read (corrupt data, over
+`page_timeout`, or it kills its reader) is recorded as failed and its document indexed
+without it ("partly indexed"); it is not read again until the file changes or
+`retry_failed` asks, so a page that hangs for minutes costs one build, not every build. Pages are read (text layer or OCR) in worker
 processes, then chunked, embedded and committed in batches: one SQLite transaction
 per batch, so a kill at any moment loses at most the batch in flight.
 """
@@ -62,9 +65,30 @@ class BuildOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     limits: Limits = field(default_factory=Limits)
     captioner: Captioner | None = None
-    # seconds a page may take to read before its worker is killed and its file skipped; None: no limit
-    # (and with jobs=1, pages are read in the build's own process)
+    # seconds a page may take to read before its worker is killed and the page recorded as failed; None: no
+    # limit (and with jobs=1, pages are read in the build's own process)
     page_timeout: float | None = None
+    retry_failed: bool = False  # read again the pages that failed in earlier builds of unchanged files
+
+
+@dataclass
+class FailedPage:
+    page: int
+    reason: str  # names the page: 'page 17 took longer than 300 s to read (...)'
+
+
+@dataclass
+class PartialDocument:
+    """A file indexed without some of its pages (the others are searchable)."""
+
+    path: str
+    pages: int  # in the file
+    failed: list[FailedPage]
+    earlier: bool = False  # they failed in an earlier build and were not read again (`retry_failed` reads them)
+
+    @property
+    def indexed(self) -> int:
+        return self.pages - len(self.failed)
 
 
 @dataclass
@@ -82,6 +106,7 @@ class BuildReport:
     new: int = 0
     changed: int = 0
     resumed: int = 0
+    retried: int = 0  # unchanged files whose failed pages were read again (`retry_failed`)
     unchanged: int = 0
     pruned: int = 0
     pages_read: int = 0
@@ -94,10 +119,13 @@ class BuildReport:
     seconds: float = 0.0
     interrupted: bool = False
     skipped: list[Skip] = field(default_factory=list)
+    partial: list[PartialDocument] = field(default_factory=list)  # files under the paths lacking failed pages
 
     @property
     def errors(self) -> int:
-        return sum(s.is_error for s in self.skipped)
+        """Files skipped for an error, and files indexed without some pages (a partly indexed file is a
+        problem too: `index build` exits 3)."""
+        return sum(s.is_error for s in self.skipped) + len(self.partial)
 
     @property
     def pages_per_second(self) -> float:
@@ -127,7 +155,8 @@ class _Builder:
         self.remaining: dict[int, int] = {}  # doc id -> pages still to read
         self.paths: dict[int, str] = {}  # doc id -> path as stored (sources.db_path)
         self.files: dict[int, tuple] = {}  # doc id -> (path on disk, size, mtime_ns, sha256) when planned
-        self.failed: set[int] = set()
+        self.failed: set[int] = set()  # documents that failed whole (skipped, removed)
+        self.earlier_failures: dict[int, list[tuple[int, str]]] = {}  # doc id -> [(page_no, reason)] at planning
         self.copies: list[PageResult] = []  # pages of moved or copied files, taken from their indexed twin
         self._n_pages: dict[int, int] = {}  # doc id -> its page count (page structure facts)
         self.last_save = time.monotonic()
@@ -136,6 +165,7 @@ class _Builder:
     def plan(self, paths: list[Path]) -> list[PageTask]:
         tasks: list[PageTask] = []
         unreadable: set[str] = set()
+        self.earlier_failures = self.idx.failed_pages()
 
         def folder_error(path, e: OSError):
             unreadable.add(db_path(path))
@@ -173,8 +203,7 @@ class _Builder:
             raise BadInput("not a regular file (a pipe, device or socket)")
         doc = self.idx.document(key)
         if doc and doc["status"] == "done" and doc["size"] == st.st_size and doc["mtime_ns"] == st.st_mtime_ns:
-            self.report.unchanged += 1
-            return []
+            return self.unchanged(doc, file, kind, (str(file), st.st_size, st.st_mtime_ns, doc["sha256"]))
         check_size(st.st_size, self.options.limits)  # before hashing: a 20 GB file is refused at once
         sha = file_sha256(file)
         planned = (str(file), st.st_size, st.st_mtime_ns, sha)
@@ -182,11 +211,12 @@ class _Builder:
             self.files[doc["id"]] = planned
             self.idx.touch_document(doc["id"], st.st_mtime_ns)
             if doc["status"] == "done":
-                self.report.unchanged += 1
                 self.idx.clear_skip(key)
-                return []
+                return self.unchanged(doc, file, kind, planned)
             self.report.resumed += 1
             done = self.idx.done_pages(doc["id"])
+            if not self.options.retry_failed:  # pages that failed before this build was interrupted
+                done |= {n for n, _ in self.earlier_failures.get(doc["id"], [])}
             todo = [n for n in range(1, doc["n_pages"] + 1) if n not in done]
             twin = self.idx.twin(sha, doc["n_pages"])
             if twin is not None:  # a copy from a twin was interrupted: copy the rest
@@ -205,28 +235,49 @@ class _Builder:
             return self.copy_twin(twin, doc_id, str(file), kind, info.title)
         return self.schedule(doc_id, str(file), kind, info.title, range(1, info.n_pages + 1))
 
+    def unchanged(self, doc, file: Path, kind: str, planned: tuple) -> list[PageTask]:
+        """A finished document whose file is as indexed: nothing to read, unless it lacks pages that failed
+        and `retry_failed` asks for them."""
+        self.report.unchanged += 1
+        failures = self.earlier_failures.get(doc["id"])
+        if not failures:
+            return []
+        if not self.options.retry_failed:  # said again (exit 3), not read again: a page may take minutes to fail
+            self.report.partial.append(PartialDocument(doc["path"], doc["n_pages"],
+                                                       [FailedPage(n, r) for n, r in failures], earlier=True))
+            return []
+        self.report.unchanged -= 1
+        self.report.retried += 1
+        self.files[doc["id"]] = planned
+        return self.schedule(doc["id"], str(file), kind, doc["title"], [n for n, _ in failures])
+
     def copy_twin(self, twin, doc_id: int, file: str, kind: str, title: str,
                   only: set[int] | None = None) -> list[PageTask]:
         """Plan a moved or copied file as copies of its twin's pages: OCR is not run again. Chunks are
         embedded anew (a passage's vector includes its document's title, made from the path), page
-        facts and labels are taken from the new path."""
+        facts and labels are taken from the new path. The twin's failed pages are failed here too (read
+        with `retry_failed`)."""
         from .sources import page_label
 
         wanted = set(range(1, twin["n_pages"] + 1)) if only is None else only
+        failed = {n: r for n, r in self.earlier_failures.get(twin["id"], []) if n in wanted}
         stored = [r for r in self.idx.stored_pages(twin["id"]) if r["page_no"] in wanted]
-        if {r["page_no"] for r in stored} != wanted:  # the twin lacks a page: read this file instead
+        if {r["page_no"] for r in stored} != wanted - failed.keys():  # the twin lacks a page: read this file
             return self.schedule(doc_id, file, kind, title, sorted(wanted))
+        tasks = [PageTask(doc_id, file, kind, n) for n in sorted(failed)] if self.options.retry_failed else []
+        for n, reason in failed.items() if not tasks else ():
+            self.idx.record_failed_page(doc_id, n, reason)
         self.titles[doc_id], self.paths[doc_id] = title, db_path(file)
-        self.remaining[doc_id] = len(stored)
+        self.remaining[doc_id] = len(stored) + len(tasks)
         for row in stored:
             task = PageTask(doc_id, file, kind, row["page_no"])
             self.copies.append(PageResult(
                 task, words=row["words"], width=row["width"], height=row["height"], source=row["source"],
                 rotation=row["rotation"], lang=row["lang"], copied=True,
                 label=page_label(Path(file), row["page_no"]) if kind == "pdf" else ""))
-        if not stored:
+        if not stored and not tasks:
             self.finish(doc_id)
-        return []
+        return tasks
 
     def n_pages(self, doc_id: int) -> int:
         if doc_id not in self._n_pages:
@@ -318,10 +369,14 @@ class _Builder:
         pages, texts, copied = [], [], []
         for r in results:  # failures first: a failed document's other pages in this batch must not be added
             if r.error and r.task.doc_id not in self.failed:
-                self.fail(r.task.doc_id, self.changed_since_planned(r.task.doc_id) or r.error)
+                changed = self.changed_since_planned(r.task.doc_id)
+                if changed:  # pages from two versions of a file are never kept
+                    self.fail(r.task.doc_id, changed)
+                else:
+                    self.page_failed(r.task, r.error)
         for r in results:
             doc_id = r.task.doc_id
-            if doc_id in self.failed:
+            if doc_id in self.failed or r.error:
                 continue
             title = self.titles[doc_id]
             chunks = chunk_words(r.words)
@@ -413,13 +468,31 @@ class _Builder:
             self.idx.vectors  # noqa: B018 - load and reconcile now, before this build adds chunks
         return self.embedder.encode(texts, threads=self.embed_threads)
 
+    def page_failed(self, task: PageTask, reason: str) -> None:
+        """One page could not be read: recorded (not read again unless asked), the document goes on."""
+        if not reason.startswith(f"page {task.page_no}"):
+            reason = f"page {task.page_no}: {reason}"
+        self.idx.record_failed_page(task.doc_id, task.page_no, reason)
+        if self.progress is not None:
+            self.progress.update(1)
+        self.remaining[task.doc_id] -= 1
+        if self.remaining[task.doc_id] == 0:
+            self.finish(task.doc_id)
+
     def finish(self, doc_id: int) -> None:
         changed = self.changed_since_planned(doc_id)
         if changed:
             self.fail(doc_id, changed)
             return
+        failures = self.idx.failed_pages(doc_id).get(doc_id, [])
+        if failures and not self.idx.done_pages(doc_id):  # no page could be read: the file is skipped
+            self.fail(doc_id, _none_read(failures))
+            return
         self.idx.finish_document(doc_id)
         self.idx.clear_skip(self.paths[doc_id])
+        if failures:
+            self.report.partial.append(PartialDocument(self.paths[doc_id], self.n_pages(doc_id),
+                                                       [FailedPage(n, r) for n, r in failures]))
 
     def changed_since_planned(self, doc_id: int) -> str | None:
         """Why the file is not as planned (size, mtime, content), or None: pages from two versions of a
@@ -524,6 +597,14 @@ def _is_folder(path) -> bool:
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+def _none_read(failures: list[tuple[int, str]]) -> str:
+    """Why a file none of whose pages could be read was skipped: its one page's reason, or the first few."""
+    if len(failures) == 1:
+        return failures[0][1]
+    listed = "; ".join(r for _, r in failures[:3])
+    return f"none of its {len(failures)} pages could be read: {listed}" + ("; ..." if len(failures) > 3 else "")
 
 
 def _disk_full(folder: Path) -> str:

@@ -149,15 +149,25 @@ def _verify_rows(idx: Index, report: VerifyReport) -> None:
         ids, vecs = idx.all_vectors() if dim else ([], None)
         ids = ids.tolist() if dim else ids
         incomplete = one("SELECT count(*) FROM documents WHERE status != 'done'")
+        partial = idx.partial_documents()
+        # a page both stored and recorded as failed, or failed beyond its file's pages: never written so
+        overlap = one("SELECT count(*) FROM failed_pages f JOIN documents d ON d.id = f.doc_id WHERE f.page_no < 1 "
+                      "OR f.page_no > d.n_pages OR EXISTS (SELECT 1 FROM pages p WHERE p.doc_id = f.doc_id AND "
+                      "p.page_no = f.page_no)") if idx.failed_pages() else 0
     fts_ok = n_fts == n_pages and not fts_extra and not fts_missing
     report.add("full-text", fts_ok, f"{n_fts} full-text rows for {n_pages} pages" + (
         "" if fts_ok else f": {fts_missing} page(s) missing, {fts_extra} row(s) for no page (run `index verify --repair`)"))
-    rows_ok = not fk and not no_chunk and not bad_len
+    rows_ok = not fk and not no_chunk and not bad_len and not overlap
     report.add("rows", rows_ok, f"{n_chunks} passages on {n_pages} pages" + ("" if rows_ok else
                f": {len(fk)} row(s) pointing at nothing, {no_chunk} page(s) without a passage, "
-               f"{bad_len} vector(s) of the wrong size"))
+               f"{bad_len} vector(s) of the wrong size, {overlap} failed page(s) that are also indexed or not "
+               "in their file"))
     if incomplete:
         report.notes.append(f"{incomplete} document(s) were interrupted mid-build; `pagerag index build` resumes them")
+    if partial:  # bad input, not damage
+        failed = sum(len(f) for _, _, f in partial)
+        report.notes.append(f"{len(partial)} document(s) are partly indexed: {failed} page(s) could not be read "
+                            "(`pagerag index status` lists them; `pagerag index build --retry-failed` reads them again)")
     if not dim:
         report.notes.append("no vectors yet")
         return

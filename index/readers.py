@@ -1,5 +1,5 @@
 """Reading worker processes under watch: a page that takes too long, or kills the process reading it,
-costs its own document (a recorded skip), not the build.
+costs itself (a failed page, recorded), not its document's other pages nor the build.
 
     readers = Readers(jobs=2, options=read_options, page_timeout=300)
     for results in readers.read(tasks, skip_doc=lambda doc_id: ...):   # lists of PageResult
@@ -175,8 +175,7 @@ class Readers:
         queue.extendleft(reversed([t for t in pending.values() if t is not culprit]))
         self._fresh_pool()
         return PageResult(culprit, error=f"page {culprit.page_no} took longer than {self.page_timeout:g} s to read "
-                          "(a page that draws too much, or an image too hard to decode): the file was not indexed; "
-                          "`--page-timeout` allows more")
+                          "(a page that draws too much, or an image too hard to decode); `--page-timeout` allows more")
 
     def _after_death(self, pending: dict, queue: deque, alone: deque) -> Iterator[list[PageResult]]:
         """A worker died: pages in flight are read again, alone, until the one that kills its worker alone
@@ -195,7 +194,7 @@ class Readers:
         if len(started) == 1 and started[0] is self.solo:  # the page read alone killed its worker again
             [culprit] = started
             yield [PageResult(culprit, error=f"page {culprit.page_no}: the process reading it died (out of memory, "
-                              "or a crash in a library on this file): the file was not indexed")]
+                              "or a crash in a library on this file)")]
             return
         alone.extend(started)
 

@@ -3,6 +3,20 @@
 FORMAT_VERSION = 2
 DB_NAME = "index.db"
 
+# pages of a finished document that could not be read (a page that timed out, killed its reader, or holds
+# corrupt data): the document is indexed without them, "partly indexed". A build does not read them again
+# unless the file changes or `--retry-failed` asks. Created on a writer's open when absent (indexes made
+# before it); readers treat its absence as no failures.
+FAILED_PAGES = """
+CREATE TABLE IF NOT EXISTS failed_pages (
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    page_no INTEGER NOT NULL,           -- 1-based; never also a row of pages
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (doc_id, page_no)
+);
+"""
+
 SCHEMA = """
 -- meta keys: format_version, created, embed_model, embed_dim,
 -- vector_index (JSON index.vector_layout.Layout: the FAISS cache's kind and parameters)
@@ -20,7 +34,7 @@ CREATE TABLE IF NOT EXISTS documents (
     kind TEXT NOT NULL,                 -- pdf | tiff | image
     title TEXT NOT NULL,
     n_pages INTEGER NOT NULL,
-    status TEXT NOT NULL,               -- indexing | done
+    status TEXT NOT NULL,               -- indexing | done (with failed_pages rows: partly indexed)
     indexed_at TEXT NOT NULL
 );
 
@@ -84,4 +98,4 @@ CREATE TABLE IF NOT EXISTS captions (
     key TEXT PRIMARY KEY,               -- sha256 of the page image pixels + model
     caption TEXT NOT NULL
 );
-"""
+""" + FAILED_PAGES

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, damaged_message, database_error
 from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
-from .schema import DB_NAME, FORMAT_VERSION, SCHEMA
+from .schema import DB_NAME, FAILED_PAGES, FORMAT_VERSION, SCHEMA
 from .sources import db_path, valid_text
 from .vectors import VectorStore, digest, unpack_vectors
 from .facts import PageFacts
@@ -122,6 +122,8 @@ class Index(PageLookup, VectorCache, LexicalSearch, PageFacts):
             db.execute("COMMIT")
         idx = cls(folder, db)
         idx.readonly = readonly
+        if create and "meta" in tables and "failed_pages" not in tables:  # an index made before that table
+            db.executescript(FAILED_PAGES)
         meta = idx.meta
         version = meta.get("format_version")
         if version is None:
@@ -223,6 +225,9 @@ class Index(PageLookup, VectorCache, LexicalSearch, PageFacts):
         added, blobs = [], []
         with self.transaction():
             before = self.vector_stamp()
+            if self._has_failed_pages():  # a page that failed before, read now (`build --retry-failed`)
+                self.db.executemany("DELETE FROM failed_pages WHERE doc_id = ? AND page_no = ?",
+                                    [(p.doc_id, p.page_no) for p in pages])
             for p in pages:
                 words = pack_words(p.words, p.text)
                 page_id = self.db.execute(
@@ -289,6 +294,37 @@ class Index(PageLookup, VectorCache, LexicalSearch, PageFacts):
 
     def skipped(self) -> list[tuple[str, str, bool]]:
         return [(p, r, bool(e)) for p, r, e in self.db.execute("SELECT path, reason, is_error FROM skipped ORDER BY path")]
+
+    # -- pages that could not be read (partly indexed documents) --------------------
+    def record_failed_page(self, doc_id: int, page_no: int, reason: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO failed_pages VALUES (?, ?, ?, ?)",
+                        (doc_id, page_no, valid_text(reason), now()))
+
+    def failed_pages(self, doc_id: int | None = None) -> dict[int, list[tuple[int, str]]]:
+        """doc id -> [(page_no, reason)] by page number: the pages that could not be read (all documents'
+        when `doc_id` is None)."""
+        if not self._has_failed_pages():
+            return {}
+        where, args = ("WHERE doc_id = ?", (doc_id,)) if doc_id is not None else ("", ())
+        out: dict[int, list[tuple[int, str]]] = {}
+        for doc, page_no, reason in self.db.execute(
+                f"SELECT doc_id, page_no, reason FROM failed_pages {where} ORDER BY doc_id, page_no", args):
+            out.setdefault(doc, []).append((page_no, reason))
+        return out
+
+    def partial_documents(self) -> list[tuple[str, int, list[tuple[int, str]]]]:
+        """[(path, pages in the file, [(page_no, reason)])] of the finished documents indexed without some
+        pages, by path."""
+        failed = self.failed_pages()
+        if not failed:
+            return []
+        rows = self.db.execute("SELECT id, path, n_pages FROM documents WHERE status = 'done' AND id IN "
+                               "(SELECT value FROM json_each(?)) ORDER BY path", (json.dumps(sorted(failed)),))
+        return [(path, n, failed[doc]) for doc, path, n in rows]
+
+    def _has_failed_pages(self) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'failed_pages'"
+                               ).fetchone() is not None
 
     # -- misc -----------------------------------------------------------------------
     def transaction(self):

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fault_kit import page_image, save_image, text_pdf
+from fault_kit import multi_tiff_garbled, page_image, save_image, text_pdf
 
 # Builds run in forked children of a process that has imported everything and loaded the
 # embedding model but never run it (so no thread pool is forked mid-flight): a trial costs
@@ -26,8 +26,9 @@ TOPICS = ["harbour crane inspection", "invoice total amount due", "tram timetabl
 
 
 def write_corpus(folder: Path, version: int) -> None:
-    """Version 1: 7 text-layer PDFs (1-3 pages) and 2 small images. Version 2 (written over version 1)
-    changes two PDFs and an image, removes a PDF and adds one."""
+    """Version 1: 7 text-layer PDFs (1-3 pages), 2 small images and a 3-page TIFF whose page 2 is garbled
+    (partly indexed). Version 2 (written over version 1) changes two PDFs, an image and the TIFF (now page 3
+    is garbled), removes a PDF and adds one."""
     folder.mkdir(parents=True, exist_ok=True)
     for i, topic in enumerate(TOPICS[:7]):
         name = folder / f"doc{i}.pdf"
@@ -46,6 +47,7 @@ def write_corpus(folder: Path, version: int) -> None:
             save_image(page_image(["Parcel label", "Dock 9 Antwerp"], size=(420, 160)), folder / f"scan{j}.png")
         elif version == 1:
             save_image(page_image(lines, size=(420, 160)), folder / f"scan{j}.png")
+    multi_tiff_garbled(folder / "ledger.tif", [f"Ledger sheet {i} version {version}" for i in (1, 2, 3)], version + 1)
     if version == 2:
         text_pdf(folder / "doc9.pdf", ["A new memo about lighthouse maintenance.\nLamp replaced in March."])
 
@@ -134,10 +136,11 @@ def snapshot(index: Path, embedder) -> dict:
             "SELECT d.path, p.page_no, c.ord, c.text FROM chunks c JOIN pages p ON p.id = c.page_id "
             "JOIN documents d ON d.id = p.doc_id")}
         docs = {name(d["path"]): (d["sha256"], d["status"]) for d in idx.documents()}
+        failed = {(name(p), n): reason for p, _, pages in idx.partial_documents() for n, reason in pages}
         r = Retriever(idx, embedder)
         tops = {(mode, q): [(os.path.basename(h.path), h.page, h.score) for h in r.search(q, k=10, mode=mode)]
                 for q in QUERIES for mode in ("dense", "lexical")}
-        return {"pages": pages, "chunks": chunks, "docs": docs, "tops": tops}
+        return {"pages": pages, "chunks": chunks, "docs": docs, "failed": failed, "tops": tops}
     finally:
         idx.close()
 
@@ -149,7 +152,7 @@ def same_ranking(a: list, b: list, tol: float = 1e-4) -> bool:
 
 
 def differences(got: dict, want: dict) -> list[str]:
-    out = [k for k in ("pages", "chunks", "docs") if got[k] != want[k]]
+    out = [k for k in ("pages", "chunks", "docs", "failed") if got[k] != want[k]]
     out += [f"top-10 {m} {q!r}" for (m, q), hits in want["tops"].items() if not same_ranking(got["tops"][(m, q)], hits)]
     return out
 

@@ -1,0 +1,169 @@
+"""Partly indexed documents: a page that cannot be read (garbled data, over the time limit, over the pixel
+limit) costs that page, not its file; it is recorded, shown, and not read again unless asked.
+
+Real TIFFs and PDFs generated in tmp_path; real Tesseract, MuPDF, SQLite, worker processes and SIGKILL.
+"""
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from fault_kit import cli as _cli
+from fault_kit import indexed_texts as _texts
+from fault_kit import multi_tiff_garbled, page_image, save_image, text_pdf
+from test_index_workers import _nested_drawing_pdf
+
+from index.builder import BuildOptions, build
+from index.sources import Limits
+from index.store import Index
+
+LEDGER = ["Harbour crane ledger", "Orchard irrigation plan", "Museum ticket prices"]
+
+
+def _failed(index: Path) -> dict:
+    idx = Index.open(index)
+    try:
+        return {Path(p).name: [n for n, _ in failed] for p, _, failed in idx.partial_documents()}
+    finally:
+        idx.close()
+
+
+@pytest.mark.slow
+def test_a_garbled_frame_costs_that_page_not_the_file(tmp_path):
+    """A 3-frame TIFF whose middle frame's data is garbage was skipped whole: now frames 1 and 3 are searchable,
+    and page 2's failure is in the summary (exit 3), `index status` (and --json) and `index verify` (not damage)."""
+    multi_tiff_garbled(tmp_path / "c" / "ledger.tif", LEDGER, 2)
+    run = _cli("index", "build", tmp_path / "c", "--index", tmp_path / "idx", "--ocr", "tesseract")
+    assert run.returncode == 3 and "Traceback" not in run.stderr, run.stderr
+    assert "ledger.tif: indexed 2 of 3 pages; page 2: image data is corrupt" in run.stderr, run.stderr
+    text = _texts(tmp_path / "idx")["ledger.tif"].lower()
+    assert "crane" in text and "museum" in text and "orchard" not in text
+    found = _cli("search", "museum ticket prices", "--json", "--index", tmp_path / "idx")
+    assert [(Path(h["path"]).name, h["page"]) for h in json.loads(found.stdout)][:1] == [("ledger.tif", 3)]
+
+    status = _cli("index", "status", "--index", tmp_path / "idx")
+    assert "Partial:    1 file(s)" in status.stdout and "indexed 2 of 3 pages; page 2:" in status.stdout, status.stdout
+    data = json.loads(_cli("index", "status", "--json", "--index", tmp_path / "idx").stdout)
+    [partial] = data["partial"]
+    assert (partial["pages"], partial["indexed"], [f["page"] for f in partial["failed"]]) == (3, 2, [2])
+    assert data["skipped"] == [] and data["documents"] == 1 and data["incomplete"] == 0
+    verify = _cli("index", "verify", "--index", tmp_path / "idx")
+    assert verify.returncode == 0 and "1 document(s) are partly indexed" in verify.stdout, verify.stdout
+
+
+@pytest.mark.slow
+def test_a_page_that_times_out_leaves_the_other_pages_searchable_and_is_not_read_again(tmp_path):
+    """A PDF with one page that takes minutes to render beside normal pages lost all three to the time limit,
+    and every later build waited for that page again. Now the normal pages are indexed, and a rebuild of the
+    unchanged file does not read the failed page (it is named again, exit 3) unless --retry-failed asks."""
+    import pymupdf
+
+    _nested_drawing_pdf(tmp_path / "nested.pdf")
+    pdf = pymupdf.open(text_pdf(tmp_path / "parts.pdf", ["Tram timetable changes for the winter.",
+                                                        "Lighthouse keeper rota for March."]))
+    pdf.insert_pdf(pymupdf.open(tmp_path / "nested.pdf"), start_at=1)  # the nested page is page 2 of 3
+    (tmp_path / "c").mkdir()
+    pdf.save(tmp_path / "c" / "mixed.pdf")
+    options = BuildOptions(ocr="none", jobs=2, page_timeout=3)
+    report = build(tmp_path / "idx", [tmp_path / "c"], options)
+    assert report.skipped == [] and report.errors == 1
+    [partial] = report.partial
+    assert (partial.pages, partial.indexed, partial.earlier) == (3, 2, False)
+    assert [f.page for f in partial.failed] == [2] and "took longer than 3 s" in partial.failed[0].reason
+    text = _texts(tmp_path / "idx")["mixed.pdf"]
+    assert "timetable" in text and "Lighthouse" in text and "nested" not in text
+
+    again = build(tmp_path / "idx", [tmp_path / "c"], options)
+    assert (again.pages_read, again.unchanged, again.retried) == (0, 1, 0)
+    assert [(p.indexed, p.earlier) for p in again.partial] == [(2, True)] and again.errors == 1
+    assert again.seconds < 3, "the page that times out was waited for again"
+
+    retry = build(tmp_path / "idx", [tmp_path / "c"], BuildOptions(ocr="none", jobs=2, page_timeout=1,
+                                                                   retry_failed=True))
+    assert (retry.retried, retry.unchanged) == (1, 0)
+    assert [f.page for f in retry.partial[0].failed] == [2] and "took longer than 1 s" in retry.partial[0].failed[0].reason
+    assert _failed(tmp_path / "idx") == {"mixed.pdf": [2]}
+
+
+def test_failed_pages_are_read_again_when_asked_or_when_the_file_changes(tmp_path):
+    """Page 2 of a TIFF over the pixel limit fails; a build with a higher limit leaves it failed (the file is
+    unchanged), --retry-failed reads it and the document is whole; a changed file is read again whole."""
+    corpus = tmp_path / "c"
+    save_image(page_image(["First sheet of the granary ledger"]), corpus / "ledger.tif", save_all=True,
+               append_images=[page_image(["Second sheet: barley delivered"], size=(1200, 900))])
+    small = BuildOptions(ocr="tesseract", jobs=1, limits=Limits(max_pixels=500_000))
+    report = build(tmp_path / "idx", [corpus], small)
+    assert [(p.indexed, [f.reason for f in p.failed]) for p in report.partial] == [
+        (1, ["page 2: image is 1200×900 px, over the 500,000-pixel limit"])]
+    assert "barley" not in _texts(tmp_path / "idx")["ledger.tif"]
+
+    same = build(tmp_path / "idx", [corpus], BuildOptions(ocr="tesseract", jobs=1))
+    assert same.pages_read == 0 and [p.earlier for p in same.partial] == [True]
+
+    retry = build(tmp_path / "idx", [corpus], BuildOptions(ocr="tesseract", jobs=1, retry_failed=True))
+    assert (retry.retried, retry.pages_read, retry.partial, retry.errors) == (1, 1, [], 0)
+    assert "barley" in _texts(tmp_path / "idx")["ledger.tif"] and _failed(tmp_path / "idx") == {}
+    idx = Index.open(tmp_path / "idx")
+    assert [p for p, in idx.db.execute("SELECT page_no FROM pages ORDER BY page_no")] == [1, 2]
+    idx.close()
+
+    build(tmp_path / "idx2", [corpus], small)
+    save_image(page_image(["First sheet, corrected"]), corpus / "ledger.tif", save_all=True,
+               append_images=[page_image(["Second sheet: oats"], size=(1300, 900))])
+    changed = build(tmp_path / "idx2", [corpus], small)
+    assert changed.changed == 1 and changed.pages_read == 1 and [p.earlier for p in changed.partial] == [False]
+    assert "corrected" in _texts(tmp_path / "idx2")["ledger.tif"]
+
+
+def test_a_file_none_of_whose_pages_can_be_read_is_skipped_whole(tmp_path):
+    """Partly indexed needs a page: a TIFF whose every page is garbled is a skipped file, as before."""
+    multi_tiff_garbled(tmp_path / "c" / "ledger.tif", LEDGER[:2], 1, 2)
+    report = build(tmp_path / "idx", [tmp_path / "c"], BuildOptions(ocr="none", jobs=1))
+    assert report.partial == [] and report.errors == 1
+    [skip] = report.skipped
+    assert skip.is_error and skip.reason.startswith("none of its 2 pages could be read: page 1: image data is corrupt")
+    idx = Index.open(tmp_path / "idx")
+    assert idx.documents() == [] and idx.partial_documents() == [] and idx.failed_pages() == {}
+    idx.close()
+
+
+@pytest.mark.slow
+def test_a_build_killed_with_a_partly_read_file_leaves_a_consistent_index(tmp_path):
+    """SIGKILL at seeded moments of a build whose TIFF has a garbled page: `index verify` is clean after the
+    kill, and the resumed build ends as an uninterrupted one (same pages, page 2 failed), never reading the
+    failed page again."""
+    from kill_trials import in_child, killed_when
+
+    from index.maintenance import verify
+
+    corpus = tmp_path / "c"
+    multi_tiff_garbled(corpus / "ledger.tif", [*LEDGER, "Tram timetable changes"], 2)
+    text_pdf(corpus / "memo.pdf", ["A memo about lighthouse maintenance.", "Lamp replaced in March."])
+    options = BuildOptions(ocr="tesseract", jobs=1)
+
+    def pages(index):
+        idx = Index.open(index)
+        try:
+            return sorted((Path(p).name, n) for p, n in idx.db.execute(
+                "SELECT d.path, p.page_no FROM pages p JOIN documents d ON d.id = p.doc_id"))
+        finally:
+            idx.close()
+
+    in_child(build, tmp_path / "ref", [corpus], options)
+    want = in_child(pages, tmp_path / "ref")
+    assert want == [("ledger.tif", 1), ("ledger.tif", 3), ("ledger.tif", 4), ("memo.pdf", 1), ("memo.pdf", 2)]
+    rng = random.Random(7)
+    for trial in range(3):
+        index = tmp_path / f"idx{trial}"
+        k = trial + 1
+
+        def committed():
+            return os.path.exists(index / "index.db") and len(pages(index)) >= k
+        killed_when(committed, rng.uniform(0, 1.5), build, index, [corpus], options)
+        assert in_child(lambda: verify(index).ok)
+        resumed = in_child(build, index, [corpus], options)
+        assert in_child(pages, index) == want
+        assert in_child(_failed, index) == {"ledger.tif": [2]}
+        assert resumed.pages_read <= 5 - k
+        assert in_child(lambda: verify(index).ok)
