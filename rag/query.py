@@ -153,12 +153,16 @@ def _opens_sentence(text: str, at: int) -> bool:
 
 
 def snippet(text: str, question: str, width: int = 220) -> str:
-    """The `width`-character window of `text` holding the most query words, on one line."""
+    """The `width`-character window of `text` holding the most query words (accents folded on both sides, as the
+    search folds them), on one line."""
     flat = " ".join(text.split())
     if len(flat) <= width:
         return flat
-    words = terms(question)
-    lower = flat.lower()
+    folded = fold(flat)  # the words as the search matched them: 'Bjorn' finds 'Björn'
+    if len(folded) == len(flat):  # positions carry over ('ß' -> 'ss' would shift them)
+        words, lower = terms(fold(question)), folded.lower()
+    else:
+        words, lower = terms(question), flat.lower()
     positions = sorted(m.start() for w in words for m in re.finditer(r"\b" + re.escape(w), lower))
     best, best_count = 0, -1
     for p in positions:

@@ -19,6 +19,14 @@ def test_snippet_centres_on_query_words():
     assert snippet("short text", "anything") == "short text"
 
 
+@pytest.mark.parametrize("question", ["Who is Bjorn?", "Who is Björn?"])
+def test_snippet_finds_words_as_the_search_does_accents_folded(question):
+    text = " ".join(["filler"] * 100 + ["Björn", "Åkesson", "reported"] + ["tail"] * 100)
+    assert "Björn Åkesson reported" in snippet(text, question, width=80)
+    straße = " ".join(["filler"] * 100 + ["Straße", "Bjorn"] + ["tail"] * 100)  # folding would shift positions
+    assert "Straße Bjorn" in snippet(straße, "Bjorn", width=80)
+
+
 def test_phrases_keep_dates_and_amounts_together():
     from rag.query import phrases
 
