@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from index.words import Word
 
-from .fields import beside, distance, field_labels, field_names, field_value, focus, is_led, labels_named
+from .fields import beside, distance, field_names, field_value, focus, is_led, labels_named
 from .regions import Region
 from .spans import SPAN_MIN, spans, split_words
-from .tables import table_cell
+from .tables import TableQuestion
 from .terms import term_words, terms
 
 SPAN_NEAR_MIN = 0.45  # below SPAN_MIN, a span still matches beside the asked field's label (NEAR_LABEL or better)
@@ -53,10 +53,11 @@ def best_span(words: list[Word], text: str, context: str | None = None) -> Regio
     - otherwise each run's similarity plus CONTEXT_WEIGHT x its nearness to the context's words
       (each distinct term counted by its nearest occurrence, 1 when touching, averaged)."""
     found = spans(words, text, limit=20, min_score=SPAN_NEAR_MIN)
-    labels = field_labels(words, context, exclude=text) if context else []
+    named = _labels(words, context, exclude=text) if context else []
+    labels = next((found for _, found in named if found), [])  # `field_labels`
     if labels:
         pieces = split_words(words)[0]
-        cell = _cell_asked(words, context, exclude=text)  # in a table: the cell of the row the question names
+        cell = _cell_asked(words, context, named)  # in a table: the cell of the row the question names
 
         def fit(r: Region) -> float:
             led = is_led(pieces, r.lines[0])
@@ -123,13 +124,14 @@ def locate(words: list[Word], text: str, kind: str = "query", context: str | Non
 
 
 def _field_asked(words: list[Word], question: str | None, exclude: str | None = None) -> Region | None:
-    """The value of the field a question asks for: in a table, the cell in the column its best label heads
-    and the row the question names (`table_cell`), else the value beside that label; None without one.
+    """The value of the field a question asks for: in a table, the cell in the column a label of it heads
+    and the row the question names (`_cell_asked`), else the value beside its best label; None without one.
     Its score is the label's similarity, its `label` the label as read."""
-    cell = _cell_asked(words, question, exclude)
+    named = _labels(words, question, exclude)
+    cell = _cell_asked(words, question, named)
     if cell is not None:
         return cell
-    for box, score, text in field_labels(words, question, exclude=exclude):
+    for box, score, text in next((found for _, found in named if found), []):  # `field_labels`
         value = field_value(words, box)
         if value is not None:
             value.score, value.label = score, text
@@ -137,12 +139,23 @@ def _field_asked(words: list[Word], question: str | None, exclude: str | None = 
     return None
 
 
-def _cell_asked(words: list[Word], question: str | None, exclude: str | None = None) -> Region | None:
+def _labels(words: list[Word], question: str | None, exclude: str | None = None) -> list[tuple[str, list]]:
+    """For each name of the field a question asks for (`field_names`), its labels on the page (`labels_named`);
+    the first name's that has any are `field_labels`."""
+    names = field_names(question, exclude)
+    pieces = split_words(words)[0] if names else []
+    return [(name, labels_named(words, name, pieces)) for name in names]
+
+
+def _cell_asked(words: list[Word], question: str | None, named: list[tuple[str, list]]) -> Region | None:
     """The table cell a question asks for: in the column headed by a label of the field it names, under any of
-    that field's names ('the walnut barrel's price' -> 'price'), and the row its other words name."""
-    for name in field_names(question, exclude):
-        for box, score, _ in labels_named(words, name):
-            cell = table_cell(words, box, question, field=name)
+    that field's names (`named`, from `_labels`: 'the walnut barrel's price' -> 'price'), and the row its
+    other words name (`TableQuestion`)."""
+    table = None
+    for name, labels in named:
+        for box, score, _ in labels:
+            table = table or TableQuestion(words, question)
+            cell = table.cell(box, field=name)
             if cell is not None:
                 cell.score = score
                 return cell
@@ -151,10 +164,11 @@ def _cell_asked(words: list[Word], question: str | None, exclude: str | None = N
 
 def _cell_named(words: list[Word], query: str) -> Region | None:
     """For a query that names no field in a question's words ('walnut barrel price'): the cell of a table
-    whose header is one of its words and whose row holds others (`table_cell`, the highest header first)."""
-    found = sorted({(w.y0, w.x0, w.x1, w.y1) for ws in term_words(words, query) for w in ws})
-    for y0, x0, x1, y1 in found:
-        cell = table_cell(words, (x0, y0, x1, y1), query)
+    whose header is one of its words and whose row holds others (`TableQuestion`, the highest header first)."""
+    table = TableQuestion(words, query)
+    for i in sorted(table.reads, key=lambda i: (table.pieces[i].y0, table.pieces[i].x0)):
+        w = table.pieces[i]
+        cell = table.cell((w.x0, w.y0, w.x1, w.y1))
         if cell is not None:
             return cell
     return None

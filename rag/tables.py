@@ -27,60 +27,80 @@ ROW_GAP = 3.0  # in line heights: the most a table's row stands below the one ab
 
 
 def table_cell(words: list[Word], header: Box, question: str, field: str | None = None) -> Region | None:
-    """The cell under the header cell at `header`, on the row below it that holds the most of the question's
-    other words (the highest such), not those of the header or of the field's name (`field`, whose label
-    `header` is; without one, `header` is one word of the header cell). None when the header is not a
-    table's (see the module's note), its cell is not mostly the question's words (or, for a field, more
-    than the label), no row below it names at least half the question's other words in cells mostly of
-    them, under other headers (a question about a row names little else), or the cell itself is mostly
-    the question's words (a value asked for is not in the question)."""
-    pieces, origin = split_words(words)
-    keep = [i for i, w in enumerate(pieces) if norm(w.text)]
-    heads = _cells(pieces, _band(pieces, keep, header))
-    col = next((c for c, cell in enumerate(heads) if _gap(_span(pieces, cell), (header[0], header[2])) <= 0), None)
-    if col is None or len(heads) < 2 or any(len(cell) > HEAD_WORDS for cell in heads) or _is_label(pieces, heads[col]):
-        return None
-    asked = query_terms(question)
-    (x0, x1), h = _span(pieces, heads[col]), max(header[3] - header[1], 1e-3)
-    if not _mostly(pieces, heads[col], asked) or (field is not None and (x0 < header[0] - h or x1 > header[2] + h)):
-        return None
-    wanted = query_terms(question, exclude=" ".join([*(pieces[i].text for i in heads[col]), field or ""]))
-    hits: dict[int, set[int]] = {}  # word -> the question's terms it reads as, for words below the header row
-    head_bottom = max(pieces[i].y1 for cell in heads for i in cell)
-    for i in keep:
-        if (pieces[i].y0 + pieces[i].y1) / 2 > head_bottom:
-            found = {t for t, (key, key_digits) in enumerate(wanted) if term_matches(key, key_digits, pieces[i].text)}
+    """`TableQuestion(words, question).cell(header, field)`: for one header; build a TableQuestion for several."""
+    return TableQuestion(words, question).cell(header, field)
+
+
+class TableQuestion:
+    """A question about a page's words, read as asking for a table's cell; the page's words are split
+    (`split_words`) and matched to the question's terms once, for every header tried."""
+
+    def __init__(self, words: list[Word], question: str):
+        self.pieces, self.origin = split_words(words)
+        self.keep = [i for i, w in enumerate(self.pieces) if norm(w.text)]
+        self.asked = query_terms(question)  # [(term, its digits)]
+        self._bodies: dict[tuple[int, ...], list] = {}  # a header row -> its table's rows (`_body`)
+        self.reads = {}  # word -> indexes of the terms it reads as (OCR errors allowed)
+        for i in self.keep:
+            found = {t for t, (key, key_digits) in enumerate(self.asked)
+                     if term_matches(key, key_digits, self.pieces[i].text)}
             if found:
-                hits[i] = found
-    head_spans = [_span(pieces, cell) for cell in heads]
-    body = _body(pieces, [i for i in keep if (pieces[i].y0 + pieces[i].y1) / 2 > head_bottom], head_bottom,
-                 head_spans)
-    rows = {row: set().union(*(hits.get(i, set()) for i in row)) for row in body}  # -> the terms its words read as
-    for row in sorted((r for r in rows if rows[r]), key=lambda r: (-len(rows[r]), min(pieces[i].y0 for i in r))):
-        cells = _cells(pieces, list(row))
-        columns = [_nearest(_span(pieces, cell), head_spans) for cell in cells]
-        target = [cell for cell, c in zip(cells, columns) if c == col]
-        named = [cell for cell, c in zip(cells, columns)
-                 if c is not None and c != col and _mostly(pieces, cell, wanted) and not _is_label(pieces, cell)]
-        held = set().union(*(hits.get(i, set()) for cell in named for i in cell))
-        if target and 2 * len(held) >= len(wanted) and not any(_mostly(pieces, cell, asked) or _is_label(pieces, cell) for cell in target):
-            r = piece_region(pieces, origin, [i for cell in target for i in cell], 1.0)
-            r.how, r.label = "cell", " ".join(pieces[i].text for i in heads[col])
-            r.row = " ".join(pieces[i].text for cell in named for i in cell)
-            return r
-    return None
+                self.reads[i] = found
+
+    def cell(self, header: Box, field: str | None = None) -> Region | None:
+        """The cell under the header cell at `header`, on the row below it that holds the most of the question's
+        other words (the highest such), not those of the header or of the field's name (`field`, whose label
+        `header` is; without one, `header` is one word of the header cell). None when the header is not a
+        table's (see the module's note), its cell is not mostly the question's words (or, for a field, more
+        than the label), no row below it names at least half the question's other words in cells mostly of
+        them, under other headers (a question about a row names little else), or the cell itself is mostly
+        the question's words (a value asked for is not in the question)."""
+        pieces, keep = self.pieces, self.keep
+        band = tuple(_band(pieces, keep, header))
+        heads = _cells(pieces, list(band))
+        col = next((c for c, cell in enumerate(heads) if _gap(_span(pieces, cell), (header[0], header[2])) <= 0),
+                   None)
+        if col is None or len(heads) < 2 or any(len(cell) > HEAD_WORDS for cell in heads) \
+                or _is_label(pieces, heads[col]):
+            return None
+        everything = set(range(len(self.asked)))
+        (x0, x1), h = _span(pieces, heads[col]), max(header[3] - header[1], 1e-3)
+        if not self._mostly(heads[col], everything) or (field is not None and (x0 < header[0] - h or x1 > header[2] + h)):
+            return None
+        skip = {norm(t) for t in [*(pieces[i].text for i in heads[col]), *(field or "").split()]}
+        wanted = {t for t in everything if self.asked[t][0] not in skip}  # the question's other words
+        head_bottom = max(pieces[i].y1 for cell in heads for i in cell)
+        head_spans = [_span(pieces, cell) for cell in heads]
+        if band not in self._bodies:
+            self._bodies[band] = _body(pieces, [i for i in keep if (pieces[i].y0 + pieces[i].y1) / 2 > head_bottom],
+                                       head_bottom, head_spans)
+        body = self._bodies[band]
+        rows = {row: set().union(*(self.reads.get(i, set()) & wanted for i in row)) for row in body}
+        for row in sorted((r for r in rows if rows[r]), key=lambda r: (-len(rows[r]), min(pieces[i].y0 for i in r))):
+            cells = _cells(pieces, list(row))
+            columns = [_nearest(_span(pieces, cell), head_spans) for cell in cells]
+            target = [cell for cell, c in zip(cells, columns) if c == col]
+            named = [cell for cell, c in zip(cells, columns)
+                     if c is not None and c != col and self._mostly(cell, wanted) and not _is_label(pieces, cell)]
+            held = set().union(*(self.reads.get(i, set()) & wanted for cell in named for i in cell))
+            if target and 2 * len(held) >= len(wanted) \
+                    and not any(self._mostly(cell, everything) or _is_label(pieces, cell) for cell in target):
+                r = piece_region(pieces, self.origin, [i for cell in target for i in cell], 1.0)
+                r.how, r.label = "cell", " ".join(pieces[i].text for i in heads[col])
+                r.row = " ".join(pieces[i].text for cell in named for i in cell)
+                return r
+        return None
+
+    def _mostly(self, cell: list[int], terms: set[int]) -> bool:
+        """Whether at least half the content words of a cell read as some of the terms."""
+        content = [i for i in cell if query_terms(self.pieces[i].text)]
+        held = sum(bool(self.reads.get(i, set()) & terms) for i in content)
+        return bool(content) and 2 * held >= len(content)
 
 
 def _is_label(pieces: list[Word], cell: list[int]) -> bool:
     """Whether a cell is a form's label (a word of it ends in a colon: 'Date:', 'Brand: Eclipse')."""
     return any(pieces[i].text.rstrip().endswith(":") for i in cell)
-
-
-def _mostly(pieces: list[Word], cell: list[int], terms: list[tuple[str, str]]) -> bool:
-    """Whether at least half the content words of a cell read as some of the terms (OCR errors allowed)."""
-    content = [pieces[i].text for i in cell if query_terms(pieces[i].text)]
-    held = sum(any(term_matches(key, key_digits, text) for key, key_digits in terms) for text in content)
-    return bool(content) and 2 * held >= len(content)
 
 
 def _body(pieces: list[Word], below: list[int], top: float, heads: list[tuple[float, float]]) -> list[tuple[int, ...]]:
