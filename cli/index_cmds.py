@@ -168,6 +168,9 @@ def _print_report(report, as_json: bool) -> None:
         echo(f"No page was finished ({report.seconds:.1f}s): {why}.")
     else:  # a rebuild with nothing new: 'Read 0 page(s), 0 by OCR (tesseract), 0 passage(s)' said it in noise
         echo(f"Nothing new to read ({report.seconds:.1f}s).")
+    if report.pages_reduced:
+        echo(f"Read {report.pages_reduced} JPEG page(s) over the pixel limit at a reduced size (1/2, 1/4 or 1/8) "
+             "that fits it.")
     if report.pages_copied:
         echo(f"Took {report.pages_copied} page(s) of moved or copied files from their indexed twins (not read again).")
     if report.captions_made or report.captions_cached:

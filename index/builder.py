@@ -112,6 +112,7 @@ class BuildReport:
     pages_read: int = 0
     pages_ocr: int = 0
     pages_copied: int = 0  # from an indexed file with the same bytes (moved, renamed, copied): not read again
+    pages_reduced: int = 0  # JPEGs over the pixel limit, read at 1/2, 1/4 or 1/8 of their size to fit it
     chunks_added: int = 0
     captions_made: int = 0
     captions_cached: int = 0
@@ -393,6 +394,7 @@ class _Builder:
                 texts.append(f"{title}\n{body}")
             pages.append(page)
             copied.append(r.copied)
+            self.report.pages_reduced += r.reduced > 1
         if not pages:
             return
         # While OCR workers fill the cores, the encoder runs on one thread: its threads would

@@ -40,6 +40,7 @@ class PageResult:
     seconds: float = 0.0
     label: str = ""  # the PDF's page label ('iv', 'A-3'), '' when it has none
     copied: bool = False  # taken from an indexed file with the same bytes (a moved or copied file), not read
+    reduced: int = 1  # a JPEG over the pixel limit, read at 1/reduced of its size (width, height: as read)
 
 
 _engine = None
@@ -112,6 +113,7 @@ def read_page(task: PageTask) -> PageResult:
             short = layer
         image = read_image(path, task.kind, task.page_no, opts.dpi, opts.limits)
         result.width, result.height = image.size
+        result.reduced = image.info.get("reduced", 1)
         if _engine is not None:
             from .orient import read_upright
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import BadInput, UnsupportedFile
+from .image_limits import open_image, reduction, too_large
 from .words import Word
 
 KINDS = {
@@ -244,15 +245,16 @@ def probe(path: Path, root: Path, limits: Limits = Limits()) -> DocumentInfo:
         try:
             with warnings.catch_warnings():  # a corrupt EXIF block is read past, with a warning on stderr
                 warnings.simplefilter("ignore", UserWarning)
-                with Image.open(path) as img:
-                    w, h = img.size
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is ours (`reduction`)
+                with open_image(path) as img:
                     n = getattr(img, "n_frames", 1)  # TIFF pages; animated GIF/WebP/PNG frames
+                    reduction(img, path.stat().st_size, limits)  # refused if too large, unless a JPEG fits reduced
         except Image.DecompressionBombError:
             raise BadInput(f"image is too large to open safely (over {limits.max_pixels:,} pixels)") from None
+        except BadInput:
+            raise
         except Exception as e:
             raise BadInput(f"not a readable image ({type(e).__name__}: {e})") from None
-        if w * h > limits.max_pixels:
-            raise BadInput(too_large(w, h, limits))
         title = name
     if n == 0:
         raise BadInput("document has no pages")
@@ -280,7 +282,9 @@ def quiet_pillow() -> None:
 
 
 def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = Limits()):
-    """The page as an upright RGB PIL image (EXIF orientation applied; PDFs rendered at `dpi`)."""
+    """The page as an upright RGB PIL image (EXIF orientation applied; PDFs rendered at `dpi`). A JPEG over the
+    pixel limit comes reduced to fit (`reduction`), by the factor in its info["reduced"]; word boxes are page
+    fractions, so they hold for the page as read and as shown (both come from here)."""
     from PIL import Image, ImageOps
 
     if kind == "pdf":
@@ -299,21 +303,26 @@ def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = L
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is ours, checked below
             warnings.simplefilter("ignore", UserWarning)  # a corrupt EXIF block, read past
-            img = Image.open(path)
+            img = open_image(path)
         with img:
             if page_no > 1:
                 img.seek(page_no - 1)
-            w, h = img.size
-            if w * h > limits.max_pixels:
+            try:
+                factor = reduction(img, path.stat().st_size, limits)
+            except BadInput as e:
                 # a later TIFF page larger than the first (which the build measured), or the file replaced since
-                raise BadInput(f"page {page_no}: {too_large(w, h, limits)}" if page_no > 1 else
-                               f"{too_large(w, h, limits)}; {REPLACED}")
+                raise BadInput(f"page {page_no}: {e}" if page_no > 1 else f"{e}; {REPLACED}") from None
+            if factor > 1:
+                w, h = img.size
+                img.draft(None, (max(1, w // factor), max(1, h // factor)))  # decoded at 1/factor
             img.load()
             if page_no == 1:
                 with warnings.catch_warnings():  # Pillow reads past a corrupt EXIF block, warning on stderr
                     warnings.simplefilter("ignore", UserWarning)
                     img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            page = _to_rgb(img)
+            page.info["reduced"] = factor
+            return page
     except Image.DecompressionBombError:
         too = f"image is too large to open safely (over {limits.max_pixels:,} pixels)"
         raise BadInput(f"page {page_no}: {too}" if page_no > 1 else f"{too}; {REPLACED}") from None
@@ -322,10 +331,6 @@ def read_image(path: Path, kind: str, page_no: int, dpi: int, limits: Limits = L
 
 
 REPLACED = "if the file was replaced since it was indexed, re-run `pagerag index build` on its folder"
-
-
-def too_large(w: int, h: int, limits: Limits) -> str:
-    return f"image is {w}×{h} px, over the {limits.max_pixels:,}-pixel limit"
 
 
 def _to_rgb(img):

@@ -139,6 +139,18 @@ def _bomb(path: Path) -> None:
            chunk(b"IEND", b""))
 
 
+def jpeg_bomb(path: Path) -> None:
+    """A JPEG of ~700 bytes whose header claims 60000 x 60000 pixels."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 255).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (60000).to_bytes(2, "big") * 2  # height, width
+    _bytes(path, bytes(data))
+
+
 def _deep_folder(root: Path) -> None:
     """A folder whose path is longer than PATH_MAX: listing it fails even for root (ENAMETOOLONG)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -189,6 +201,7 @@ def make_bad_corpus(folder: Path) -> list[Kind]:
         lambda p: _bytes(p, b"\xff\xd8\xff" + bytes(range(256)) * 40))
     add(Kind("badcrc.png", "error", "image"), lambda p: _bytes(p, png[:40] + bytes([png[40] ^ 0xFF]) + png[41:]))
     add(Kind("bomb.png", "error", "too large"), _bomb)
+    add(Kind("bomb.jpg", "error", "decompression bomb"), jpeg_bomb)  # JPEGs over the limit are read reduced, not it
     add(Kind("pdf-named.png", "error", "not a readable image"), lambda p: _bytes(p, good_pdf))
     add(Kind("notes.docx", "unsupported", "unsupported file type '.docx'"), lambda p: _bytes(p, b"PK\x03\x04 word"))
     add(Kind("README", "unsupported", "unsupported file type"), lambda p: _bytes(p, b"read me"))
