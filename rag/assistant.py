@@ -114,7 +114,7 @@ class Assistant:
                                              within=self.settings.within)
         answer = Answer(question, query, "", [], backend=getattr(self.backend, "name", None),
                         model=getattr(self.backend, "model", None))
-        answer.support = measure(self.retriever, query, hits, self.settings.within) if hits else None
+        answer.support = measure(self.retriever, query, hits, self.settings.within, question) if hits else None
         abstain = self.abstention(query, hits, answer.support)
         if abstain:
             answer.text, answer.abstained = abstain, True

@@ -102,14 +102,20 @@ def structure_support(index, question: str, page_ids: list[int]) -> list[str]:
     return [" ".join(sorted(g)[0]) for g in groups]
 
 
-def measure(retriever, query: str, hits, within=None) -> Support:
+def measure(retriever, query: str, hits, within=None, asked: str | None = None) -> Support:
     """Each signal's support for `query` among `hits` (rag.retrieve.Hit, as ranked for it, searched `within`
-    those files or folders: the best cosine of a page elsewhere is no support)."""
+    those files or folders: the best cosine of a page elsewhere is no support).
+
+    `asked`: a follow-up as asked, when `query` folds the previous question in. Its own words are the
+    ones the pages must hold ('How do I bake bread?' after 'What did Björn report?' finds 'bjorn' and
+    'report' again, which is no support for it); a follow-up without words of its own ('And then?') is
+    weighed by the words of `query`."""
     dense = [h.dense for h in hits if h.dense is not None]
     if not dense:
         doc_ids = retriever.index.documents_under(within) if within else None
         dense = retriever.dense(query, 100, doc_ids).values()
     best = max(dense, default=0.0)
     page_ids = [h.page_id for h in hits]
-    share, words, found = lexical_support(retriever.index, query, page_ids, retriever.respell(query))
-    return Support(round(float(best), 4), share, words, found, structure_support(retriever.index, query, page_ids))
+    words = asked if asked and search_units(asked, {}) else query
+    share, units, found = lexical_support(retriever.index, words, page_ids, retriever.respell(words))
+    return Support(round(float(best), 4), share, units, found, structure_support(retriever.index, query, page_ids))

@@ -140,3 +140,24 @@ def test_chat_answers_the_name_question_and_abstains_on_the_off_topic_one(index_
     assert "Evidence found:\n  [1] " in name and "q3-nordics.pdf, page 1" in name
     assert off.startswith("The indexed pages do not seem to contain this: I searched 4 page(s) for 'Who won")
     assert "no page found holds its distinctive words (won, 2018, fifa, world)" in off and "Closest pages:" in off
+
+
+def test_a_follow_up_is_weighed_by_its_own_words(index_dir):
+    """The previous question folded into the search is no support for a new subject; a follow-up with no word
+    of its own is weighed by the folded query's."""
+    from rag.assistant import retrieval_queries
+    from rag.conversations import Turn
+
+    idx = Index.open(index_dir)
+    retriever = Retriever(idx)
+    history = [Turn("What did Björn Åkesson report for the Malmö office?", "", "He reported the figures [1].", [])]
+    try:
+        for asked, words, share in (("And bananas?", ["bananas"], 0.0), ("And then?", None, 1.0)):
+            queries = retrieval_queries(asked, history)
+            hits = retriever.search_combined(queries, k=5)
+            s = measure(retriever, queries[-1][0], hits, asked=asked)
+            assert s.lexical == share and s.words == (words or ["bjorn", "akesson", "report", "malmo", "office"])
+        folded = measure(retriever, queries[-1][0].replace("then", "bananas"), hits)
+        assert folded.lexical > MIN_LEXICAL  # weighed by the folded words, the new subject would pass
+    finally:
+        idx.close()
