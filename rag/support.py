@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from index.words import fold
 
-from .query import content, match_words, phrases, ref_groups, structure_refs
+from .query import clipped, content, match_words, phrases, ref_groups, structure_refs
 
 MIN_SCORE = 0.43  # best passage cosine below which the dense side finds no support
 MIN_LEXICAL = 0.50  # share of the question's word weight one retrieved page must hold for lexical support
@@ -110,6 +110,7 @@ def measure(retriever, query: str, hits, within=None, asked: str | None = None) 
     ones the pages must hold ('How do I bake bread?' after 'What did Björn report?' finds 'bjorn' and
     'report' again, which is no support for it); a follow-up without words of its own ('And then?') is
     weighed by the words of `query`."""
+    query, asked = clipped(query), asked and clipped(asked)  # what the search read of them
     dense = [h.dense for h in hits if h.dense is not None]
     if not dense:
         doc_ids = retriever.index.documents_under(within) if within else None

@@ -161,3 +161,11 @@ def test_a_follow_up_is_weighed_by_its_own_words(index_dir):
         assert folded.lexical > MIN_LEXICAL  # weighed by the folded words, the new subject would pass
     finally:
         idx.close()
+
+
+def test_a_huge_question_is_weighed_by_what_the_search_read_of_it(index_dir):
+    from rag.query import MAX_QUERY_CHARS
+
+    question = " ".join(f"w{i}" for i in range(100_000))  # 600 kB: one FTS5 count per word would take minutes
+    s = support(index_dir, question)
+    assert s.words[0] == "w0" and 0 < len(s.words) <= MAX_QUERY_CHARS // 3 and s.lexical == 0.0
