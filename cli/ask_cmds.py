@@ -172,6 +172,7 @@ everything), /new (start over), /exit (or Ctrl-D). Ctrl-C stops an answer."""
 def chat(cont, cid, index_dir, **kw):
     """Talk with your documents: a conversation grounded on the indexed pages."""
     from index.errors import PageragError
+    from index.location import db_identity
 
     require_stdin("chat reads your questions from it; run it in a terminal, or pipe the questions in, one a line")
     assistant = _assistant(index_dir, kw)
@@ -183,6 +184,7 @@ def chat(cont, cid, index_dir, **kw):
                + (f", continuing {cid}" if cid else "") + ".\n" + CHAT_HELP, err=True)
     last = None
     lenient_stdin()
+    served = db_identity(assistant.index.folder)
     while True:
         try:
             line = clean_text(input("\n> "), "that line").strip()
@@ -194,6 +196,14 @@ def chat(cont, cid, index_dir, **kw):
             continue
         if not line:
             continue
+        searches = not line.startswith("/") or line.split()[0].lower() in ("/page", "/in")
+        if searches and db_identity(assistant.index.folder) != served:  # the index deleted, or built again
+            try:
+                assistant = _reopened(assistant)
+            except PageragError as e:
+                click.echo(f"Error: {e}", err=True)
+                continue
+            served, cid, last = db_identity(assistant.index.folder), None, None
         if line.startswith("/"):
             try:
                 cmd, *args = shlex.split(line)
@@ -232,6 +242,24 @@ def chat(cont, cid, index_dir, **kw):
             click.echo("Fix the model settings and start `pagerag chat` again, or use /page to read the pages.",
                        err=True)
         cid = last.conversation_id or cid
+
+
+def _reopened(assistant):
+    """The assistant on the index now in `assistant`'s folder (deleted and built again, or restored), its
+    backend (a loaded model) kept; IndexGone when there is none. Said, with the new conversation it starts."""
+    from index.errors import IndexGone
+    from index.location import db_identity, gone_message
+    from rag.assistant import Assistant
+    from rag.conversations import ConversationStore
+    from rag.retrieve import Retriever
+
+    folder = assistant.index.folder
+    if db_identity(folder) is None:
+        raise IndexGone(gone_message(folder, "chat"))
+    idx = open_index(folder)
+    click.echo(f"The index at {shown(folder)} was replaced since chat started (built again, or "
+               "restored): searching the new one, in a new conversation.", err=True)
+    return Assistant(idx, assistant.backend, ConversationStore(idx.folder), assistant.settings, Retriever(idx))
 
 
 def _in_command(assistant, args) -> None:

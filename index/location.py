@@ -85,3 +85,23 @@ def quick_check(db: sqlite3.Connection) -> list[str]:
     """SQLite's quick_check: [] when the file is sound, else its findings."""
     rows = [r[0] for r in db.execute("PRAGMA quick_check")]
     return [] if rows == ["ok"] else rows
+
+
+def db_identity(folder) -> tuple | None:
+    """(device, inode) of `folder`/index.db, None when there is none. A process that keeps an index open
+    (`serve`, `chat`) compares it before each use: an open SQLite file outlives its name, so a deleted
+    index would go on answering, and one built again in its place would not be seen."""
+    from .schema import DB_NAME
+
+    try:
+        st = os.stat(Path(folder) / DB_NAME)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def gone_message(folder, command: str) -> str:
+    return (f"the index at {folder} was deleted or moved after `pagerag {command}` opened it; build it again "
+            f"there (`pagerag {command}` then uses the new one), or start `pagerag {command} --index` again with "
+            "its new place")
+

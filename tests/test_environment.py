@@ -125,3 +125,49 @@ def test_onnxruntime_telemetry_is_off(tmp_path, pdf_index):
     assert done.returncode == 0 and "budget.pdf" in done.stdout, done.stderr
     made = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if "Microsoft" in p.parts]
     assert made == [], made
+
+
+@pytest.mark.slow
+def test_chat_says_a_deleted_index_is_gone_and_searches_one_built_again_there(tmp_path):
+    """`chat` kept answering from a deleted index ('I searched 1 page(s)', its pages as sources) after
+    another one was built in its folder."""
+    import queue
+    import threading
+
+    old = text_pdf(tmp_path / "old" / "budget.pdf", ["The annual budget of $27,500 was approved."])
+    new = text_pdf(tmp_path / "new" / "orchard.pdf", ["The orchard irrigation pump was replaced in May."])
+    index = tmp_path / "index"
+    _build(index, old.parent)
+    # no model: each question shows the pages found as evidence and says the model could not be used
+    chat = subprocess.Popen([sys.executable, "-m", "cli", "chat", "--index", str(index)],
+                            env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in chat.stdout], daemon=True).start()
+    seen: list[str] = []
+
+    def say(line: str, until: str) -> str:
+        chat.stdin.write(line + "\n")
+        chat.stdin.flush()
+        start = len(seen)
+        while until not in "".join(seen[start:]):
+            try:
+                seen.append(lines.get(timeout=60))
+            except queue.Empty:
+                raise AssertionError(f"no {until!r} after {line!r}: {''.join(seen[start:])!r}") from None
+        return "".join(seen[start:])
+
+    try:
+        say("/in", "Searching all documents")
+        say("what was approved?", "budget.pdf")
+        shutil.rmtree(index)
+        assert "deleted or moved after `pagerag chat` opened it" in say("what was approved?", "Error:")
+        _build(index, new.parent)
+        out = say("orchard irrigation pump?", "start `pagerag chat` again")
+        assert "was replaced since chat started" in out and "orchard.pdf" in out and "budget.pdf" not in out, out
+        chat.stdin.close()
+        assert chat.wait(timeout=60) == 0
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+    assert "Traceback" not in "".join(seen), seen

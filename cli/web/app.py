@@ -9,7 +9,6 @@ the app runs is opened again; one deleted or moved away is said, 503, not served
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -43,6 +42,8 @@ class WebState:
     _reopening: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
+        from index.location import db_identity
+
         self._served = db_identity(self.index.folder)
 
     def check_index(self) -> None:
@@ -50,6 +51,8 @@ class WebState:
         deleted and built again, a backup restored) is opened in its place, with a fresh retriever and
         no cached images; one gone (deleted, moved) raises IndexGone. An open SQLite file outlives its
         name, so without this the app would go on serving pages of a deleted index."""
+        from index.location import db_identity, gone_message
+
         if db_identity(self.index.folder) == self._served:
             return
         from index.errors import IndexGone
@@ -60,9 +63,7 @@ class WebState:
             if now == self._served:
                 return
             if now is None:
-                raise IndexGone(f"the index at {self.index.folder} was deleted or moved after `pagerag serve` "
-                                "opened it; build it again there (this app then serves the new one), or restart "
-                                "`pagerag serve --index` with its new place")
+                raise IndexGone(gone_message(self.index.folder, "serve"))
             fresh = Index.open(self.index.folder)  # the old one is left to requests still using it
             self.index, self._served, self._retriever = fresh, now, None
             self.images.clear()
@@ -99,17 +100,6 @@ class WebState:
         else:
             self.images.move_to_end(key)
         return data
-
-
-def db_identity(folder) -> tuple | None:
-    """(device, inode) of `folder`/index.db, None when there is none: a rebuilt index is another file."""
-    from index.schema import DB_NAME
-
-    try:
-        st = os.stat(Path(folder) / DB_NAME)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 API_PATHS = ("/chat/ask",)  # endpoints that speak JSON only, their errors too
