@@ -8,6 +8,7 @@ Each turn keeps the question, the query actually retrieved, the answer, the page
 """
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -82,7 +83,15 @@ def store_path(folder: Path | str) -> Path:
     data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     key = hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:16]
     path = data / "pagerag" / "conversations" / f"{key}.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as e:  # a read-only home too (a sandbox, a service account): say where, and what to set
+        raise ConversationsUnavailable(
+            f"the index at {folder} is read-only, so its conversations are kept in {path.parent}, which cannot be "
+            f"written either ({e.strerror}); set XDG_DATA_HOME to a folder you can write (the index itself is "
+            "fine, and `pagerag search` works)") from None
     return path
 
 

@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,28 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A read-only view of a folder: a read-only bind mount as root, file modes otherwise."""
+    mounts = []
+
+    def make(folder: Path) -> Path:
+        if os.geteuid() != 0:
+            for p in [folder, *folder.rglob("*")]:
+                p.chmod(p.stat().st_mode & ~0o222)
+            return folder
+        view = tmp_path / f"ro-view-{len(mounts)}"
+        view.mkdir()
+        ok = subprocess.run(["mount", "--bind", str(folder), str(view)], capture_output=True).returncode == 0
+        if not ok:
+            pytest.skip("cannot make a read-only mount here")
+        mounts.insert(0, view)  # unmounted last first
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], capture_output=True).returncode:
+            pytest.skip("cannot make a read-only mount here")
+        return view
+
+    yield make
+    for m in mounts:
+        subprocess.run(["umount", "-l", str(m)], check=False)

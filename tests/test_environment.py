@@ -171,3 +171,22 @@ def test_chat_says_a_deleted_index_is_gone_and_searches_one_built_again_there(tm
         if chat.poll() is None:
             chat.kill()
     assert "Traceback" not in "".join(seen), seen
+
+
+@pytest.mark.slow
+def test_ask_on_a_read_only_index_with_a_read_only_home_says_what_to_set(tmp_path, pdf_index, read_only):
+    """A read-only index keeps its conversations in the user's data folder; when that cannot be written
+    either (a read-only home: a sandbox, a service account), `ask` and `conversations` said only
+    'Read-only file system: ~/.local (a read-only or protected location)'."""
+    index, _ = pdf_index
+    (tmp_path / "home").mkdir()
+    index_view, home_view = read_only(index), read_only(tmp_path / "home")
+    env = {**_env(), "HOME": str(home_view), "XDG_DATA_HOME": ""}
+    for args in (["ask", "what was approved?"], ["conversations"]):
+        done = subprocess.run([sys.executable, "-m", "cli", *args, "--index", str(index_view)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "set XDG_DATA_HOME to a folder you can write" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-m", "cli", "conversations", "--index", str(index_view)],
+                          env={**env, "XDG_DATA_HOME": str(tmp_path / "data")}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -162,31 +162,6 @@ def test_damaged_database_gives_clear_messages_and_build_refuses(tmp_path):
         build(idx_dir, [corpus], TEXT)
 
 
-@pytest.fixture
-def read_only(tmp_path):
-    """A read-only view of a folder: a read-only bind mount as root, file modes otherwise."""
-    mounts = []
-
-    def make(folder: Path) -> Path:
-        if os.geteuid() != 0:
-            for p in [folder, *folder.rglob("*")]:
-                p.chmod(p.stat().st_mode & ~0o222)
-            return folder
-        view = tmp_path / "ro-view"
-        view.mkdir()
-        ok = subprocess.run(["mount", "--bind", str(folder), str(view)], capture_output=True).returncode == 0
-        if not ok:
-            pytest.skip("cannot make a read-only mount here")
-        mounts.append(view)
-        if subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], capture_output=True).returncode:
-            pytest.skip("cannot make a read-only mount here")
-        return view
-
-    yield make
-    for m in mounts:
-        subprocess.run(["umount", "-l", str(m)], check=False)
-
-
 def test_read_only_index_is_searchable_and_refuses_writes(tmp_path, read_only, embedder, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     corpus, idx_dir = make_corpus(tmp_path / "c"), tmp_path / "idx"
