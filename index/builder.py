@@ -2,38 +2,35 @@
 
     report = build(Path(".pagerag"), [Path("scans/")], BuildOptions(ocr="auto"))
 
-Plan: walk the inputs; a file whose size+mtime (or else sha256) matches its indexed
-version is left alone; a changed one is removed and read again; an interrupted one
-resumes at the pages it lacks. A page that cannot be read (corrupt data, over
-`page_timeout`, or it kills its reader) is recorded as failed and its document indexed
-without it ("partly indexed"); it is not read again until the file changes or
-`retry_failed` asks, so a page that hangs for minutes costs one build, not every build. Pages are read (text layer or OCR) in worker
-processes, then chunked, embedded and committed in batches: one SQLite transaction
-per batch, so a kill at any moment loses at most the batch in flight.
+Planning (which files and pages to read; index/build_plan.py) leaves alone a file whose size+mtime (or
+else sha256) matches its indexed version. Pages are read (text layer or OCR) in worker processes, then
+chunked, embedded and committed in batches (here): one SQLite transaction per batch, so a kill at any
+moment loses at most the batch in flight. A page that cannot be read (corrupt data, over `page_timeout`,
+or it kills its reader) is recorded as failed and its document indexed without it ("partly indexed").
+The options and the report are in index/build_report.py; stopping on a signal in index/build_stops.py.
 """
 from __future__ import annotations
 
 import errno
 import hashlib
 import os
-import signal
-import stat
-import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
+from .build_plan import Planner, file_sha256  # noqa: F401 (file_sha256 re-exported)
+from .build_report import (BuildOptions, BuildReport, Captioner, FailedPage, PartialDocument,  # noqa: F401
+                           Skip)  # (all re-exported)
+from .build_stops import _STOPS, BuildInterrupted, _sigterm_interrupts
 from .chunking import chunk_words
 from .embed import (DEFAULT_MODEL, Embedder, OnnxEmbedder, check_model_available, embed_backend, int8_wanted,
                     load_embedder)
-from .errors import BadArgument, BadInput, DiskFull, UnsupportedFile
+from .errors import BadArgument, BadInput, DiskFull
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
 from .pages import PageResult, PageTask, ReadOptions, init_worker, read_page
-from .sources import Limits, check_size, db_path, fs_path, is_under, kind_of, presence, probe, read_image, shown, walk
+from .sources import db_path, fs_path, read_image, shown
 from .store import Index, NewChunk, NewPage
 from .structure import page_facts
 from .words import page_text
@@ -46,102 +43,7 @@ CHECKPOINT_SECONDS = 60  # how often the FAISS file is rewritten during a long b
 READ_AHEAD = 8
 
 
-class Captioner(Protocol):
-    """Anything that describes a page image in words; `key` names the model and prompt (the cache key)."""
-
-    key: str
-
-    def __call__(self, image) -> str: ...
-
-
-@dataclass
-class BuildOptions:
-    ocr: str = "auto"
-    lang: str = "eng"  # OCR languages, Tesseract style ('deu+eng'); recorded per page
-    dpi: int = 200
-    force_ocr: bool = False
-    prune: bool = False
-    embed_model: str | None = None
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
-    limits: Limits = field(default_factory=Limits)
-    captioner: Captioner | None = None
-    # seconds a page may take to read before its worker is killed and the page recorded as failed; None: no
-    # limit (and with jobs=1, pages are read in the build's own process)
-    page_timeout: float | None = None
-    retry_failed: bool = False  # read again the pages that failed in earlier builds of unchanged files
-
-
-@dataclass
-class FailedPage:
-    page: int
-    reason: str  # names the page: 'page 17 took longer than 300 s to read (...)'
-
-
-@dataclass
-class PartialDocument:
-    """A file indexed without some of its pages (the others are searchable)."""
-
-    path: str
-    pages: int  # in the file
-    failed: list[FailedPage]
-    earlier: bool = False  # they failed in an earlier build and were not read again (`retry_failed` reads them)
-
-    @property
-    def indexed(self) -> int:
-        return self.pages - len(self.failed)
-
-
-@dataclass
-class Skip:
-    path: str
-    reason: str
-    is_error: bool
-
-
-@dataclass
-class BuildReport:
-    index: str
-    ocr_engine: str | None = None
-    embed_model: str | None = None
-    new: int = 0
-    changed: int = 0
-    resumed: int = 0
-    retried: int = 0  # unchanged files whose failed pages were read again (`retry_failed`)
-    unchanged: int = 0
-    pruned: int = 0
-    pages_read: int = 0
-    pages_ocr: int = 0
-    pages_copied: int = 0  # from an indexed file with the same bytes (moved, renamed, copied): not read again
-    pages_reduced: int = 0  # JPEGs over the pixel limit, read at 1/2, 1/4 or 1/8 of their size to fit it
-    chunks_added: int = 0
-    captions_made: int = 0
-    captions_cached: int = 0
-    caption_error: str | None = None  # why captioning stopped, if it did
-    seconds: float = 0.0
-    interrupted: bool = False
-    skipped: list[Skip] = field(default_factory=list)
-    partial: list[PartialDocument] = field(default_factory=list)  # files under the paths lacking failed pages
-
-    @property
-    def errors(self) -> int:
-        """Files skipped for an error, and files indexed without some pages (a partly indexed file is a
-        problem too: `index build` exits 3)."""
-        return sum(s.is_error for s in self.skipped) + len(self.partial)
-
-    @property
-    def pages_per_second(self) -> float:
-        return self.pages_read / self.seconds if self.seconds else 0.0
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-class _Builder:
+class _Builder(Planner):
     def __init__(self, idx: Index, options: BuildOptions, report: BuildReport, progress):
         self.idx = idx
         self.options = options
@@ -162,149 +64,11 @@ class _Builder:
         self._n_pages: dict[int, int] = {}  # doc id -> its page count (page structure facts)
         self.last_save = time.monotonic()
 
-    # -- planning -------------------------------------------------------------------
-    def plan(self, paths: list[Path]) -> list[PageTask]:
-        tasks: list[PageTask] = []
-        unreadable: set[str] = set()
-        self.earlier_failures = self.idx.failed_pages()
-
-        def folder_error(path, e: OSError):
-            unreadable.add(db_path(path))
-            self.skip(db_path(path), f"cannot read this folder ({e.strerror}); its files were not indexed", True)
-
-        def link_skip(path, reason):
-            self.skip(db_path(path), reason, is_error=False)
-
-        for file, root in walk(paths, on_error=folder_error, on_skip=link_skip, exclude=self.idx.folder):
-            key = db_path(file)
-            try:
-                kind = kind_of(file)
-            except UnsupportedFile as e:
-                self.skip(key, str(e), is_error=False)
-                continue
-            try:
-                tasks.extend(self.plan_file(file, root, kind))
-            except (BadInput, OSError) as e:
-                self.skip(key, str(e) if isinstance(e, BadInput) else f"cannot read: {e.strerror}", is_error=True)
-            self.start_workers(len(tasks), planning=True)
-        roots = [db_path(p.resolve()) for p in paths]
-        for path, reason, _ in self.idx.skipped():
-            if not any(is_under(path, r) for r in roots):
-                continue
-            if reason.startswith("cannot read this folder"):  # a folder readable again: forget its old skip
-                if path not in unreadable:
-                    self.idx.clear_skip(path)
-            elif _is_folder(fs_path(path)):  # a file now a folder, walked as one: its file's skip is stale
-                self.idx.clear_skip(path)
-        return tasks
-
-    def plan_file(self, file: Path, root: Path, kind: str) -> list[PageTask]:
-        key, st = db_path(file), file.stat()
-        if not stat.S_ISREG(st.st_mode):  # reading a pipe would wait forever
-            raise BadInput("not a regular file (a pipe, device or socket)")
-        doc = self.idx.document(key)
-        if doc and doc["status"] == "done" and doc["size"] == st.st_size and doc["mtime_ns"] == st.st_mtime_ns:
-            return self.unchanged(doc, file, kind, (str(file), st.st_size, st.st_mtime_ns, doc["sha256"]))
-        check_size(st.st_size, self.options.limits)  # before hashing: a 20 GB file is refused at once
-        sha = file_sha256(file)
-        planned = (str(file), st.st_size, st.st_mtime_ns, sha)
-        if doc and doc["sha256"] == sha:
-            self.files[doc["id"]] = planned
-            self.idx.touch_document(doc["id"], st.st_mtime_ns)
-            if doc["status"] == "done":
-                self.idx.clear_skip(key)
-                return self.unchanged(doc, file, kind, planned)
-            self.report.resumed += 1
-            done = self.idx.done_pages(doc["id"])
-            if not self.options.retry_failed:  # pages that failed before this build was interrupted
-                done |= {n for n, _ in self.earlier_failures.get(doc["id"], [])}
-            todo = [n for n in range(1, doc["n_pages"] + 1) if n not in done]
-            twin = self.idx.twin(sha, doc["n_pages"])
-            if twin is not None:  # a copy from a twin was interrupted: copy the rest
-                return self.copy_twin(twin, doc["id"], str(file), kind, doc["title"], set(todo))
-            return self.schedule(doc["id"], str(file), kind, doc["title"], todo)
-        info = probe(file, root, self.options.limits)  # a broken new version leaves the indexed one in place
-        if doc:
-            self.idx.remove_document(doc["id"])
-            self.report.changed += 1
-        else:
-            self.report.new += 1
-        twin = self.idx.twin(sha, info.n_pages)
-        doc_id = self.idx.add_document(key, sha, st.st_size, st.st_mtime_ns, kind, info.title, info.n_pages)
-        self.files[doc_id] = planned
-        if twin is not None:  # the same bytes are indexed elsewhere: their words, re-chunked and embedded here
-            return self.copy_twin(twin, doc_id, str(file), kind, info.title)
-        return self.schedule(doc_id, str(file), kind, info.title, range(1, info.n_pages + 1))
-
-    def unchanged(self, doc, file: Path, kind: str, planned: tuple) -> list[PageTask]:
-        """A finished document whose file is as indexed: nothing to read, unless it lacks pages that failed
-        and `retry_failed` asks for them."""
-        self.report.unchanged += 1
-        failures = self.earlier_failures.get(doc["id"])
-        if not failures:
-            return []
-        if not self.options.retry_failed:  # said again (exit 3), not read again: a page may take minutes to fail
-            self.report.partial.append(PartialDocument(doc["path"], doc["n_pages"],
-                                                       [FailedPage(n, r) for n, r in failures], earlier=True))
-            return []
-        self.report.unchanged -= 1
-        self.report.retried += 1
-        self.files[doc["id"]] = planned
-        return self.schedule(doc["id"], str(file), kind, doc["title"], [n for n, _ in failures])
-
-    def copy_twin(self, twin, doc_id: int, file: str, kind: str, title: str,
-                  only: set[int] | None = None) -> list[PageTask]:
-        """Plan a moved or copied file as copies of its twin's pages: OCR is not run again. Chunks are
-        embedded anew (a passage's vector includes its document's title, made from the path), page
-        facts and labels are taken from the new path. The twin's failed pages are failed here too (read
-        with `retry_failed`)."""
-        from .sources import page_label
-
-        wanted = set(range(1, twin["n_pages"] + 1)) if only is None else only
-        failed = {n: r for n, r in self.earlier_failures.get(twin["id"], []) if n in wanted}
-        stored = [r for r in self.idx.stored_pages(twin["id"]) if r["page_no"] in wanted]
-        if {r["page_no"] for r in stored} != wanted - failed.keys():  # the twin lacks a page: read this file
-            return self.schedule(doc_id, file, kind, title, sorted(wanted))
-        tasks = [PageTask(doc_id, file, kind, n) for n in sorted(failed)] if self.options.retry_failed else []
-        for n, reason in failed.items() if not tasks else ():
-            self.idx.record_failed_page(doc_id, n, reason)
-        self.titles[doc_id], self.paths[doc_id] = title, db_path(file)
-        self.remaining[doc_id] = len(stored) + len(tasks)
-        for row in stored:
-            task = PageTask(doc_id, file, kind, row["page_no"])
-            self.copies.append(PageResult(
-                task, words=row["words"], width=row["width"], height=row["height"], source=row["source"],
-                rotation=row["rotation"], lang=row["lang"], copied=True,
-                label=page_label(Path(file), row["page_no"]) if kind == "pdf" else ""))
-        if not stored and not tasks:
-            self.finish(doc_id)
-        return tasks
-
     def n_pages(self, doc_id: int) -> int:
         if doc_id not in self._n_pages:
             row = self.idx.db.execute("SELECT n_pages FROM documents WHERE id = ?", (doc_id,)).fetchone()
             self._n_pages[doc_id] = row[0] if row else 1
         return self._n_pages[doc_id]
-
-    def schedule(self, doc_id: int, file: str, kind: str, title: str, page_nos) -> list[PageTask]:
-        tasks = [PageTask(doc_id, file, kind, n) for n in page_nos]
-        self.titles[doc_id], self.paths[doc_id] = title, db_path(file)
-        self.remaining[doc_id] = len(tasks)
-        if not tasks:
-            self.finish(doc_id)
-        return tasks
-
-    def prune(self, paths: list[Path]) -> None:
-        """Drop the documents under `paths` whose file is gone; a file that cannot be checked (a folder
-        on its way unreadable) is kept. Documents elsewhere (another folder, an unmounted disk) stay."""
-        roots = [db_path(p.resolve()) for p in paths]
-        for doc in self.idx.documents():
-            if any(is_under(doc["path"], r) for r in roots) and presence(fs_path(doc["path"])) is False:
-                self.idx.remove_document(doc["id"])
-                self.report.pruned += 1
-        for path, _, _ in self.idx.skipped():
-            if any(is_under(path, r) for r in roots) and not os.path.lexists(fs_path(path)):
-                self.idx.clear_skip(path)
 
     # -- reading --------------------------------------------------------------------
     def start_workers(self, pages: int, planning: bool = False) -> None:
@@ -594,13 +358,6 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
     return report
 
 
-def _is_folder(path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def _none_read(failures: list[tuple[int, str]]) -> str:
     """Why a file none of whose pages could be read was skipped: its one page's reason, or the first few."""
     if len(failures) == 1:
@@ -612,59 +369,3 @@ def _none_read(failures: list[tuple[int, str]]) -> str:
 def _disk_full(folder: Path) -> str:
     return (f"the disk holding the index {folder} is full: the pages committed before are kept and "
             "searchable; free some space and run the same command again to go on")
-
-
-@contextmanager
-def _sigterm_interrupts():
-    """SIGTERM (a service stop, `kill`) and SIGHUP (the terminal closed) stop a build the way Ctrl-C
-    does: cleanly, resumable. Any of them arriving while a batch is committed takes effect after it
-    (`_STOPS.holding`): a document's last page and its 'done' mark are never split by a stop."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stops = [signal.SIGTERM, signal.SIGHUP]
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with Ctrl-C ignored
-        stops.append(signal.SIGINT)
-    before = {s: signal.signal(s, _STOPS) for s in stops}
-    try:
-        yield
-    finally:
-        _STOPS.pending = False  # a stop that came with another error: the build is over either way
-        for s, handler in before.items():
-            signal.signal(s, handler)
-
-
-class _DeferredStop:
-    """A stop signal's handler: KeyboardInterrupt now, or, inside `holding()`, when it ends."""
-
-    def __init__(self):
-        self.depth = 0
-        self.pending = False
-
-    def __call__(self, signum, frame):
-        if self.depth:
-            self.pending = True
-            return
-        raise KeyboardInterrupt
-
-    @contextmanager
-    def holding(self):
-        self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-        if not self.depth and self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
-
-
-_STOPS = _DeferredStop()
-
-
-class BuildInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a build: what was committed stays; the next build resumes from there."""
-
-    def __init__(self, report: BuildReport):
-        super().__init__("interrupted")
-        self.report = report
