@@ -185,3 +185,31 @@ def test_a_build_killed_with_a_partly_read_file_leaves_a_consistent_index(tmp_pa
             resumed.stderr, resumed.stderr
         assert _pages(index) == want and _failed(index) == {"ledger.tif": [2]}
         assert _cli("index", "verify", "--index", index).returncode == 0
+
+
+def test_the_web_status_page_lists_partly_indexed_files(tmp_path):
+    """The web app's status page (and its JSON twin) is `index status`'s data: the partly indexed file is there."""
+    from starlette.testclient import TestClient
+
+    from cli.web.app import WebState, create_app
+
+    multi_tiff_garbled(tmp_path / "c" / "ledger.tif", LEDGER, 2)
+    build(tmp_path / "idx", [tmp_path / "c"], BuildOptions(ocr="none", jobs=1))
+    client = TestClient(create_app(WebState(Index.open(tmp_path / "idx"))))
+    [partial] = client.get("/status.json").json()["status"]["partial"]
+    assert (partial["indexed"], partial["pages"], [f["page"] for f in partial["failed"]]) == (2, 3, [2])
+    page = client.get("/status").text
+    assert "Partly indexed files" in page and "2 of 3" in page and "page 2: image data is corrupt" in page
+
+
+def test_a_moved_partly_indexed_file_takes_its_pages_and_its_failures_from_its_twin(tmp_path):
+    """A moved file's pages come from its indexed twin; the twin's failed page was a missing page, so the whole
+    file was read again (a page that takes minutes, again). Its failures come along instead, unread."""
+    multi_tiff_garbled(tmp_path / "c" / "ledger.tif", LEDGER, 2)
+    options = BuildOptions(ocr="none", jobs=1, prune=True)
+    build(tmp_path / "idx", [tmp_path / "c"], options)
+    (tmp_path / "c" / "ledger.tif").rename(tmp_path / "c" / "moved.tif")
+    report = build(tmp_path / "idx", [tmp_path / "c"], options)
+    assert (report.new, report.pruned, report.pages_copied, report.pages_read) == (1, 1, 2, 0)
+    assert [(Path(p.path).name, p.indexed, p.earlier) for p in report.partial] == [("moved.tif", 2, False)]
+    assert _failed(tmp_path / "idx") == {"moved.tif": [2]}
