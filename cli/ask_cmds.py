@@ -71,8 +71,11 @@ def print_sources(answer) -> None:
 def answer_json(answer) -> dict:
     data = asdict(answer)
     data = {"answer": data.pop("text"), **data}
+    from index.sources import shown as printable
+
     for s in data["sources"]:
         s.pop("text")
+        s["path"] = printable(s["path"])  # bytes that are not UTF-8 as \xNN, as `search --json` gives them
     return data
 
 

@@ -190,3 +190,27 @@ def test_ask_on_a_read_only_index_with_a_read_only_home_says_what_to_set(tmp_pat
     done = subprocess.run([sys.executable, "-m", "cli", "conversations", "--index", str(index_view)],
                           env={**env, "XDG_DATA_HOME": str(tmp_path / "data")}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_json_gives_a_non_utf8_file_name_as_printed_not_as_stored(tmp_path):
+    """A file name whose bytes are not UTF-8 (a Latin-1 'résumé.pdf' from an old disk) is stored with a
+    private-use character per odd byte: `search --json`, `--batch` and the web app's JSON gave that stored
+    form ('r\\uf7e9sum\\uf7e9.pdf', shown as 'rsum.pdf'), a path that names no file, where the text output
+    and `index status --json` give 'r\\xe9sum\\xe9.pdf'."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text_pdf(tmp_path / "resume.pdf", ["The orchard irrigation pump was replaced in May."])
+    os.rename(tmp_path / "resume.pdf", os.fsencode(docs) + b"/r\xe9sum\xe9.pdf")
+    index = tmp_path / "index"
+    _build(index, docs)
+    printed = f"{docs}/r\\xe9sum\\xe9.pdf"
+    done = cli("search", "orchard pump", "-k", "1", "--json", "--index", index)
+    assert json.loads(done.stdout)[0]["path"] == printed, done.stdout
+    done = cli("search", "--batch", "-k", "1", "--index", index, input="orchard pump\n")
+    assert json.loads(done.stdout)[0]["path"] == printed, done.stdout
+    with serving(index) as get:
+        status, data = get("/search.json?q=orchard+pump&k=1")
+        assert status == 200 and data["hits"][0]["path"] == printed, data
+        status, data = get(f"/page/{data['hits'][0]['page_id']}.json")
+        assert status == 200 and data["page"]["path"] == printed, data

@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
+from index.sources import shown as printable
+
 from ..app import respond, state_of
 
 log = logging.getLogger("pagerag.web")
@@ -63,7 +65,7 @@ def answer_payload(state, answer) -> dict:
         kind = "query" if ev and ev.text == answer.question else "statement"
         thumb = (f"/page/{ev.page_id}/image?" + urlencode({"w": 220, "q": ev.text, "kind": kind, "n": s.n})
                  if ev else None)
-        sources.append({"n": s.n, "path": s.path, "page": s.page, "title": s.title, "image": s.image,
+        sources.append({"n": s.n, "path": printable(s.path), "page": s.page, "title": s.title, "image": s.image,
                         "score": s.score, "url": url, "thumbnail": thumb, "cited": s.n in answer.cited,
                         "evidence": ev.to_json() if ev else None})
     return {"type": "done", "answer": answer.text, "question": answer.question,

@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from index.sources import shown as printable
+
 from ..app import MAX_ID, respond, state_of
 from .search import _int
 
@@ -47,7 +49,7 @@ def page_data(state, row, evidence, query: dict) -> dict:
     """What the viewer shows: the page, its image URL, the evidence boxes (fractions and pixels)."""
     params = urlencode({k: v for k, v in query.items() if v})
     nav = _neighbours(state, row)
-    return {"page": {"id": row["id"], "path": row["path"], "title": row["title"], "page": row["page_no"],
+    return {"page": {"id": row["id"], "path": printable(row["path"]), "title": row["title"], "page": row["page_no"],
                      "width": row["width"], "height": row["height"], "source": row["source"],
                      "text": row["text"] or "", "caption": row["caption"]},
             "image": f"/page/{row['id']}/image?w={VIEW_WIDTH}",

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ...search_cmd import hit_json
 from ..app import respond, state_of
 
 MODES = ("hybrid", "dense", "lexical")
@@ -33,7 +33,7 @@ async def view(request: Request):
         ms = round(1000 * (time.perf_counter() - t0), 1)
         for rank, h in enumerate(found, 1):
             query = urlencode({"q": q})
-            hits.append({"rank": rank, **asdict(h), "url": f"/page/{h.page_id}?{query}",
+            hits.append({"rank": rank, **hit_json(h), "url": f"/page/{h.page_id}?{query}",
                          "thumbnail": f"/page/{h.page_id}/image?w=220&{query}"})
     data = {"q": q, "k": k, "mode": mode, "hits": hits, "search_ms": ms}
     if "embed_model" not in state.index.meta:  # built from nothing yet: say so, as `pagerag search` does
