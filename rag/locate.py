@@ -128,8 +128,9 @@ def _field_asked(words: list[Word], question: str | None, exclude: str | None = 
     and the row the question names (`_cell_asked`), else the value beside its best label; None without one.
     Its score is the label's similarity, its `label` the label as read."""
     named = _labels(words, question, exclude)
-    cell = _cell_asked(words, question, named)
-    if cell is not None:
+    table = TableQuestion(words, question) if any(labels for _, labels in named) else None
+    cell = _cell_asked(words, question, named, table)
+    if cell is not None or (table is not None and table.blank):  # an empty cell: not the next header's text
         return cell
     for box, score, text in next((found for _, found in named if found), []):  # `field_labels`
         value = field_value(words, box)
@@ -147,11 +148,11 @@ def _labels(words: list[Word], question: str | None, exclude: str | None = None)
     return [(name, labels_named(words, name, pieces)) for name in names]
 
 
-def _cell_asked(words: list[Word], question: str | None, named: list[tuple[str, list]]) -> Region | None:
+def _cell_asked(words: list[Word], question: str | None, named: list[tuple[str, list]],
+                table: TableQuestion | None = None) -> Region | None:
     """The table cell a question asks for: in the column headed by a label of the field it names, under any of
     that field's names (`named`, from `_labels`: 'the walnut barrel's price' -> 'price'), and the row its
-    other words name (`TableQuestion`)."""
-    table = None
+    other words name (`table`, made when needed: its `blank` then says whether that row's cell is empty)."""
     for name, labels in named:
         for box, score, _ in labels:
             table = table or TableQuestion(words, question)

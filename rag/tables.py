@@ -40,6 +40,7 @@ class TableQuestion:
         self.keep = [i for i, w in enumerate(self.pieces) if norm(w.text)]
         self.asked = query_terms(question)  # [(term, its digits)]
         self._bodies: dict[tuple[int, ...], list] = {}  # a header row -> its table's rows (`_body`)
+        self.blank = False  # a row the question names was found under a header tried, its cell there empty
         self.reads = {}  # word -> indexes of the terms it reads as (OCR errors allowed)
         for i in self.keep:
             found = {t for t, (key, key_digits) in enumerate(self.asked)
@@ -54,7 +55,8 @@ class TableQuestion:
         table's (see the module's note), its cell is not mostly the question's words (or, for a field, more
         than the label), no row below it names at least half the question's other words in cells mostly of
         them, under other headers (a question about a row names little else), or the cell itself is mostly
-        the question's words (a value asked for is not in the question)."""
+        the question's words (a value asked for is not in the question); also when the row named has no cell
+        in that column (an empty cell), which sets `blank`: the caller boxes no value beside the header."""
         pieces, keep = self.pieces, self.keep
         band = tuple(_band(pieces, keep, header))
         heads = _cells(pieces, list(band))
@@ -83,6 +85,9 @@ class TableQuestion:
             named = [cell for cell, c in zip(cells, columns)
                      if c is not None and c != col and self._mostly(cell, wanted) and not _is_label(pieces, cell)]
             held = set().union(*(self.reads.get(i, set()) & wanted for cell in named for i in cell))
+            if not target and held and 2 * len(held) >= len(wanted):
+                self.blank = True  # the row is named, its cell in this column empty: no value to box
+                return None
             if target and 2 * len(held) >= len(wanted) \
                     and not any(self._mostly(cell, everything) or _is_label(pieces, cell) for cell in target):
                 r = piece_region(pieces, self.origin, [i for cell in target for i in cell], 1.0)

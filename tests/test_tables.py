@@ -165,3 +165,26 @@ def test_an_answer_repeated_in_a_column_is_boxed_in_the_row_the_question_names()
 ])
 def test_only_a_question_naming_a_row_and_little_else_gets_a_cell(question, how):
     assert locate(REPEATED_WORDS, question, kind="query")[0].how == how
+
+
+# A table whose Pine crate row has no price (an empty cell), its Price column not the last.
+EMPTY_CELL = [
+    [("Item", 0.08, 0.20, 0.14, 0.23), ("Price", 0.44, 0.20, 0.50, 0.23), ("Qty", 0.66, 0.20, 0.70, 0.23)],
+    [("Oak", 0.08, 0.30, 0.13, 0.33), ("barrel", 0.14, 0.30, 0.21, 0.33), ("140.00", 0.44, 0.30, 0.52, 0.33),
+     ("2", 0.66, 0.30, 0.68, 0.33)],
+    [("Pine", 0.08, 0.40, 0.13, 0.43), ("crate", 0.14, 0.40, 0.21, 0.43), ("12", 0.66, 0.40, 0.69, 0.43)],
+]
+EMPTY_CELL_WORDS = [Word(t, x0, y0, x1, y1, 0.9, line) for line, row in enumerate(EMPTY_CELL)
+                    for t, x0, y0, x1, y1 in row]
+
+
+@pytest.mark.parametrize("kind, text, context", [
+    ("query", "What is the price of the pine crate?", None),
+    ("answer", "unknown", "What is the price of the pine crate?"),
+])
+def test_a_named_rows_empty_cell_boxes_no_value_beside_the_header(kind, text, context):
+    """The pine crate's price cell is empty: no value is boxed (it boxed the next header, 'Qty', as the price)."""
+    regions = locate(EMPTY_CELL_WORDS, text, kind=kind, context=context)
+    assert all(r.how != "field" and r.text != "Qty" for r in regions), regions
+    oak = locate(EMPTY_CELL_WORDS, "What is the price of the oak barrel?", kind="query")[0]
+    assert (oak.text, oak.how) == ("140.00", "cell")
