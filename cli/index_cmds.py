@@ -166,6 +166,8 @@ def _print_report(report, as_json: bool) -> None:
     elif report.new or report.changed or report.resumed or report.retried:  # something to read, no page finished
         why = "the build was interrupted" if report.interrupted else "every page of it was skipped (see below)"
         echo(f"No page was finished ({report.seconds:.1f}s): {why}.")
+    elif report.interrupted:  # stopped while still looking for files: nothing is known about what is there
+        echo(f"Stopped while looking for files ({report.seconds:.1f}s): nothing was read.")
     else:  # a rebuild with nothing new: 'Read 0 page(s), 0 by OCR (tesseract), 0 passage(s)' said it in noise
         echo(f"Nothing new to read ({report.seconds:.1f}s).")
     if report.pages_reduced:
@@ -179,7 +181,7 @@ def _print_report(report, as_json: bool) -> None:
     if report.caption_error:
         echo(f"Captioning stopped: {report.caption_error}")
     if not (report.new or report.changed or report.resumed or report.retried or report.unchanged or report.pruned
-            or any(s.is_error for s in report.skipped)):
+            or report.interrupted or any(s.is_error for s in report.skipped)):
         from index.sources import KINDS
 
         echo("No file to index was found there: pagerag reads " + ", ".join(sorted(KINDS)) + " files.")

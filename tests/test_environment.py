@@ -214,3 +214,42 @@ def test_json_gives_a_non_utf8_file_name_as_printed_not_as_stored(tmp_path):
         assert status == 200 and data["hits"][0]["path"] == printed, data
         status, data = get(f"/page/{data['hits'][0]['page_id']}.json")
         assert status == 200 and data["page"]["path"] == printed, data
+
+
+def _walking(pid: int, under: Path) -> bool:
+    """The process has a folder under `under` open: it is listing the corpus."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(str(under) + "/"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_build_stopped_while_walking_does_not_say_no_file_was_found(tmp_path):
+    """Ctrl-C (or a service stop) while the build still lists a large tree: it said 'Nothing new to read'
+    and 'No file to index was found there', as if the folder held nothing pagerag reads."""
+    corpus = tmp_path / "corpus"
+    for i in range(60):
+        for j in range(150):
+            (corpus / f"d{i}" / f"e{j}").mkdir(parents=True)
+    text_pdf(corpus / "d59" / "e149" / "budget.pdf", ["The annual budget of $27,500 was approved."])
+    build = subprocess.Popen([sys.executable, "-m", "cli", "index", "build", str(corpus), "--index",
+                              str(tmp_path / "index"), "--ocr", "none", "-j", "1"], env=_env(),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _walking(build.pid, corpus) and build.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    os.kill(build.pid, signal.SIGSTOP)  # held inside the walk while the stop signal is queued
+    os.kill(build.pid, signal.SIGTERM)
+    os.kill(build.pid, signal.SIGCONT)
+    out, err = build.communicate(timeout=120)
+    assert build.returncode == 130, err
+    assert "No file to index was found" not in err and "Nothing new to read" not in err, err
+    assert "Stopped while looking for files" in err and "Traceback" not in err, err
