@@ -152,14 +152,19 @@ def _cell_asked(words: list[Word], question: str | None, named: list[tuple[str, 
                 table: TableQuestion | None = None) -> Region | None:
     """The table cell a question asks for: in the column headed by a label of the field it names, under any of
     that field's names (`named`, from `_labels`: 'the walnut barrel's price' -> 'price'), and the row its
-    other words name (`table`, made when needed: its `blank` then says whether that row's cell is empty)."""
+    other words name (`table`, made when needed: its `blank` then says whether that row's cell is empty). When the
+    row is in several tables (the same item in 'Prices 2023' and 'Prices 2024'), the table whose title holds
+    most of the question's words; the first of them."""
     for name, labels in named:
+        cells = []
         for box, score, _ in labels:
             table = table or TableQuestion(words, question)
             cell = table.cell(box, field=name)
             if cell is not None:
                 cell.score = score
-                return cell
+                cells.append((len(table.title_terms(box)) if cells or len(labels) > 1 else 0, -len(cells), cell))
+        if cells:
+            return max(cells, key=lambda c: c[:2])[2]
     return None
 
 

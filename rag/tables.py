@@ -24,6 +24,7 @@ from .terms import query_terms, term_matches
 CELL_GAP = 1.0  # in line heights: a wider gap between words on a row separates cells (a word space is ~0.3)
 HEAD_WORDS = 4  # the most words a header cell holds
 ROW_GAP = 3.0  # in line heights: the most a table's row stands below the one above it
+TITLE_LINES = 2  # lines above a header row read as its table's title (which of two like tables a question names)
 
 
 def table_cell(words: list[Word], header: Box, question: str, field: str | None = None) -> Region | None:
@@ -56,7 +57,8 @@ class TableQuestion:
         than the label), no row below it names at least half the question's other words in cells mostly of
         them, under other headers (a question about a row names little else), or the cell itself is mostly
         the question's words (a value asked for is not in the question); also when the row named has no cell
-        in that column (an empty cell), which sets `blank`: the caller boxes no value beside the header."""
+        in that column (an empty cell) and it holds all the question's other words (a FUNSD question's long
+        'on the form where "…" is "…"' names a row by chance), which sets `blank`: the caller boxes no value."""
         pieces, keep = self.pieces, self.keep
         band = tuple(_band(pieces, keep, header))
         heads = _cells(pieces, list(band))
@@ -85,8 +87,8 @@ class TableQuestion:
             named = [cell for cell, c in zip(cells, columns)
                      if c is not None and c != col and self._mostly(cell, wanted) and not _is_label(pieces, cell)]
             held = set().union(*(self.reads.get(i, set()) & wanted for cell in named for i in cell))
-            if not target and held and 2 * len(held) >= len(wanted):
-                self.blank = True  # the row is named, its cell in this column empty: no value to box
+            if not target and held and held == wanted:
+                self.blank = True  # the row is named by all the other words, its cell here empty: no value to box
                 return None
             if target and 2 * len(held) >= len(wanted) \
                     and not any(self._mostly(cell, everything) or _is_label(pieces, cell) for cell in target):
@@ -95,6 +97,22 @@ class TableQuestion:
                 r.row = " ".join(pieces[i].text for cell in named for i in cell)
                 return r
         return None
+
+    def title_terms(self, header: Box) -> set[int]:
+        """The question's terms read on the table's title: the TITLE_LINES lines just above its header row at `header`,
+        each at most ROW_GAP line heights above the next ('Prices 2024' over the second of two like tables)."""
+        pieces, found = self.pieces, set()
+        top = header[1]
+        for _ in range(TITLE_LINES):
+            h = max(header[3] - header[1], 1e-3)
+            above = [i for i in self.keep if pieces[i].y1 <= top and top - pieces[i].y1 <= ROW_GAP * h]
+            if not above:
+                break
+            low = max(above, key=lambda i: pieces[i].y1)
+            line = _band(pieces, self.keep, (pieces[low].x0, pieces[low].y0, pieces[low].x1, pieces[low].y1))
+            found |= set().union(*(self.reads.get(i, set()) for i in line))
+            top = min(pieces[i].y0 for i in line)
+        return found
 
     def _mostly(self, cell: list[int], terms: set[int]) -> bool:
         """Whether at least half the content words of a cell read as some of the terms."""

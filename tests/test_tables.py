@@ -188,3 +188,30 @@ def test_a_named_rows_empty_cell_boxes_no_value_beside_the_header(kind, text, co
     assert all(r.how != "field" and r.text != "Qty" for r in regions), regions
     oak = locate(EMPTY_CELL_WORDS, "What is the price of the oak barrel?", kind="query")[0]
     assert (oak.text, oak.how) == ("140.00", "cell")
+
+
+# Two like tables on a page, each under its title; the Walnut row is in both.
+TWO_TABLES = [
+    [("Prices", 0.08, 0.10, 0.16, 0.13), ("2023", 0.17, 0.10, 0.23, 0.13)],
+    [("Item", 0.08, 0.16, 0.14, 0.19), ("Price", 0.44, 0.16, 0.50, 0.19), ("Qty", 0.66, 0.16, 0.70, 0.19)],
+    [("Walnut", 0.08, 0.22, 0.17, 0.25), ("12.50", 0.44, 0.22, 0.51, 0.25), ("1", 0.66, 0.22, 0.67, 0.25)],
+    [("Almond", 0.08, 0.28, 0.17, 0.31), ("9.80", 0.44, 0.28, 0.50, 0.31), ("3", 0.66, 0.28, 0.67, 0.31)],
+    [("Prices", 0.08, 0.45, 0.16, 0.48), ("2024", 0.17, 0.45, 0.23, 0.48)],
+    [("Item", 0.08, 0.51, 0.14, 0.54), ("Price", 0.44, 0.51, 0.50, 0.54), ("Qty", 0.66, 0.51, 0.70, 0.54)],
+    [("Walnut", 0.08, 0.57, 0.17, 0.60), ("14.75", 0.44, 0.57, 0.51, 0.60), ("2", 0.66, 0.57, 0.67, 0.60)],
+]
+TWO_TABLES_WORDS = [Word(t, x0, y0, x1, y1, 0.9, line) for line, row in enumerate(TWO_TABLES)
+                    for t, x0, y0, x1, y1 in row]
+
+
+@pytest.mark.parametrize("question, value", [
+    ("What is the price of walnut in 2024?", "14.75"),  # it boxed 2023's 12.50: the first table with the row
+    ("What is the price of walnut in 2023?", "12.50"),
+    ("What is the price of walnut?", "12.50"),  # no table named: the first
+    ("What is the qty of walnut in 2024?", "2"),
+])
+def test_a_row_in_two_tables_is_boxed_in_the_table_whose_title_the_question_names(question, value):
+    first = locate(TWO_TABLES_WORDS, question, kind="query")[0]
+    assert (first.text, first.how) == (value, "cell")
+    [answer] = locate(TWO_TABLES_WORDS, value, kind="answer", context=question)
+    assert answer.text == value and answer.box == first.box
