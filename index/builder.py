@@ -131,6 +131,8 @@ class _Builder(Planner):
             self._commit(results)
 
     def _commit(self, results: list[PageResult]) -> None:
+        if any(r.no_space for r in results):  # every page would fail alike, each file blamed for it
+            raise DiskFull(_temp_full())
         pages, texts, copied = [], [], []
         for r in results:  # failures first: a failed document's other pages in this batch must not be added
             if r.error and r.task.doc_id not in self.failed:
@@ -364,6 +366,14 @@ def _none_read(failures: list[tuple[int, str]]) -> str:
         return failures[0][1]
     listed = "; ".join(r for _, r in failures[:3])
     return f"none of its {len(failures)} pages could be read: {listed}" + ("; ..." if len(failures) > 3 else "")
+
+
+def _temp_full() -> str:
+    import tempfile
+
+    return (f"the disk holding the temporary folder {tempfile.gettempdir()} is full (pages are written there for "
+            "OCR): free some space there, or point TMPDIR at a folder with room, and run the same command again; "
+            "the pages committed before are kept")
 
 
 def _disk_full(folder: Path) -> str:

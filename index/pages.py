@@ -1,6 +1,7 @@
 """Reading one page to words: the text layer when usable, else OCR. Runs in worker processes."""
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class PageResult:
     label: str = ""  # the PDF's page label ('iv', 'A-3'), '' when it has none
     copied: bool = False  # taken from an indexed file with the same bytes (a moved or copied file), not read
     reduced: int = 1  # a JPEG over the pixel limit, read at 1/reduced of its size (width, height: as read)
+    no_space: bool = False  # the error was a full disk under the temporary files (TMPDIR): not the file's fault
 
 
 _engine = None
@@ -133,6 +135,9 @@ def read_page(task: PageTask) -> PageResult:
         result.error = str(e)
     except MemoryError:
         result.error = f"page {task.page_no}: out of memory while reading it"
+    except OSError as e:
+        result.error = f"page {task.page_no}: {type(e).__name__}: {e}"
+        result.no_space = e.errno == errno.ENOSPC  # reading writes only temporary files (images for Tesseract)
     except Exception as e:  # a corrupt file can make any library raise anything
         result.error = f"page {task.page_no}: {type(e).__name__}: {e}"
     finally:

@@ -253,3 +253,49 @@ def test_a_build_stopped_while_walking_does_not_say_no_file_was_found(tmp_path):
     assert build.returncode == 130, err
     assert "No file to index was found" not in err and "Nothing new to read" not in err, err
     assert "Stopped while looking for files" in err and "Traceback" not in err, err
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a small ext4 file system filled to the last block (root: a loop mount)."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
+        pytest.skip("needs root and mkfs.ext4 for a loop mount")
+    image, mount = tmp_path / "fs.img", tmp_path / "full"
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    mount.mkdir()
+    if subprocess.run(["mkfs.ext4", "-q", str(image)], capture_output=True).returncode or subprocess.run(
+            ["mount", "-o", "loop", str(image), str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot make a loop mount here")
+    try:
+        (mount / "tmp").mkdir()
+        with open(mount / "filler", "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 16))
+                    f.flush()
+            except OSError:
+                pass
+        yield mount / "tmp"
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_temporary_folder_stops_the_build_instead_of_blaming_every_file(tmp_path, full_disk):
+    """TMPDIR on a full disk: OCR could not write its page images there, and every scanned file was
+    skipped as an ERROR of its own ('page 1: OSError: [Errno 28] No space left on device', exit 3)."""
+    from fault_kit import page_image, save_image
+
+    docs = tmp_path / "docs"
+    for name in ("a", "b"):
+        save_image(page_image(["Orchard irrigation pump", f"replaced in May {name}"]), docs / f"{name}.png")
+    index = tmp_path / "index"
+    done = cli("index", "build", docs, "--index", index, "--ocr", "tesseract", "-j", "1",
+               env={"TMPDIR": str(full_disk)})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"the temporary folder {full_disk} is full" in done.stderr and "ERROR" not in done.stderr, done.stderr
+    done = cli("index", "build", docs, "--index", index, "--ocr", "tesseract", "-j", "1")  # room again
+    assert done.returncode == 0, done.stderr
+    status = cli("index", "status", "--index", index)
+    assert "Skipped" not in status.stdout and "2 read by OCR" in status.stdout, status.stdout
