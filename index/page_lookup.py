@@ -31,8 +31,18 @@ class PageLookup:
             doc = self.find_document(path)  # the path given in another Unicode normalisation
             if doc is not None and doc["path"] != db_path(path):
                 return self.page(doc["path"], page_no)
-            raise NotIndexed(f"page {page_no} of {shown(db_path(path))} is not in the index")
+            raise NotIndexed(f"page {page_no} of {shown(db_path(path))} is not in the index"
+                             + (self._why_missing(doc, page_no) if doc is not None else ""))
         return row
+
+    def _why_missing(self, doc: sqlite3.Row, page_no: int) -> str:
+        """Why an indexed document lacks a page: it could not be read (a partly indexed file), or there is none."""
+        reason = dict(self.failed_pages(doc["id"]).get(doc["id"], [])).get(page_no)
+        if reason is not None:
+            return (f": it could not be read when indexed ({reason}); `pagerag index build --retry-failed` "
+                    "reads it again (or fix the file and build again)")
+        n = doc["n_pages"]
+        return f": the file has {n} page{'s' if n != 1 else ''}" if n and page_no > n else ""
 
     def find_document(self, path: str) -> sqlite3.Row | None:
         """The document stored at a path given by a person: as given, else the one whose path has its key

@@ -50,6 +50,12 @@ def test_a_garbled_frame_costs_that_page_not_the_file(tmp_path):
     assert data["skipped"] == [] and data["documents"] == 1 and data["incomplete"] == 0
     verify = _cli("index", "verify", "--index", tmp_path / "idx")
     assert verify.returncode == 0 and "1 document(s) are partly indexed" in verify.stdout, verify.stdout
+    # `show` of the failed page says why it is missing (it said only 'not in the index'), of one past the end how many
+    shown = _cli("show", tmp_path / "c" / "ledger.tif", "2", "-o", tmp_path / "p2.png", "--index", tmp_path / "idx")
+    assert shown.returncode == 1 and "could not be read when indexed (page 2: image data is corrupt" in shown.stderr \
+        and "--retry-failed" in shown.stderr, shown.stderr
+    past = _cli("show", tmp_path / "c" / "ledger.tif", "4", "-o", tmp_path / "p4.png", "--index", tmp_path / "idx")
+    assert past.returncode == 1 and "the file has 3 pages" in past.stderr, past.stderr
 
 
 @pytest.mark.slow
