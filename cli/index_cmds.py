@@ -243,8 +243,10 @@ def status_cmd(index_dir, as_json):
         return
     click.echo(f"Index:      {shown(data['index'])} (format {data['format_version']}, {human_bytes(data['size_bytes'])})"
                + (", read-only" if idx.readonly else ""))
-    click.echo(f"Documents:  {counts['documents']}" + (f" (+{counts['incomplete']} incomplete: run "
-                                                         "`pagerag index build` to resume)" if counts["incomplete"] else ""))
+    writer = data["writer"]
+    todo = (f"a build is reading them now: {writer}" if writer else "run `pagerag index build` to resume")
+    click.echo(f"Documents:  {counts['documents']}" + (f" (+{counts['incomplete']} incomplete: {todo})"
+                                                       if counts["incomplete"] else ""))
     click.echo(f"Pages:      {counts['pages']} ({counts['ocr_pages']} read by OCR)")
     if data["ocr_languages"]:
         click.echo("Languages:  " + ", ".join(f"{lang} ({n} page{'s' * (n != 1)})"
@@ -265,11 +267,13 @@ def status_cmd(index_dir, as_json):
 
 def index_status(idx) -> dict:
     """What `index status --json` prints (also the web app's status page)."""
+    from index.lock import writer_of
+
     meta, counts = idx.meta, idx.counts()
     return {"index": shown(str(idx.folder)), **counts, "embed_model": meta.get("embed_model"),
             "embed_dim": int(meta["embed_dim"]) if "embed_dim" in meta else None,
             "format_version": int(meta["format_version"]), "size_bytes": idx.size_on_disk(),
-            "ocr_languages": idx.ocr_languages(),
+            "ocr_languages": idx.ocr_languages(), "writer": writer_of(idx.folder),  # a build now: who, else None
             "skipped": [{"path": shown(p), "reason": r, "error": e} for p, r, e in idx.skipped()],
             "partial": [{"path": shown(p), "pages": n, "indexed": n - len(failed),
                          "failed": [{"page": page, "reason": r} for page, r in failed]}

@@ -299,3 +299,44 @@ def test_a_full_temporary_folder_stops_the_build_instead_of_blaming_every_file(t
     assert done.returncode == 0, done.stderr
     status = cli("index", "status", "--index", index)
     assert "Skipped" not in status.stdout and "2 read by OCR" in status.stdout, status.stdout
+
+
+@pytest.mark.slow
+def test_status_during_a_build_says_it_is_reading_not_to_resume(tmp_path):
+    """`index status` while a build runs told to 'run `pagerag index build` to resume' the documents that
+    build was reading; running it as told fails (the index is locked by that build)."""
+    import sqlite3
+
+    from fault_kit import page_image, save_image
+
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    for i in range(6):
+        save_image(page_image([f"Orchard irrigation pump {i}", "replaced in May"]), docs / f"p{i}.png")
+    build = subprocess.Popen([sys.executable, "-m", "cli", "index", "build", str(docs), "--index", str(index),
+                              "--ocr", "tesseract", "-j", "1", "--page-timeout", "0"], env=_env(),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while build.poll() is None and time.monotonic() < deadline:
+            try:
+                with sqlite3.connect(f"file:{index / 'index.db'}?mode=ro", uri=True) as db:
+                    if db.execute("SELECT count(*) FROM documents WHERE status != 'done'").fetchone()[0]:
+                        break
+            except sqlite3.Error:
+                pass
+            time.sleep(0.02)
+        os.kill(build.pid, signal.SIGSTOP)  # the build holds its lock, mid-way, while status looks
+        try:
+            status = cli("index", "status", "--index", index)
+        finally:
+            os.kill(build.pid, signal.SIGCONT)
+        assert status.returncode == 0, status.stderr
+        assert "incomplete: a build is reading them now: pid " in status.stdout, status.stdout
+        assert "to resume" not in status.stdout, status.stdout
+        assert build.wait(timeout=300) == 0, build.stderr.read()
+    finally:
+        if build.poll() is None:
+            build.kill()
+        build.stderr.close()
+    status = cli("index", "status", "--json", "--index", index)
+    assert json.loads(status.stdout)["writer"] is None
