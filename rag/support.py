@@ -68,7 +68,7 @@ def lexical_support(index, question: str, page_ids: list[int], respelt: dict[str
     if not units:
         return 0.0, [], []
     matches = [_match(u) for u in units]
-    pages = max(index.page_id_span()[1], 1)  # about the page count (ids from the first to the last)
+    pages = max(index.page_count(), 1)  # past 20,000 pages, estimated from the ids' span
     counts = index.page_counts(matches)
     weight = [math.log((pages + 1) / (min(counts[m], pages) + 0.5)) for m in matches]
     holds: dict[int, set[int]] = {p: set() for p in page_ids}

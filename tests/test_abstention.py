@@ -169,3 +169,27 @@ def test_a_huge_question_is_weighed_by_what_the_search_read_of_it(index_dir):
     question = " ".join(f"w{i}" for i in range(100_000))  # 600 kB: one FTS5 count per word would take minutes
     s = support(index_dir, question)
     assert s.words[0] == "w0" and 0 < len(s.words) <= MAX_QUERY_CHARS // 3 and s.lexical == 0.0
+
+
+def test_the_word_weights_count_the_pages_left_after_removals(tmp_path):
+    """Pages removed (or files read again) leave gaps in the page ids: 2 pages left of 32 weighed every word as on
+    one page of 32 (the ids' span), rare, so a question holding only common words passed the word measure."""
+    corpus = tmp_path / "corpus"
+    text_pdf(corpus / "a-bakery.pdf", DOCS["bakery.pdf"])
+    text_pdf(corpus / "z-ferry.pdf", DOCS["ferry.pdf"])
+    fresh = tmp_path / "fresh"
+    build(fresh, [corpus], BuildOptions(ocr="none", jobs=1))
+    for i in range(30):
+        text_pdf(corpus / f"m-{i:02d}.pdf", [f"Filler page {i}: a note on the weather at the harbour."])
+    churned = tmp_path / "churned"
+    build(churned, [corpus], BuildOptions(ocr="none", jobs=1))
+    removed = CliRunner().invoke(cli, ["index", "remove", *(str(p) for p in sorted(corpus.glob("m-*.pdf"))),
+                                       "--index", str(churned)], catch_exceptions=False)
+    assert removed.exit_code == 0, removed.output
+    question = "When does the harbour ferry leave for Lisbon and Porto?"
+    assert support(churned, question).lexical == support(fresh, question).lexical < MIN_LEXICAL
+    idx = Index.open(churned)
+    try:
+        assert idx.page_id_span()[1] > 2 and idx.page_count() == 2
+    finally:
+        idx.close()
