@@ -164,7 +164,10 @@ def _print_report(report, as_json: bool) -> None:
     elif report.chunks_added:  # pages taken from indexed twins, embedded under their new title
         echo(f"Read no page; {report.chunks_added} passage(s) embedded in {report.seconds:.1f}s.")
     elif report.new or report.changed or report.resumed or report.retried:  # something to read, no page finished
-        why = "the build was interrupted" if report.interrupted else "every page of it was skipped (see below)"
+        why = ("the build was interrupted" if report.interrupted
+               else "the pages retried could not be read again (see below)"
+               if not (report.new or report.changed or report.resumed)  # --retry-failed alone: the rest is indexed
+               else "every page of it was skipped (see below)")
         echo(f"No page was finished ({report.seconds:.1f}s): {why}.")
     elif report.interrupted:  # stopped while still looking for files: nothing is known about what is there
         echo(f"Stopped while looking for files ({report.seconds:.1f}s): nothing was read.")

@@ -56,6 +56,11 @@ def test_a_garbled_frame_costs_that_page_not_the_file(tmp_path):
         and "--retry-failed" in shown.stderr, shown.stderr
     past = _cli("show", tmp_path / "c" / "ledger.tif", "4", "-o", tmp_path / "p4.png", "--index", tmp_path / "idx")
     assert past.returncode == 1 and "the file has 3 pages" in past.stderr, past.stderr
+    # --retry-failed on a page still garbled: it failed again; the other pages were not skipped (it said they were)
+    retry = _cli("index", "build", tmp_path / "c", "--retry-failed", "--index", tmp_path / "idx", "--ocr", "tesseract")
+    assert retry.returncode == 3 and "1 retried" in retry.stderr, retry.stderr
+    assert "could not be read again" in retry.stderr and "every page of it was skipped" not in retry.stderr, retry.stderr
+    assert _failed(tmp_path / "idx") == {"ledger.tif": [2]}
 
 
 @pytest.mark.slow
