@@ -30,7 +30,7 @@ from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
 from .pages import PageResult, PageTask, ReadOptions, init_worker, read_page
-from .sources import db_path, fs_path, read_image, shown
+from .sources import db_path, fs_path, read_image, shown, valid_text
 from .store import Index, NewChunk, NewPage
 from .structure import page_facts
 from .words import page_text
@@ -284,6 +284,7 @@ class _Builder(Planner):
             self.progress.update(self.remaining.get(doc_id, 0))
 
     def skip(self, path: str, reason: str, is_error: bool) -> None:
+        reason = valid_text(reason)  # a file name's odd bytes as \xNN, as `index status` gives them
         self.idx.record_skip(path, reason, is_error)
         self.report.skipped.append(Skip(path, reason, is_error))
 

@@ -340,3 +340,17 @@ def test_status_during_a_build_says_it_is_reading_not_to_resume(tmp_path):
         build.stderr.close()
     status = cli("index", "status", "--json", "--index", index)
     assert json.loads(status.stdout)["writer"] is None
+
+
+def test_a_skip_reason_gives_a_non_utf8_name_as_index_status_does(tmp_path):
+    """A file of a type pagerag does not read, named in Latin-1 bytes: the build's summary said
+    "unsupported file type 'caf\\udce9'" (a Python surrogate), `index status` "'caf\\xe9'"."""
+    docs = tmp_path / "docs"
+    text_pdf(docs / "budget.pdf", ["The annual budget of $27,500 was approved."])
+    with open(os.fsencode(docs) + b"/caf\xe9", "wb") as f:
+        f.write(b"not a scan")
+    index = tmp_path / "index"
+    done = _build(index, docs)
+    status = cli("index", "status", "--index", index)
+    assert "unsupported file type 'caf\\xe9'" in done.stderr and "udce9" not in done.stderr, done.stderr
+    assert "unsupported file type 'caf\\xe9'" in status.stdout, status.stdout
