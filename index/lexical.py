@@ -77,10 +77,10 @@ class LexicalSearch:
         return (0, 0) if first is None else (first[0], last[0] - first[0] + 1)
 
     def page_count(self) -> int:
-        """The pages in the index: counted up to COMMON_MIN_PAGES (a bounded walk of the pages_doc index), else the
-        id span (`page_id_span`). The span alone overstates an index whose files were removed or re-read: 2 pages
+        """The pages in the index: counted up to COMMON_MIN_PAGES (a bounded walk of the pages_doc index), else
+        the id span (`page_id_span`). The span alone overstates an index whose files were removed or re-read: 2 pages
         left of 300 indexed read as 300, and every word then weighed as rare (rag.support)."""
-        n = self.db.execute("SELECT count(*) FROM (SELECT doc_id FROM pages INDEXED BY pages_doc LIMIT ?)",
+        n = self.db.execute("SELECT count(*) FROM (SELECT doc_id FROM pages LIMIT ?)",
                             (COMMON_MIN_PAGES + 1,)).fetchone()[0]
         return n if n <= COMMON_MIN_PAGES else self.page_id_span()[1]
 
