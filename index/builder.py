@@ -25,7 +25,7 @@ from .build_stops import _STOPS, BuildInterrupted, _sigterm_interrupts
 from .chunking import chunk_words
 from .embed import (DEFAULT_MODEL, Embedder, OnnxEmbedder, check_model_available, embed_backend, int8_wanted,
                     load_embedder)
-from .errors import BadArgument, BadInput, DiskFull
+from .errors import BadArgument, BadInput, DiskFull, IndexGone
 from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
@@ -348,6 +348,9 @@ def build(folder: Path, paths: list[Path], options: BuildOptions | None = None,
                 raise
             raise DiskFull(_disk_full(idx.folder)) from None
         except OSError as e:
+            if e.errno == errno.ENOENT and not os.path.isdir(idx.folder):  # its files live on, unnamed, till closed
+                raise IndexGone(f"the index folder {idx.folder} was deleted or moved while this build wrote to it; "
+                                "run the build again to make it anew there") from None
             if e.errno != errno.ENOSPC:
                 raise
             raise DiskFull(_disk_full(idx.folder)) from None

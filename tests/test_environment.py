@@ -354,3 +354,38 @@ def test_a_skip_reason_gives_a_non_utf8_name_as_index_status_does(tmp_path):
     status = cli("index", "status", "--index", index)
     assert "unsupported file type 'caf\\xe9'" in done.stderr and "udce9" not in done.stderr, done.stderr
     assert "unsupported file type 'caf\\xe9'" in status.stdout, status.stdout
+
+
+@pytest.mark.slow
+def test_a_build_whose_index_folder_is_deleted_meanwhile_says_so(tmp_path):
+    """`rm -rf` of the index folder while a build writes it: the build ended with
+    'No such file or directory: …/vectors.faiss.tmp'."""
+    import sqlite3
+
+    from fault_kit import page_image, save_image
+
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    for i in range(4):
+        save_image(page_image([f"Orchard irrigation pump {i}", "replaced in May"]), docs / f"p{i}.png")
+    build = subprocess.Popen([sys.executable, "-m", "cli", "index", "build", str(docs), "--index", str(index),
+                              "--ocr", "tesseract", "-j", "1", "--page-timeout", "0"], env=_env(),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while build.poll() is None and time.monotonic() < deadline:
+            try:
+                with sqlite3.connect(f"file:{index / 'index.db'}?mode=ro", uri=True) as db:
+                    if db.execute("SELECT count(*) FROM documents WHERE status != 'done'").fetchone()[0]:
+                        break
+            except sqlite3.Error:
+                pass
+            time.sleep(0.02)
+        os.kill(build.pid, signal.SIGSTOP)
+        shutil.rmtree(index)
+        os.kill(build.pid, signal.SIGCONT)
+        err = build.communicate(timeout=300)[1]
+    finally:
+        if build.poll() is None:
+            build.kill()
+    assert build.returncode == 1 and "Traceback" not in err, err
+    assert "was deleted or moved while this build wrote to it" in err, err
