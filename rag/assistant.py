@@ -115,7 +115,7 @@ class Assistant:
         answer = Answer(question, query, "", [], backend=getattr(self.backend, "name", None),
                         model=getattr(self.backend, "model", None))
         answer.support = measure(self.retriever, query, hits, self.settings.within, question) if hits else None
-        abstain = self.abstention(query, hits, answer.support)
+        abstain = self.abstention(query, hits, answer.support, asked=question)
         if abstain:
             answer.text, answer.abstained = abstain, True
             answer.sources = [Source(n, h.path, h.page, h.title, h.snippet, False, h.score) for n, h in enumerate(hits, 1)]
@@ -163,16 +163,19 @@ class Assistant:
         except ModelUnavailable as e:
             return None, str(e)
 
-    def abstention(self, query: str, hits: list[Hit], support: Support | None = None) -> str | None:
+    def abstention(self, query: str, hits: list[Hit], support: Support | None = None,
+                   asked: str | None = None) -> str | None:
         """The message to give instead of an answer when neither signal found the question's subject among
-        `hits` (`support`, measured when not given: rag/support.py), else None."""
+        `hits` (`support`, measured when not given: rag/support.py), else None. `asked`: the question as the
+        user put it, quoted instead of `query` when a follow-up's search folded the previous one in."""
         if not hits and not self.index.counts()["pages"]:
             return prompts.ABSTAIN_EMPTY.format(index=self.index.folder)
         support = support or measure(self.retriever, query, hits, self.settings.within)
         s = self.settings
         if hits and support.supported(s.min_score, s.min_lexical):
             return None
-        return prompts.ABSTAIN.format(n_pages=self.pages_searched(), query=query, best=support.dense,
+        shown = repr(query) if asked in (None, query) else prompts.ABSTAIN_FOLLOW_UP.format(question=asked)
+        return prompts.ABSTAIN.format(n_pages=self.pages_searched(), query=shown, best=support.dense,
                                       threshold=s.min_score, words=self.words_found(support))
 
     def words_found(self, support: Support) -> str:

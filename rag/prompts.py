@@ -26,9 +26,10 @@ FOLLOW_UP_QUERY = "{previous} {question}"
 # Said when neither signal of the search finds the question's subject (rag/support.py): the passages'
 # meaning (cosine) and the question's words on the pages (each weighed by its rarity).
 ABSTAIN = (
-    "The indexed pages do not seem to contain this: I searched {n_pages} page(s) for {query!r}. By meaning, "
+    "The indexed pages do not seem to contain this: I searched {n_pages} page(s) for {query}. By meaning, "
     "the best match scored {best:.2f}, below the relevance threshold {threshold:.2f} (--min-score); by words, {words}."
 )
+ABSTAIN_FOLLOW_UP = "{question!r} (with the previous question)"
 ABSTAIN_NO_WORDS = "the question has no word to look for"
 ABSTAIN_WORDS_NONE = "no page found holds its distinctive words ({words})"
 ABSTAIN_WORDS_SOME = ("the best page holds {found} but not {missing}: {share:.0%} of the question's word weight, "

@@ -133,13 +133,16 @@ def test_word_counts_on_a_large_index_are_estimated_as_counts(index_dir, monkeyp
 
 def test_chat_answers_the_name_question_and_abstains_on_the_off_topic_one(index_dir):
     result = CliRunner().invoke(cli, ["chat", "-m", str(index_dir / "no-such-model"), "--index", str(index_dir)],
-                                input=f"{BJORN}\nWho won the 2018 FIFA World Cup?\n/exit\n", catch_exceptions=False)
+                                input=f"{BJORN}\nWho won the 2018 FIFA World Cup?\nAnd who won in 2022?\n/exit\n",
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    name, off = result.output.split("\n> ")[1:3]  # what each question got, after chat's prompt
+    name, off, follow_up = result.output.split("\n> ")[1:4]  # what each question got, after chat's prompt
     assert name.startswith("No answer: the model could not be used.") and "do not seem to contain" not in name
     assert "Evidence found:\n  [1] " in name and "q3-nordics.pdf, page 1" in name
     assert off.startswith("The indexed pages do not seem to contain this: I searched 4 page(s) for 'Who won")
     assert "no page found holds its distinctive words (won, 2018, fifa, world)" in off and "Closest pages:" in off
+    # the follow-up's search folded the previous question in; the message quotes what the user asked
+    assert "I searched 4 page(s) for 'And who won in 2022?' (with the previous question)." in follow_up, follow_up
 
 
 def test_a_follow_up_is_weighed_by_its_own_words(index_dir):
