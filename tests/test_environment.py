@@ -301,31 +301,38 @@ def test_a_full_temporary_folder_stops_the_build_instead_of_blaming_every_file(t
     assert "Skipped" not in status.stdout and "2 read by OCR" in status.stdout, status.stdout
 
 
-@pytest.mark.slow
-def test_status_during_a_build_says_it_is_reading_not_to_resume(tmp_path):
-    """`index status` while a build runs told to 'run `pagerag index build` to resume' the documents that
-    build was reading; running it as told fails (the index is locked by that build)."""
+def _build_caught_reading(docs: Path, index: Path, pages: int) -> subprocess.Popen:
+    """`pagerag index build` of `pages` scanned pages in a subprocess, returned SIGSTOPped once a document is
+    being read (not yet done): it holds the index's lock, mid-way. The caller sends SIGCONT."""
     import sqlite3
 
     from fault_kit import page_image, save_image
 
-    docs, index = tmp_path / "docs", tmp_path / "index"
-    for i in range(6):
+    for i in range(pages):
         save_image(page_image([f"Orchard irrigation pump {i}", "replaced in May"]), docs / f"p{i}.png")
     build = subprocess.Popen([sys.executable, "-m", "cli", "index", "build", str(docs), "--index", str(index),
                               "--ocr", "tesseract", "-j", "1", "--page-timeout", "0"], env=_env(),
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while build.poll() is None and time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(f"file:{index / 'index.db'}?mode=ro", uri=True) as db:
+                if db.execute("SELECT count(*) FROM documents WHERE status != 'done'").fetchone()[0]:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.02)
+    os.kill(build.pid, signal.SIGSTOP)
+    return build
+
+
+@pytest.mark.slow
+def test_status_during_a_build_says_it_is_reading_not_to_resume(tmp_path):
+    """`index status` while a build runs told to 'run `pagerag index build` to resume' the documents that
+    build was reading; running it as told fails (the index is locked by that build)."""
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    build = _build_caught_reading(docs, index, 6)
     try:
-        deadline = time.monotonic() + 120
-        while build.poll() is None and time.monotonic() < deadline:
-            try:
-                with sqlite3.connect(f"file:{index / 'index.db'}?mode=ro", uri=True) as db:
-                    if db.execute("SELECT count(*) FROM documents WHERE status != 'done'").fetchone()[0]:
-                        break
-            except sqlite3.Error:
-                pass
-            time.sleep(0.02)
-        os.kill(build.pid, signal.SIGSTOP)  # the build holds its lock, mid-way, while status looks
         try:
             status = cli("index", "status", "--index", index)
         finally:
@@ -360,27 +367,9 @@ def test_a_skip_reason_gives_a_non_utf8_name_as_index_status_does(tmp_path):
 def test_a_build_whose_index_folder_is_deleted_meanwhile_says_so(tmp_path):
     """`rm -rf` of the index folder while a build writes it: the build ended with
     'No such file or directory: …/vectors.faiss.tmp'."""
-    import sqlite3
-
-    from fault_kit import page_image, save_image
-
     docs, index = tmp_path / "docs", tmp_path / "index"
-    for i in range(4):
-        save_image(page_image([f"Orchard irrigation pump {i}", "replaced in May"]), docs / f"p{i}.png")
-    build = subprocess.Popen([sys.executable, "-m", "cli", "index", "build", str(docs), "--index", str(index),
-                              "--ocr", "tesseract", "-j", "1", "--page-timeout", "0"], env=_env(),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    build = _build_caught_reading(docs, index, 4)
     try:
-        deadline = time.monotonic() + 120
-        while build.poll() is None and time.monotonic() < deadline:
-            try:
-                with sqlite3.connect(f"file:{index / 'index.db'}?mode=ro", uri=True) as db:
-                    if db.execute("SELECT count(*) FROM documents WHERE status != 'done'").fetchone()[0]:
-                        break
-            except sqlite3.Error:
-                pass
-            time.sleep(0.02)
-        os.kill(build.pid, signal.SIGSTOP)
         shutil.rmtree(index)
         os.kill(build.pid, signal.SIGCONT)
         err = build.communicate(timeout=300)[1]
