@@ -3,7 +3,7 @@
     .venv/bin/python bench/faults.py               # make faults: ~3 min on 2 cores
     .venv/bin/python bench/faults.py --trials 40 --json faults.json
 
-Bad input: every file of tests/fault_kit.py's corpus (generated, ≥30 kinds) must be
+Bad input: every file of tests/bad_corpus.py's corpus (generated, ≥30 kinds) must be
 indexed (with the right page count) or skipped with its reason; the build runs as the
 real CLI and its output is searched for tracebacks. Kill trials: SIGKILL at a seeded
 random moment of a first build or of a rebuild of changed/removed files (tests/kill_trials.py); then
@@ -28,7 +28,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
 
 
 def bad_input(work: Path) -> dict:
-    from fault_kit import check_bad_build, make_bad_corpus
+    from bad_corpus import check_bad_build, make_bad_corpus
 
     kinds = make_bad_corpus(work / "bad")
     proc = subprocess.run([sys.executable, "-m", "cli", "index", "build", str(work / "bad"), "--index",

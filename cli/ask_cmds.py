@@ -71,7 +71,7 @@ def print_sources(answer) -> None:
 def answer_json(answer) -> dict:
     data = asdict(answer)
     data = {"answer": data.pop("text"), **data}
-    from index.sources import shown as printable
+    from index.stored_paths import shown as printable
 
     for s in data["sources"]:
         s.pop("text")
@@ -283,7 +283,7 @@ def _in_command(assistant, args) -> None:
 
 def _page_command(assistant, last, args) -> None:
     from index.errors import PageragError
-    from index.sources import fs_path
+    from index.stored_paths import fs_path
 
     from .evidence_out import evidence_for, message, png_target, save_page
 

@@ -148,9 +148,9 @@ _CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 def shown(path) -> str:
     """A path (or name) as printed on one line: control characters escaped (a newline in a file name would
-    split the line), bytes that are not UTF-8 as \\xNN (index.sources.shown), whether a stored key or a path.
+    split the line), bytes that are not UTF-8 as \\xNN (index.stored_paths.shown), whether a stored key or a path.
     shown("a\\nb.pdf") -> 'a\\\\nb.pdf'."""
-    from index.sources import shown as printable
+    from index.stored_paths import shown as printable
 
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], printable(str(path)))
 

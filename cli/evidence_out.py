@@ -96,7 +96,7 @@ def message(e: Exception) -> str:
 
 def save_evidence(index, answer, folder: Path) -> list[Path]:
     """A PNG per page the answer cites (every source, when nothing is cited), words boxed in its [n]'s colour."""
-    from index.sources import fs_path
+    from index.stored_paths import fs_path
 
     evidence_folder(folder)
     evidence = evidence_for(index, answer)

@@ -14,7 +14,7 @@ from .text_input import QUERY, clean_text, stdin_lines
 def hit_json(hit) -> dict:
     """The stable --json contract: path, page, score, snippet (plus informative extras). A path's bytes that
     are not UTF-8 are \\xNN, as printed (the stored form would give a private-use character per byte)."""
-    from index.sources import shown as printable
+    from index.stored_paths import shown as printable
 
     return {**asdict(hit), "path": printable(hit.path)}
 

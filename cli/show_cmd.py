@@ -28,7 +28,7 @@ def show(file, page, text, kind, output, width, as_json, index_dir):
     """Draw PAGE (default 1) of indexed FILE, with the words matching --highlight boxed.
 
     FILE is a path, or a bare file name that only one indexed file has."""
-    from index.sources import fs_path
+    from index.stored_paths import fs_path
     from rag.highlight import draw, find_page, page_evidence, page_image_by_id
 
     from .evidence_out import png_target, write_png

@@ -17,7 +17,8 @@ from pathlib import Path
 from .build_report import FailedPage, PartialDocument
 from .errors import BadInput, UnsupportedFile
 from .pages import PageResult, PageTask
-from .sources import check_size, db_path, fs_path, is_under, kind_of, presence, probe, walk
+from .sources import check_size, kind_of, presence, probe, walk
+from .stored_paths import db_path, fs_path, is_under
 
 
 def file_sha256(path: Path) -> str:

@@ -30,7 +30,8 @@ from .lock import WriteLock
 from .ocr import resolve_engine, resolve_lang
 from .orient import upright
 from .pages import PageResult, PageTask, ReadOptions, init_worker, read_page
-from .sources import db_path, fs_path, read_image, shown, valid_text
+from .sources import read_image
+from .stored_paths import db_path, fs_path, shown, valid_text
 from .store import Index, NewChunk, NewPage
 from .structure import page_facts
 from .words import page_text
@@ -56,7 +57,7 @@ class _Builder(Planner):
         self.embed_threads: int | None = None  # None: the encoder's default (all cores)
         self.titles: dict[int, str] = {}
         self.remaining: dict[int, int] = {}  # doc id -> pages still to read
-        self.paths: dict[int, str] = {}  # doc id -> path as stored (sources.db_path)
+        self.paths: dict[int, str] = {}  # doc id -> path as stored (stored_paths.db_path)
         self.files: dict[int, tuple] = {}  # doc id -> (path on disk, size, mtime_ns, sha256) when planned
         self.failed: set[int] = set()  # documents that failed whole (skipped, removed)
         self.earlier_failures: dict[int, list[tuple[int, str]]] = {}  # doc id -> [(page_no, reason)] at planning

@@ -6,7 +6,7 @@
     not_indexed_hint(...)           # what to say when nothing is indexed at a path: index it, or it does not exist
 
 The index stores a path as the file system returned it (bytes that are not UTF-8 included,
-`sources.db_path`) and opens it so; only comparisons go through `path_key`, and an exact
+`stored_paths.db_path`) and opens it so; only comparisons go through `path_key`, and an exact
 match always wins over a match by key (two files whose names differ only in normalisation
 stay two files).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import unicodedata
 
-from .sources import db_path, fs_path, is_under
+from .stored_paths import db_path, fs_path, is_under
 from .words import fold
 
 NEAREST = 3  # indexed places named in a "not indexed" message
@@ -80,7 +80,7 @@ def nearest(given: str, stored: list[str], n: int = NEAREST) -> list[str]:
 def not_indexed_hint(given: str, stored: list[str], build: str | None = None) -> str:
     """What to say after 'nothing is indexed at GIVEN': when it exists, to index it (`build`, the command) or, with
     no command, that it is not; when it does not exist, that, and the indexed places named most like it."""
-    from .sources import shown
+    from .stored_paths import shown
 
     status = "`pagerag index status` lists what is indexed"
     if on_disk(given) is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from .errors import BadArgument, NotIndexed
 from .lock import WriteLock, writer_of
 from .given_paths import not_indexed_hint, path_key, under_key
-from .sources import is_under, path_forms, shown
+from .stored_paths import is_under, path_forms, shown
 from .location import quick_check
 from .store import Index
 from .vector_values import digest

@@ -9,7 +9,7 @@ import sqlite3
 
 from .errors import BadArgument, NotIndexed
 from .given_paths import not_indexed_hint, path_key, under_key
-from .sources import db_path, path_forms, shown
+from .stored_paths import db_path, path_forms, shown
 from .wordpack import unpack_words
 from .words import Word
 

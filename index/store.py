@@ -24,7 +24,7 @@ from pathlib import Path
 from .errors import IndexDamaged, IndexFormatError, IndexReadOnly, ModelMismatch, damaged_message, database_error
 from .location import _connect, check_location, make_folder, quick_check, read_only_message, writable
 from .schema import DB_NAME, FAILED_PAGES, FORMAT_VERSION, SCHEMA
-from .sources import db_path, valid_text
+from .stored_paths import db_path, valid_text
 from .vectors import VectorStore, digest, unpack_vectors
 from .facts import PageFacts
 from .page_lookup import PageLookup

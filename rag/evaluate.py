@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 
 from index.errors import NotIndexed, PageragError
 from index.given_paths import on_disk, path_key
-from index.sources import shown
+from index.stored_paths import shown
 
 from .retrieve import MODES, Retriever
 

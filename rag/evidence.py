@@ -14,7 +14,8 @@ from pathlib import Path
 
 from index.errors import BadInput
 from index.orient import upright
-from index.sources import fs_path, read_image
+from index.sources import read_image
+from index.stored_paths import fs_path
 
 from . import prompts
 from .retrieve import Hit

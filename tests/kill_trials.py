@@ -123,7 +123,7 @@ def killed_when(ready, delay: float, fn, *args, timeout: float = 300) -> bool:
 
 def snapshot(index: Path, embedder) -> dict:
     """What a user sees: pages, passages, and the top 10 for fixed queries, dense and lexical."""
-    from index.sources import fs_path
+    from index.stored_paths import fs_path
     from index.store import Index
     from rag.retrieve import Retriever
 

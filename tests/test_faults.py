@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fault_kit import check_bad_build, make_bad_corpus, page_image
+from bad_corpus import check_bad_build, make_bad_corpus
+from fault_kit import page_image
 from kill_trials import committed_pages, sigint_as_usual
 
 from cli.main import cli

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from index.sources import shown as printable
+from index.stored_paths import shown as printable
 
 from ..app import respond, state_of
 

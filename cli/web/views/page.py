@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from index.sources import shown as printable
+from index.stored_paths import shown as printable
 
 from ..app import MAX_ID, respond, state_of
 from .search import _int

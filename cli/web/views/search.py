@@ -37,7 +37,7 @@ async def view(request: Request):
                          "thumbnail": f"/page/{h.page_id}/image?w=220&{query}"})
     data = {"q": q, "k": k, "mode": mode, "hits": hits, "search_ms": ms}
     if "embed_model" not in state.index.meta:  # built from nothing yet: say so, as `pagerag search` does
-        from index.sources import shown
+        from index.stored_paths import shown
         from rag.prompts import ABSTAIN_EMPTY
 
         data["note"] = ABSTAIN_EMPTY.format(index=shown(str(state.index.folder)))
